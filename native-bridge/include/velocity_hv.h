@@ -1,0 +1,128 @@
+/*
+ * velocity_hv.h — the whole interface between the Velocity server and a native
+ * hypervisor library (the `sim` library in C, the `vz` library in Swift).
+ *
+ * Conventions
+ * - JSON in and out. Every `char *` a function returns is a NUL-terminated UTF-8
+ *   JSON document allocated by the library; the caller owns it and must release it
+ *   with vhv_free_string(). Functions never return NULL except when allocation
+ *   itself failed. No C structs cross the boundary.
+ * - Every operation returns an envelope:
+ *       {"ok":true,"result":<value>}
+ *       {"ok":false,"error":{"code":"<CODE>","message":"<text>"}}
+ *   Error codes: INVALID_ARGUMENT, INVALID_CONFIG, NOT_FOUND, ALREADY_EXISTS,
+ *   INVALID_STATE, UNSUPPORTED, HYPERVISOR_ERROR, INTERNAL.
+ * - VMs are named by the server's id (`vm_id`, a UUID string). The library keeps
+ *   whatever handle it needs behind that id.
+ * - start, pause, resume, request_stop and stop never block on the guest: they check
+ *   the request, return {"ok":true,"result":{"op_id":N}} at once (or an error
+ *   envelope when the request is refused outright) and report completion later as
+ *   an "op" event carrying the same op_id.
+ *
+ * Events (one JSON document per callback call)
+ *   {"type":"state","seq":N,"vm_id":"…","state":"STARTING"}          state changed
+ *   {"type":"op","seq":N,"vm_id":"…","op_id":N,"op":"start","ok":true}
+ *   {"type":"op","seq":N,"vm_id":"…","op_id":N,"op":"start","ok":false,
+ *        "error":{"code":"HYPERVISOR_ERROR","message":"…"}}           operation finished
+ *   {"type":"error","seq":N,"vm_id":"…","error":{"code":"…","message":"…"}}
+ *        a hypervisor error outside any operation (the VM stopped with an error)
+ *   `seq` increases by one per event, library-wide, so the receiver can check order.
+ *   For one VM, a state event is always delivered before the "op" event of the
+ *   operation that caused it.
+ *   States are the API's: STOPPED STARTING RUNNING PAUSING PAUSED RESUMING STOPPING.
+ *
+ * Threading and ownership
+ * - All functions may be called from any thread; the library serializes work per VM.
+ * - The event callback is called from a thread of the library's own, never from
+ *   inside a call into the library. The library NEVER invokes the callback while
+ *   holding a lock, or from a queue that a later call into the library waits on:
+ *   koffi delivers a callback made on a foreign thread by queueing it to the
+ *   JavaScript thread and blocking the native thread until the handler returns, so
+ *   a callback made under a lock that the JS thread then needs would deadlock.
+ * - The `event_json` pointer is only valid for the duration of the callback; the
+ *   receiver copies it. The library frees it after the callback returns.
+ * - After vhv_set_event_callback(NULL) returns, the library makes no further call
+ *   to the previous callback.
+ */
+#ifndef VELOCITY_HV_H
+#define VELOCITY_HV_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on any incompatible change to a signature or to a JSON shape. */
+#define VHV_ABI_VERSION 1
+
+typedef void (*vhv_event_callback)(const char *event_json);
+
+/* The ABI version the library was built with; the server refuses any other. */
+int32_t vhv_abi_version(void);
+
+/* Host capabilities:
+ *   {"ok":true,"result":{
+ *     "driver":"sim"|"vz",
+ *     "max_cpu_count":N, "max_memory_mb":N, "min_memory_mb":N,
+ *     "max_display_width":N, "max_display_height":N,
+ *     "bridge_interfaces":[{"id":"en0","name":"en0","description":"Ethernet"}],
+ *     "rosetta":bool, "macos_guests":bool, "screenshots":bool,
+ *     "vm_types":["EFI","KBOOT","MAC"]}} */
+char *vhv_host_capabilities(void);
+
+/* Registers the one event callback (NULL unregisters). Returns 0. */
+int32_t vhv_set_event_callback(vhv_event_callback callback);
+
+/* Creates a VM in state STOPPED from a configuration:
+ *   {"name":"…","type":"EFI"|"KBOOT"|"MAC",
+ *    "cpu_count":N,"memory_size_mb":N,
+ *    "directory":"/abs/dir",          the VM's own directory: EFI variable store,
+ *                                     machine identifier, auxiliary storage live here
+ *    "console":{"output":"/abs/file","input":"/abs/fifo"},
+ *                                     guest serial output is appended to `output`;
+ *                                     bytes written to the FIFO `input` reach the guest
+ *    "disks":[{"path":"/abs/img","read_only":bool}],
+ *    "nics":[{"type":"NAT"|"BRIDGE"|"FILEHANDLE","mac":"52:54:00:…",
+ *             "interface":"en0",        BRIDGE only
+ *             "socket":"/abs/sock"}],   FILEHANDLE only: a bound datagram socket path
+ *    "displays":[{"width":N,"height":N}],
+ *    "rosetta":bool,
+ *    "kboot":{"kernel":"/abs","initrd":"/abs"|null,"cmdline":"…"},   KBOOT only
+ *    "mac":{"restore_image":"/abs"|null},                            MAC only
+ *    "sim":{…}}                       sim library only; ignored by others:
+ *        {"time_scale":1.0,           multiplies every transition delay
+ *         "fail":{"start":"msg","pause":"msg","resume":"msg",
+ *                 "request_stop":"msg","stop":"msg"},  make that operation fail
+ *         "poweroff_after_ms":N,      the guest powers itself off N ms after boot
+ *         "crash_after_ms":N}         the VM stops with a hypervisor error
+ * Result: {"vm_id":"…","state":"STOPPED"}. */
+char *vhv_create(const char *vm_id, const char *config_json);
+
+/* Asynchronous operations; result {"op_id":N}. Refused with INVALID_STATE when the
+ * VM's current state does not allow them. */
+char *vhv_start(const char *vm_id);
+char *vhv_pause(const char *vm_id);
+char *vhv_resume(const char *vm_id);
+char *vhv_request_stop(const char *vm_id); /* graceful: ACPI / guest request */
+char *vhv_stop(const char *vm_id);         /* forced: immediate */
+
+/* Current state: {"vm_id":"…","state":"RUNNING"}. */
+char *vhv_state(const char *vm_id);
+
+/* Writes the current frame of display `display_index` to `path` as a binary PPM (P6)
+ * image and returns {"width":N,"height":N,"format":"ppm"}; UNSUPPORTED where the
+ * driver cannot capture frames. The server converts the frame to PNG. */
+char *vhv_capture_display(const char *vm_id, uint32_t display_index, const char *path);
+
+/* Forgets a STOPPED VM (INVALID_STATE otherwise); files in its directory stay. */
+char *vhv_destroy(const char *vm_id);
+
+/* Releases a string returned by any function above. NULL is ignored. */
+void vhv_free_string(char *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VELOCITY_HV_H */
