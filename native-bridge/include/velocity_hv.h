@@ -27,9 +27,17 @@
  *   {"type":"error","seq":N,"vm_id":"…","error":{"code":"…","message":"…"}}
  *        a hypervisor error outside any operation (the VM stopped with an error)
  *   `seq` increases by one per event, library-wide, so the receiver can check order.
+ *   Events that arise while no callback is registered are dropped without using a
+ *   seq number. Receivers ignore members they do not know (the sim library adds
+ *   "thread": the OS id of the thread that calls back, for diagnostics).
  *   For one VM, a state event is always delivered before the "op" event of the
  *   operation that caused it.
  *   States are the API's: STOPPED STARTING RUNNING PAUSING PAUSED RESUMING STOPPING.
+ *   A failed operation leaves the VM in its true state: the library sends a state
+ *   event back to the state the VM is really in (e.g. STARTING, then STOPPED), then
+ *   the op event with ok:false.
+ *   A guest that powers itself off: state STOPPING (may be skipped), then STOPPED.
+ *   A VM that stops with an error: state STOPPED, then an "error" event.
  *
  * Threading and ownership
  * - All functions may be called from any thread; the library serializes work per VM.
@@ -42,7 +50,11 @@
  * - The `event_json` pointer is only valid for the duration of the callback; the
  *   receiver copies it. The library frees it after the callback returns.
  * - After vhv_set_event_callback(NULL) returns, the library makes no further call
- *   to the previous callback.
+ *   to the previous callback. To keep that promise it waits for a call of the
+ *   previous callback that is in progress to return, so it must not be called on a
+ *   thread that such a call waits for: from Node, call it with koffi's `.async`
+ *   (on a libuv worker) so the JavaScript thread stays free to run the handler.
+ *   The event thread itself (a callback unregistering itself) does not wait.
  */
 #ifndef VELOCITY_HV_H
 #define VELOCITY_HV_H
@@ -71,7 +83,9 @@ int32_t vhv_abi_version(void);
  *     "vm_types":["EFI","KBOOT","MAC"]}} */
 char *vhv_host_capabilities(void);
 
-/* Registers the one event callback (NULL unregisters). Returns 0. */
+/* Registers the one event callback (NULL unregisters); see "Threading" about
+ * waiting for a call in progress. Returns 0, or -1 when the library cannot start
+ * its threads. */
 int32_t vhv_set_event_callback(vhv_event_callback callback);
 
 /* Creates a VM in state STOPPED from a configuration:
@@ -91,16 +105,28 @@ int32_t vhv_set_event_callback(vhv_event_callback callback);
  *    "kboot":{"kernel":"/abs","initrd":"/abs"|null,"cmdline":"…"},   KBOOT only
  *    "mac":{"restore_image":"/abs"|null},                            MAC only
  *    "sim":{…}}                       sim library only; ignored by others:
- *        {"time_scale":1.0,           multiplies every transition delay
+ *        {"time_scale":1.0,           multiplies every transition delay (start 400 ms,
+ *                                     pause/resume 50, request_stop 300, stop 50); the
+ *                                     environment variable VHV_SIM_TIME_SCALE multiplies
+ *                                     it again (tests: 0 = complete at once, still async)
  *         "fail":{"start":"msg","pause":"msg","resume":"msg",
  *                 "request_stop":"msg","stop":"msg"},  make that operation fail
  *         "poweroff_after_ms":N,      the guest powers itself off N ms after boot
  *         "crash_after_ms":N}         the VM stops with a hypervisor error
+ *                                     (both counted in unscaled ms of RUNNING time)
  * Result: {"vm_id":"…","state":"STOPPED"}. */
 char *vhv_create(const char *vm_id, const char *config_json);
 
 /* Asynchronous operations; result {"op_id":N}. Refused with INVALID_STATE when the
- * VM's current state does not allow them. */
+ * VM's current state does not allow them:
+ *   start          STOPPED  -> STARTING -> RUNNING
+ *   pause          RUNNING  -> PAUSING  -> PAUSED
+ *   resume         PAUSED   -> RESUMING -> RUNNING
+ *   request_stop   RUNNING  -> STOPPING -> STOPPED   (the guest may take its time)
+ *   stop           RUNNING | PAUSED -> STOPPING -> STOPPED
+ * stop is also accepted while a request_stop is still in progress (STOPPING): it
+ * cuts the graceful stop short; that request_stop's op event then reports ok:false
+ * with code INVALID_STATE, and the stop's own op event follows. */
 char *vhv_start(const char *vm_id);
 char *vhv_pause(const char *vm_id);
 char *vhv_resume(const char *vm_id);
@@ -110,9 +136,11 @@ char *vhv_stop(const char *vm_id);         /* forced: immediate */
 /* Current state: {"vm_id":"…","state":"RUNNING"}. */
 char *vhv_state(const char *vm_id);
 
-/* Writes the current frame of display `display_index` to `path` as a binary PPM (P6)
- * image and returns {"width":N,"height":N,"format":"ppm"}; UNSUPPORTED where the
- * driver cannot capture frames. The server converts the frame to PNG. */
+/* Writes the current frame of display `display_index` to `path` (absolute) as a
+ * binary PPM (P6) image and returns {"width":N,"height":N,"format":"ppm"};
+ * UNSUPPORTED where the driver cannot capture frames, INVALID_ARGUMENT when the VM
+ * has no such display, INVALID_STATE when the VM is STOPPED or STARTING. This call
+ * is synchronous. The server converts the frame to PNG. */
 char *vhv_capture_display(const char *vm_id, uint32_t display_index, const char *path);
 
 /* Forgets a STOPPED VM (INVALID_STATE otherwise); files in its directory stay. */
