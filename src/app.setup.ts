@@ -1,0 +1,76 @@
+import { Logger } from '@nestjs/common';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
+import { ErrorResponseDto } from './common/swagger/error-response.dto';
+import { createValidationPipe } from './common/validation/validation.pipe';
+import { AppConfig } from './config/app-config';
+
+/** JSON request bodies above this size get 413; uploads have their own, larger limit. */
+export const JSON_BODY_LIMIT = 1024 * 1024;
+
+export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
+  const adapter = new FastifyAdapter({
+    bodyLimit: JSON_BODY_LIMIT,
+    trustProxy: config.trustProxy,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    logger: false,
+  });
+  // The seed sends GET requests with a JSON body (authkey and fields); Fastify ignores
+  // GET bodies unless told that GET may carry one.
+  adapter.getInstance().addHttpMethod('GET', { hasBody: true, overrideExisting: true });
+  return adapter;
+}
+
+/** Everything about the HTTP surface that is not a route: prefix, errors, validation, docs, logs. */
+export function configureApp(app: NestFastifyApplication, config: AppConfig): void {
+  if (config.basePath) app.setGlobalPrefix(config.basePath);
+  app.useGlobalFilters(new AllExceptionsFilter());
+  app.useGlobalPipes(createValidationPipe());
+  app.enableShutdownHooks();
+
+  const logger = new Logger('HTTP');
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    logger.log(`[${request.id}] ${request.method} ${redactAuthkey(request.url)} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`);
+  });
+
+  setupSwagger(app, config);
+}
+
+/** Authkeys may travel in the query string; they must never reach the log. */
+function redactAuthkey(url: string): string {
+  return url.replace(/([?&]authkey=)[^&]*/gi, '$1[redacted]');
+}
+
+function setupSwagger(app: NestFastifyApplication, config: AppConfig): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Velocity')
+      .setDescription(
+        'Headless virtual-machine manager. Authenticate with `POST /u/auth`, then send the authkey as ' +
+          '`Authorization: Bearer <authkey>` (or as the `authkey` field of the body or query). ' +
+          'Every error body is `{code, message}`; the codes are listed in the ErrorResponse schema.',
+      )
+      .setVersion(require('../../package.json').version)
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'authkey', description: 'An authkey from POST /u/auth' }, 'authkey')
+      .build(),
+    {
+      extraModels: [ErrorResponseDto],
+      operationIdFactory: (_controllerKey: string, methodKey: string) => methodKey,
+    },
+  );
+  SwaggerModule.setup(`${config.basePath}/docs`, app, document, {
+    useGlobalPrefix: false,
+    jsonDocumentUrl: `${config.basePath}/docs-json`,
+    yamlDocumentUrl: `${config.basePath}/docs-yaml`,
+    swaggerOptions: { persistAuthorization: true },
+  });
+}

@@ -1,0 +1,21 @@
+import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { mapError } from './error-body';
+
+/** The single place where Nest turns exceptions into HTTP error responses. */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const request = http.getRequest<FastifyRequest>();
+    const { status, body, unexpected } = mapError(exception);
+    if (unexpected) {
+      const stack = exception instanceof Error ? exception.stack : String(exception);
+      this.logger.error(`[${request.id}] ${request.method} ${request.url} failed: ${stack}`);
+    }
+    void reply.status(status).send(body);
+  }
+}

@@ -1,0 +1,76 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+import { ApiError, ErrorBody } from './api-error';
+import { ErrorCode } from './error-codes';
+
+export interface MappedError {
+  status: number;
+  body: ErrorBody;
+  /** True when the failure was not an expected one and must be logged with its stack. */
+  unexpected: boolean;
+}
+
+/** Fastify's own errors (body parsing, limits) carry a code and a statusCode. */
+interface FastifyLikeError {
+  code?: string;
+  statusCode?: number;
+  message?: string;
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_BODY',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_BODY',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_BODY',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
+  [HttpStatus.BAD_REQUEST]: 'MALFORMED_BODY',
+  [HttpStatus.UNAUTHORIZED]: 'AUTH_REQUIRED',
+  [HttpStatus.NOT_FOUND]: 'NOT_FOUND',
+  [HttpStatus.PAYLOAD_TOO_LARGE]: 'BODY_TOO_LARGE',
+  [HttpStatus.UNSUPPORTED_MEDIA_TYPE]: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+function body(code: ErrorCode, message: string, extras = {}): ErrorBody {
+  return { code, message, ...extras };
+}
+
+/**
+ * Turns anything thrown while handling a request into the `{code, message}` body and its
+ * status. Both the Nest exception filter and Fastify's error handler use it, so every
+ * error response has the same shape, and none carries a stack trace or SQL.
+ */
+export function mapError(error: unknown): MappedError {
+  if (error instanceof ApiError) {
+    return { status: error.status, body: body(error.code, error.message, error.extras), unexpected: false };
+  }
+  if (error instanceof HttpException) {
+    // Nest raises these for requests that never reached a handler (unknown route, body
+    // parsing); handlers themselves throw ApiError.
+    const status = error.getStatus();
+    const code = HTTP_STATUS_CODES[status];
+    if (code) return { status, body: body(code, error.message), unexpected: false };
+    if (status < 500) return { status, body: body('REQUEST_REJECTED', error.message), unexpected: false };
+  }
+  const fastify = error as FastifyLikeError;
+  if (typeof fastify?.code === 'string' && fastify.code in FASTIFY_CODES) {
+    const code = FASTIFY_CODES[fastify.code];
+    const message =
+      code === 'MALFORMED_BODY'
+        ? 'The request body is not valid JSON'
+        : code === 'BODY_TOO_LARGE'
+          ? 'The request body is too large'
+          : 'Unsupported content type; send application/json';
+    return { status: fastify.statusCode ?? 400, body: body(code, message), unexpected: false };
+  }
+  if (error instanceof SyntaxError && typeof fastify.statusCode === 'number' && fastify.statusCode === 400) {
+    return { status: 400, body: body('MALFORMED_BODY', 'The request body is not valid JSON'), unexpected: false };
+  }
+  return {
+    status: 500,
+    body: body('INTERNAL_ERROR', 'Internal server error'),
+    unexpected: true,
+  };
+}

@@ -1,0 +1,105 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
+
+/*
+ * Field decorators that pair each validator with its OpenAPI description, so that what
+ * the server accepts and what the document says cannot drift apart.
+ */
+
+interface FieldOptions {
+  description: string;
+  example?: unknown;
+  optional?: boolean;
+}
+
+function property(options: FieldOptions, schema: Record<string, unknown>) {
+  const swagger = { description: options.description, example: options.example, ...schema };
+  return options.optional
+    ? applyDecorators(ApiPropertyOptional(swagger), IsOptional())
+    : applyDecorators(ApiProperty(swagger));
+}
+
+export function UuidField(options: FieldOptions) {
+  return applyDecorators(property(options, { type: String, format: 'uuid' }), IsUUID('all'));
+}
+
+export function UuidArrayField(options: FieldOptions & { maxItems?: number }) {
+  const maxItems = options.maxItems ?? 256;
+  return applyDecorators(
+    property(options, { type: [String], format: 'uuid', maxItems, uniqueItems: true }),
+    IsArray(),
+    ArrayMaxSize(maxItems),
+    ArrayUnique(),
+    IsUUID('all', { each: true }),
+  );
+}
+
+/** A user or group name: letters, digits, `.`, `_`, `-`, starting with a letter or digit. */
+export function NameField(options: FieldOptions) {
+  return applyDecorators(
+    property(options, { type: String, minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
+    IsString(),
+    MinLength(1),
+    MaxLength(64),
+    Matches(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: '$property must start with a letter or digit and contain only letters, digits, ".", "_" and "-"' }),
+  );
+}
+
+export function TextField(options: FieldOptions & { minLength?: number; maxLength: number }) {
+  const minLength = options.minLength ?? 0;
+  return applyDecorators(
+    property(options, { type: String, minLength, maxLength: options.maxLength }),
+    IsString(),
+    MinLength(minLength),
+    MaxLength(options.maxLength),
+  );
+}
+
+export function BooleanField(options: FieldOptions) {
+  return applyDecorators(property(options, { type: Boolean }), IsBoolean());
+}
+
+/**
+ * A whole number that may arrive as a JSON number or as a numeric string (the seed's
+ * examples quote numbers, and query parameters are always strings).
+ */
+export function IntegerField(options: FieldOptions & { min: number; max: number }) {
+  return applyDecorators(
+    property(options, {
+      oneOf: [{ type: 'integer' }, { type: 'string', pattern: '^[0-9]+$' }],
+      minimum: options.min,
+      maximum: options.max,
+    }),
+    Transform(({ value }) => (typeof value === 'string' && /^\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : value)),
+    IsInt(),
+    Min(options.min),
+    Max(options.max),
+  );
+}
+
+/** A boolean that may also arrive as "true"/"false" (query strings). */
+export function FlagField(options: FieldOptions) {
+  return applyDecorators(
+    property(options, { type: Boolean }),
+    Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value)),
+    IsBoolean(),
+  );
+}
+
+export { Type };

@@ -1,0 +1,103 @@
+import { isAbsolute, resolve } from 'node:path';
+
+export type HypervisorChoice = 'auto' | 'vz' | 'qemu' | 'sim';
+export type QemuAccel = 'auto' | 'kvm' | 'tcg';
+
+/** A configuration value that cannot be used; the message names the variable. */
+export class ConfigError extends Error {}
+
+/**
+ * The server's configuration, read once from environment variables at start.
+ * Every field is validated here so that a bad value stops the process with one clear
+ * line instead of failing later in some request.
+ */
+export class AppConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Absolute path; holds the SQLite file, disk images and per-VM directories. */
+  readonly dataDir: string;
+  /** '' or a path like '/velocity' (leading slash, no trailing slash). */
+  readonly basePath: string;
+  /** Fastify's trustProxy: false, true, a hop count, or a list of addresses/CIDRs. */
+  readonly trustProxy: boolean | number | string[];
+  readonly authkeyTtlSeconds: number;
+  readonly adminPassword: string | undefined;
+  readonly hypervisor: HypervisorChoice;
+  readonly qemuAccel: QemuAccel;
+  /** Largest accepted upload for storage images, in bytes. */
+  readonly uploadLimitBytes: number;
+
+  constructor(values: Omit<AppConfig, 'databasePath'>) {
+    Object.assign(this, values);
+  }
+
+  get databasePath(): string {
+    return resolve(this.dataDir, 'velocity.sqlite');
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = raw.trim().toLowerCase() as T;
+  if (!allowed.includes(value)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return value;
+}
+
+function basePath(env: Env): string {
+  const raw = (env.VELOCITY_BASE_PATH ?? '').trim();
+  if (raw === '' || raw === '/') return '';
+  if (!/^\/[A-Za-z0-9._~\-/]*$/.test(raw) || raw.includes('//')) {
+    throw new ConfigError(`VELOCITY_BASE_PATH must be a URL path such as /velocity, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function trustProxy(env: Env): boolean | number | string[] {
+  const raw = (env.VELOCITY_TRUST_PROXY ?? '').trim();
+  if (raw === '' || raw === 'false' || raw === '0') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const entries = raw.split(',').map((s) => s.trim());
+  const address = /^[0-9a-fA-F:.]+(\/\d{1,3})?$/;
+  if (entries.some((e) => !address.test(e))) {
+    throw new ConfigError(
+      `VELOCITY_TRUST_PROXY must be true, false, a hop count or a comma-separated list of addresses/CIDRs, got "${raw}"`,
+    );
+  }
+  return entries;
+}
+
+/** Reads and validates the configuration; throws ConfigError naming the bad variable. */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const dataDirRaw = env.VELOCITY_DATA_DIR?.trim() || './data';
+  const adminPassword = env.VELOCITY_ADMIN_PASSWORD;
+  if (adminPassword !== undefined && adminPassword !== '' && adminPassword.length < 8) {
+    throw new ConfigError('VELOCITY_ADMIN_PASSWORD must be at least 8 characters long');
+  }
+  const host = env.VELOCITY_HOST?.trim() || '127.0.0.1';
+  if (/\s/.test(host)) throw new ConfigError(`VELOCITY_HOST must be a host name or address, got "${host}"`);
+  return new AppConfig({
+    host,
+    port: integer(env, 'VELOCITY_PORT', 8080, 0, 65535),
+    dataDir: isAbsolute(dataDirRaw) ? dataDirRaw : resolve(process.cwd(), dataDirRaw),
+    basePath: basePath(env),
+    trustProxy: trustProxy(env),
+    authkeyTtlSeconds: integer(env, 'VELOCITY_AUTHKEY_TTL', 3600, 1, 31_536_000),
+    adminPassword: adminPassword === '' ? undefined : adminPassword,
+    hypervisor: oneOf(env, 'VELOCITY_HYPERVISOR', ['auto', 'vz', 'qemu', 'sim'] as const, 'auto'),
+    qemuAccel: oneOf(env, 'VELOCITY_QEMU_ACCEL', ['auto', 'kvm', 'tcg'] as const, 'auto'),
+    uploadLimitBytes: integer(env, 'VELOCITY_UPLOAD_LIMIT_MB', 65_536, 1, 16_777_216) * 1024 * 1024,
+  });
+}

@@ -1,0 +1,52 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { DataSource } from 'typeorm';
+import { ApiError } from '../common/errors/api-error';
+import { ApiErrors } from '../common/swagger/api-errors.decorator';
+import { Public } from '../identity/auth/authenticated.decorator';
+
+export class HealthDto {
+  @ApiProperty({ example: 'ok' })
+  status: 'ok';
+
+  @ApiProperty({ example: '0.1.0' })
+  version: string;
+
+  @ApiProperty({ description: 'Seconds since the server started', example: 42 })
+  uptime: number;
+}
+
+export class ReadyDto {
+  @ApiProperty({ example: 'ready' })
+  status: 'ready';
+}
+
+const VERSION: string = require('../../../package.json').version;
+
+@ApiTags('health')
+@Controller()
+export class HealthController {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Liveness: the process answers. No authkey needed. */
+  @Public()
+  @Get('health')
+  @ApiOkResponse({ type: HealthDto })
+  health(): HealthDto {
+    return { status: 'ok', version: VERSION, uptime: Math.round(process.uptime()) };
+  }
+
+  /** Readiness: the database answers a query. No authkey needed. */
+  @Public()
+  @Get('ready')
+  @ApiOkResponse({ type: ReadyDto })
+  @ApiErrors(['SERVICE_UNAVAILABLE'])
+  async ready(): Promise<ReadyDto> {
+    try {
+      await this.dataSource.query('SELECT 1');
+    } catch {
+      throw new ApiError('SERVICE_UNAVAILABLE', 'The database does not answer');
+    }
+    return { status: 'ready' };
+  }
+}

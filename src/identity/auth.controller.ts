@@ -1,0 +1,42 @@
+import { Body, Controller, Delete, HttpCode, Patch, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/swagger/api-errors.decorator';
+import { PresentedAuthkey, Public } from './auth/authenticated.decorator';
+import { AuthkeysService } from './authkeys.service';
+import { AuthkeyDto, LoginDto, LogoutResponseDto } from './dto/auth.dto';
+
+@ApiTags('identity')
+@Controller('u/auth')
+export class AuthController {
+  constructor(private readonly authkeys: AuthkeysService) {}
+
+  /** Log in with username and password; returns a new authkey. */
+  @Public()
+  @Post()
+  @HttpCode(200)
+  @ApiOkResponse({ type: AuthkeyDto })
+  @ApiErrors(['VALIDATION_FAILED', 'INVALID_CREDENTIALS'])
+  login(@Body() body: LoginDto): Promise<AuthkeyDto> {
+    return this.authkeys.login(body.username, body.password);
+  }
+
+  /** Renew an authkey: returns a new key and invalidates the presented one at once. */
+  @Public()
+  @Patch()
+  @ApiBearerAuth('authkey')
+  @ApiOkResponse({ type: AuthkeyDto })
+  @ApiErrors(['AUTHKEY_INVALID'])
+  renewAuthkey(@PresentedAuthkey() key: string | undefined): Promise<AuthkeyDto> {
+    return this.authkeys.renew(key);
+  }
+
+  /** Log out: the presented authkey stops working (200 even when it was unknown). */
+  @Public()
+  @Delete()
+  @ApiBearerAuth('authkey')
+  @ApiOkResponse({ type: LogoutResponseDto })
+  async logout(@PresentedAuthkey() key: string | undefined): Promise<LogoutResponseDto> {
+    await this.authkeys.revoke(key);
+    return { revoked: true };
+  }
+}

@@ -1,0 +1,86 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { createHash, randomBytes } from 'node:crypto';
+import { LessThanOrEqual, Repository } from 'typeorm';
+import { Clock } from '../common/clock';
+import { ApiError } from '../common/errors/api-error';
+import { AppConfig } from '../config/app-config';
+import { UnitOfWork } from '../database/unit-of-work';
+import { AuthenticatedUser } from './auth/authenticated-user';
+import { AuthkeyEntity } from './entities/authkey.entity';
+import { UserEntity } from './entities/user.entity';
+import { dummyPasswordHash, verifyPassword } from './password-hasher';
+
+export interface IssuedAuthkey {
+  authkey: string;
+  /** Unix seconds. */
+  expires: number;
+}
+
+function digest(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** Login, renewal, logout and resolution of authkeys. */
+@Injectable()
+export class AuthkeysService {
+  constructor(
+    @InjectRepository(AuthkeyEntity) private readonly authkeys: Repository<AuthkeyEntity>,
+    @InjectRepository(UserEntity) private readonly users: Repository<UserEntity>,
+    private readonly unitOfWork: UnitOfWork,
+    private readonly clock: Clock,
+    private readonly config: AppConfig,
+  ) {}
+
+  async login(username: string, password: string): Promise<IssuedAuthkey> {
+    const user = await this.users.findOne({ where: { username }, select: { uid: true, passwordHash: true } });
+    // Hash even for an unknown user so the response time does not reveal which names exist.
+    const valid = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
+    if (!user || !valid) throw new ApiError('INVALID_CREDENTIALS', 'Wrong username or password');
+    return this.unitOfWork.run(async (manager) => {
+      await manager.delete(AuthkeyEntity, { expiresAt: LessThanOrEqual(this.clock.nowSeconds()) });
+      return this.issue(manager.getRepository(AuthkeyEntity), user.uid);
+    });
+  }
+
+  /** Swaps a valid key for a new one; the old one stops working at once. */
+  renew(key: string | undefined): Promise<IssuedAuthkey> {
+    return this.unitOfWork.run(async (manager) => {
+      const repository = manager.getRepository(AuthkeyEntity);
+      const current = key ? await repository.findOneBy({ keyHash: digest(key) }) : null;
+      if (!current || current.expiresAt <= this.clock.nowSeconds()) {
+        throw new ApiError('AUTHKEY_INVALID', 'The authkey is unknown or expired; log in again');
+      }
+      await repository.delete({ keyHash: current.keyHash });
+      return this.issue(repository, current.uid);
+    });
+  }
+
+  async revoke(key: string | undefined): Promise<void> {
+    if (key) await this.authkeys.delete({ keyHash: digest(key) });
+  }
+
+  /** The user behind a valid key, with their groups; null for an unknown or expired key. */
+  async resolve(key: string): Promise<AuthenticatedUser | null> {
+    const row = await this.authkeys
+      .createQueryBuilder('k')
+      .innerJoinAndSelect('k.user', 'u')
+      .leftJoinAndSelect('u.groups', 'g')
+      .where('k.key_hash = :hash AND k.expires_at > :now', { hash: digest(key), now: this.clock.nowSeconds() })
+      .getOne();
+    if (!row?.user) return null;
+    const { uid, username, groups } = row.user;
+    return new AuthenticatedUser(
+      uid,
+      username,
+      groups.map((g) => ({ gid: g.gid, groupname: g.groupname, special: g.special })),
+    );
+  }
+
+  private async issue(repository: Repository<AuthkeyEntity>, uid: string): Promise<IssuedAuthkey> {
+    const authkey = randomBytes(32).toString('base64url');
+    const expires = this.clock.nowSeconds() + this.config.authkeyTtlSeconds;
+    await repository.insert({ keyHash: digest(authkey), uid, expiresAt: expires });
+    return { authkey, expires };
+  }
+}

@@ -1,0 +1,48 @@
+import { Body, Controller, Delete, Get, Put } from '@nestjs/common';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/swagger/api-errors.decorator';
+import { Authenticated, CurrentUser } from './auth/authenticated.decorator';
+import { AuthenticatedUser } from './auth/authenticated-user';
+import { CreateUserDto, DeletedUserDto, mapUser, UserDto, UserIdDto, UserListDto } from './dto/user.dto';
+import { UsersService } from './users.service';
+
+@ApiTags('identity')
+@Controller('u/user')
+export class UsersController {
+  constructor(private readonly users: UsersService) {}
+
+  /** Create a user, their personal group, and memberships (usermanager). */
+  @Put()
+  @Authenticated({ group: 'usermanager' })
+  @ApiOkResponse({ type: UserDto })
+  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'PROTECTED_GROUP', 'USERNAME_TAKEN', 'GROUPNAME_TAKEN'])
+  async createUser(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateUserDto): Promise<UserDto> {
+    return mapUser(await this.users.create(caller, body));
+  }
+
+  /** Delete a user with their personal group and everything it owns (usermanager). */
+  @Delete()
+  @Authenticated({ group: 'usermanager' })
+  @ApiOkResponse({ type: DeletedUserDto })
+  @ApiErrors(['VALIDATION_FAILED', 'USER_NOT_FOUND', 'PROTECTED_GROUP'])
+  async deleteUser(@CurrentUser() caller: AuthenticatedUser, @Body() body: UserIdDto): Promise<DeletedUserDto> {
+    await this.users.delete(caller, body.uid);
+    return { uid: body.uid };
+  }
+
+  /** The calling user. */
+  @Get()
+  @Authenticated()
+  @ApiOkResponse({ type: UserDto })
+  async getCurrentUser(@CurrentUser() caller: AuthenticatedUser): Promise<UserDto> {
+    return mapUser(await this.users.get(caller.uid));
+  }
+
+  /** Every user (usermanager). */
+  @Get('list')
+  @Authenticated({ group: 'usermanager' })
+  @ApiOkResponse({ type: UserListDto })
+  async listUsers(): Promise<UserListDto> {
+    return { users: (await this.users.list()).map(mapUser) };
+  }
+}
