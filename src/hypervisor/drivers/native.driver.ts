@@ -1,0 +1,193 @@
+import { Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Observable, Subject } from 'rxjs';
+import {
+  CapturedFrame,
+  HostCapabilities,
+  HypervisorDriver,
+  HypervisorEvent,
+  VmConfig,
+  VmOperation,
+  VmState,
+} from '../hypervisor-driver';
+import { HypervisorError, hypervisorError } from '../hypervisor.errors';
+import { NativeEvent, NativeHypervisorBinding } from '../native/native-binding';
+import { convertPpmFileToPng } from '../ppm';
+
+interface PendingOperation {
+  vmId: string;
+  op: VmOperation;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** How long close() waits for the VMs of this driver to stop before giving up on them. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
+/**
+ * The driver over a native library implementing velocity_hv.h: `sim` (C, any host) and
+ * `vz` (Swift, macOS) share the C interface and therefore this class.
+ */
+export class NativeHypervisorDriver implements HypervisorDriver {
+  private readonly logger: Logger;
+  private readonly events = new Subject<HypervisorEvent>();
+  readonly events$: Observable<HypervisorEvent> = this.events.asObservable();
+  /** Operations in flight by op_id (unique per library). */
+  private readonly pending = new Map<number, PendingOperation>();
+  /** VMs created through this driver; events of other VMs in a shared library are not ours. */
+  private readonly vms = new Set<string>();
+  private readonly stopListening: () => void;
+  private lastSeq = 0;
+  private closing = false;
+
+  constructor(
+    readonly name: 'sim' | 'vz',
+    private readonly binding: NativeHypervisorBinding,
+  ) {
+    this.logger = new Logger(`Hypervisor:${name}`);
+    this.stopListening = binding.onEvent((event) => this.handle(event));
+  }
+
+  /** Loads the library at `libraryPath` and wraps it. */
+  static open(name: 'sim' | 'vz', libraryPath: string): NativeHypervisorDriver {
+    return new NativeHypervisorDriver(name, NativeHypervisorBinding.load(libraryPath));
+  }
+
+  get libraryPath(): string {
+    return this.binding.path;
+  }
+
+  async capabilities(): Promise<HostCapabilities> {
+    return this.binding.hostCapabilities();
+  }
+
+  async create(vmId: string, config: VmConfig): Promise<void> {
+    this.binding.create(vmId, config);
+    this.vms.add(vmId);
+  }
+
+  start(vmId: string): Promise<void> {
+    return this.operate(vmId, 'start');
+  }
+
+  pause(vmId: string): Promise<void> {
+    return this.operate(vmId, 'pause');
+  }
+
+  resume(vmId: string): Promise<void> {
+    return this.operate(vmId, 'resume');
+  }
+
+  requestStop(vmId: string): Promise<void> {
+    return this.operate(vmId, 'request_stop');
+  }
+
+  stop(vmId: string): Promise<void> {
+    return this.operate(vmId, 'stop');
+  }
+
+  state(vmId: string): VmState {
+    return this.binding.state(vmId);
+  }
+
+  async captureDisplay(vmId: string, index: number, pngPath: string): Promise<CapturedFrame> {
+    const ppmPath = join(dirname(pngPath), `.capture-${randomBytes(6).toString('hex')}.ppm`);
+    try {
+      this.binding.captureDisplay(vmId, index, ppmPath);
+      return await convertPpmFileToPng(ppmPath, pngPath);
+    } finally {
+      await rm(ppmPath, { force: true });
+    }
+  }
+
+  async destroy(vmId: string): Promise<void> {
+    this.binding.destroy(vmId);
+    this.vms.delete(vmId);
+  }
+
+  /**
+   * Stops and forgets this driver's VMs (they would die with the process anyway), then
+   * stops listening. Operations still pending afterwards are rejected.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const deadline = Date.now() + CLOSE_TIMEOUT_MS;
+    await Promise.all([...this.vms].map((vmId) => this.forget(vmId, deadline)));
+    this.stopListening();
+    await this.binding.close();
+    const closed = new HypervisorError('INTERNAL', `the ${this.name} driver was closed`);
+    for (const pending of this.pending.values()) pending.reject(closed);
+    this.pending.clear();
+    this.events.complete();
+  }
+
+  private async operate(vmId: string, op: VmOperation): Promise<void> {
+    if (this.closing) throw new HypervisorError('INTERNAL', `the ${this.name} driver is closing`);
+    const opId = this.binding.operate(vmId, op);
+    // The op event cannot arrive before this line: events reach JS on a later turn.
+    return new Promise<void>((resolve, reject) => this.pending.set(opId, { vmId, op, resolve, reject }));
+  }
+
+  private handle(event: NativeEvent): void {
+    if (event.seq !== this.lastSeq + 1 && this.lastSeq !== 0) {
+      this.logger.warn(`hypervisor events ${this.lastSeq + 1}..${event.seq - 1} were lost`);
+    }
+    this.lastSeq = event.seq;
+    switch (event.type) {
+      case 'op': {
+        const pending = this.pending.get(event.op_id);
+        if (!pending) return;
+        this.pending.delete(event.op_id);
+        if (event.ok) pending.resolve();
+        else pending.reject(hypervisorError(event.error?.code ?? 'INTERNAL', event.error?.message ?? 'operation failed'));
+        return;
+      }
+      case 'state':
+        if (this.vms.has(event.vm_id)) {
+          this.events.next({ type: 'state', vmId: event.vm_id, state: event.state, seq: event.seq });
+        }
+        return;
+      case 'error':
+        if (this.vms.has(event.vm_id)) {
+          this.events.next({ type: 'error', vmId: event.vm_id, ...event.error, seq: event.seq });
+        }
+        return;
+    }
+  }
+
+  /** Brings a VM to STOPPED (waiting out transitions) and destroys it, best effort. */
+  private async forget(vmId: string, deadline: number): Promise<void> {
+    let failedStops = 0;
+    while (Date.now() < deadline && failedStops < 3) {
+      let state: VmState;
+      try {
+        state = this.binding.state(vmId);
+      } catch {
+        this.vms.delete(vmId);
+        return; // already gone
+      }
+      try {
+        if (state === 'STOPPED') {
+          this.binding.destroy(vmId);
+          this.vms.delete(vmId);
+          return;
+        }
+        if (state === 'RUNNING' || state === 'PAUSED' || state === 'STOPPING') {
+          const opId = this.binding.operate(vmId, 'stop'); // STOPPING: cuts a graceful stop short
+          const stopped = await new Promise<boolean>((resolve) => {
+            this.pending.set(opId, { vmId, op: 'stop', resolve: () => resolve(true), reject: () => resolve(false) });
+          });
+          if (!stopped) failedStops++;
+          continue;
+        }
+      } catch {
+        // refused because the state moved on: look again
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.logger.warn(`VM ${vmId} could not be stopped while closing the ${this.name} driver; it is left behind`);
+  }
+}

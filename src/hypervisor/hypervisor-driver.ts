@@ -1,0 +1,163 @@
+import { Observable } from 'rxjs';
+
+/**
+ * The one interface every hypervisor driver implements (`sim` and `vz` through the native
+ * library, `qemu` over QMP). Types mirror the JSON of native-bridge/include/velocity_hv.h,
+ * so a configuration built here is what the native libraries receive, unchanged.
+ */
+
+export const VM_STATES = ['STOPPED', 'STARTING', 'RUNNING', 'PAUSING', 'PAUSED', 'RESUMING', 'STOPPING'] as const;
+export type VmState = (typeof VM_STATES)[number];
+
+export type VmType = 'EFI' | 'KBOOT' | 'MAC';
+export type NicType = 'NAT' | 'BRIDGE' | 'FILEHANDLE';
+export type DriverName = 'vz' | 'qemu' | 'sim';
+/** The asynchronous operations, named as in velocity_hv.h and in op events. */
+export type VmOperation = 'start' | 'pause' | 'resume' | 'request_stop' | 'stop';
+
+export interface VmConsoleConfig {
+  /** Guest serial output is appended to this file. */
+  output: string;
+  /** A FIFO the server creates; bytes written to it reach the guest. */
+  input: string;
+}
+
+export interface VmDiskConfig {
+  path: string;
+  read_only: boolean;
+}
+
+export interface VmNicConfig {
+  type: NicType;
+  /** e.g. 52:54:00:12:34:56; the driver picks one when absent. */
+  mac?: string;
+  /** BRIDGE only: a host interface id from HostCapabilities.bridge_interfaces. */
+  interface?: string;
+  /** FILEHANDLE only: a bound datagram socket path. */
+  socket?: string;
+}
+
+export interface VmDisplayConfig {
+  width: number;
+  height: number;
+}
+
+export interface VmKbootConfig {
+  kernel: string;
+  initrd: string | null;
+  cmdline: string;
+}
+
+export interface VmMacConfig {
+  restore_image: string | null;
+}
+
+/** Simulator controls (sim driver only; other drivers ignore them). */
+export interface SimOptions {
+  /** Multiplies every transition delay (start 400 ms, pause/resume 50, request_stop 300, stop 50). */
+  time_scale?: number;
+  /** Makes that operation fail with HYPERVISOR_ERROR and this message. */
+  fail?: Partial<Record<VmOperation, string>>;
+  /** The guest powers itself off this many ms (of RUNNING time) after boot. */
+  poweroff_after_ms?: number;
+  /** The VM stops with a hypervisor error this many ms (of RUNNING time) after boot. */
+  crash_after_ms?: number;
+}
+
+/** A VM's configuration as vhv_create takes it. All paths are absolute. */
+export interface VmConfig {
+  name: string;
+  type: VmType;
+  cpu_count: number;
+  memory_size_mb: number;
+  /** The VM's own directory: EFI variable store, machine identifier, auxiliary storage. */
+  directory: string;
+  console: VmConsoleConfig;
+  disks: VmDiskConfig[];
+  nics: VmNicConfig[];
+  displays: VmDisplayConfig[];
+  rosetta: boolean;
+  /** Required for type KBOOT. */
+  kboot?: VmKbootConfig;
+  /** Required for type MAC. */
+  mac?: VmMacConfig;
+  sim?: SimOptions;
+}
+
+export interface BridgeInterface {
+  id: string;
+  name: string;
+  description: string;
+}
+
+/** What the driver can do on this host; VM configurations are checked against it. */
+export interface HostCapabilities {
+  driver: DriverName;
+  max_cpu_count: number;
+  max_memory_mb: number;
+  min_memory_mb: number;
+  max_display_width: number;
+  max_display_height: number;
+  bridge_interfaces: BridgeInterface[];
+  rosetta: boolean;
+  macos_guests: boolean;
+  screenshots: boolean;
+  vm_types: VmType[];
+}
+
+/** A VM changed state (`seq` is the driver's event sequence number, where it has one). */
+export interface VmStateEvent {
+  type: 'state';
+  vmId: string;
+  state: VmState;
+  seq?: number;
+}
+
+/** A hypervisor error outside any operation, e.g. the VM stopped with an error. */
+export interface VmErrorEvent {
+  type: 'error';
+  vmId: string;
+  code: string;
+  message: string;
+  seq?: number;
+}
+
+export type HypervisorEvent = VmStateEvent | VmErrorEvent;
+
+export interface CapturedFrame {
+  width: number;
+  height: number;
+}
+
+export interface HypervisorDriver {
+  readonly name: DriverName;
+  /** State changes and errors of the VMs this driver created, in order. */
+  readonly events$: Observable<HypervisorEvent>;
+
+  capabilities(): Promise<HostCapabilities>;
+  /** Defines a VM in state STOPPED. Rejects with INVALID_CONFIG, ALREADY_EXISTS, UNSUPPORTED … */
+  create(vmId: string, config: VmConfig): Promise<void>;
+  /**
+   * The operations resolve once the transition is complete and reject with a
+   * HypervisorError when it is refused (INVALID_STATE, NOT_FOUND) or fails
+   * (HYPERVISOR_ERROR, the VM then being in its true state). State events for the
+   * transition are emitted on events$ before the promise settles.
+   */
+  start(vmId: string): Promise<void>;
+  pause(vmId: string): Promise<void>;
+  resume(vmId: string): Promise<void>;
+  /** Graceful: asks the guest to shut down; may take long. `stop` cuts it short. */
+  requestStop(vmId: string): Promise<void>;
+  /** Forced, immediate. */
+  stop(vmId: string): Promise<void>;
+  state(vmId: string): VmState;
+  /** Writes display `index` of a running VM to `pngPath` as PNG; UnsupportedError where impossible. */
+  captureDisplay(vmId: string, index: number, pngPath: string): Promise<CapturedFrame>;
+  /** Forgets a STOPPED VM (INVALID_STATE otherwise); its files stay. */
+  destroy(vmId: string): Promise<void>;
+  /**
+   * Releases the driver. In-process drivers (sim, vz) stop and forget the VMs they
+   * created, as those die with the server; pending operations are rejected.
+   */
+  close(): Promise<void>;
+}
