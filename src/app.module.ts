@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { CatalogsModule } from './catalogs/catalogs.module';
 import { CommonModule } from './common/common.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -11,7 +12,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CommonModule, DatabaseModule, IdentityModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), CommonModule, DatabaseModule, IdentityModule, CatalogsModule, HealthModule],
     };
   }
 }

@@ -34,6 +34,14 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
 
   const logger = new Logger('HTTP');
   const fastify = app.getHttpAdapter().getInstance();
+  // The seed's GET endpoints take their fields from a JSON body; clients that cannot send
+  // one use the query string. Folding the body into the query lets one @Query() DTO (which
+  // is also what the OpenAPI document shows) serve both.
+  fastify.addHook('preValidation', async (request: FastifyRequest) => {
+    if (request.method === 'GET' && isPlainObject(request.body)) {
+      request.query = { ...(request.query as object), ...request.body };
+    }
+  });
   fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
     void reply.header('x-request-id', request.id);
   });
@@ -42,6 +50,10 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
   });
 
   setupSwagger(app, config);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Authkeys may travel in the query string; they must never reach the log. */

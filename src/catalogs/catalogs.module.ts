@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { CatalogDeletionHooks } from './catalog-deletion-hooks';
+import { CatalogsController } from './catalogs.controller';
+import { CatalogsService } from './catalogs.service';
+import { CatalogEntity } from './entities/catalog.entity';
+import { CatalogShareEntity } from './entities/catalog-share.entity';
+import { CatalogPermissionGuard } from './permissions/catalog-permission.guard';
+import { CatalogPermissionsService } from './permissions/catalog-permissions.service';
+import { CatalogReferenceResolvers } from './permissions/catalog-references';
+
+/** Catalogs (`/c`), shares, and the permission guard other modules reuse. */
+@Module({
+  imports: [TypeOrmModule.forFeature([CatalogEntity, CatalogShareEntity])],
+  controllers: [CatalogsController],
+  providers: [CatalogsService, CatalogPermissionsService, CatalogReferenceResolvers, CatalogPermissionGuard, CatalogDeletionHooks],
+  exports: [CatalogPermissionsService, CatalogReferenceResolvers, CatalogPermissionGuard, CatalogDeletionHooks],
+})
+export class CatalogsModule {}

@@ -1,0 +1,69 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { Repository } from 'typeorm';
+import { ApiError } from '../common/errors/api-error';
+import { UnitOfWork } from '../database/unit-of-work';
+import { AuthenticatedUser } from '../identity/auth/authenticated-user';
+import { GroupEntity } from '../identity/entities/group.entity';
+import { CatalogDeletionHooks } from './catalog-deletion-hooks';
+import { CatalogEntity } from './entities/catalog.entity';
+import { CatalogShareEntity } from './entities/catalog-share.entity';
+import { PermissionSet } from './permissions/catalog-permission';
+import { CatalogAccess, CatalogPermissionsService, Page } from './permissions/catalog-permissions.service';
+
+export type Share = { gid: string } & PermissionSet;
+
+/** Catalogs and their shares. Who may call what is decided by the guard before these run. */
+@Injectable()
+export class CatalogsService {
+  constructor(
+    @InjectRepository(CatalogShareEntity) private readonly shares: Repository<CatalogShareEntity>,
+    private readonly permissions: CatalogPermissionsService,
+    private readonly deletionHooks: CatalogDeletionHooks,
+    private readonly unitOfWork: UnitOfWork,
+  ) {}
+
+  /** Creates a catalog owned by `gid`; the caller must be a member of it (root: any group). */
+  create(caller: AuthenticatedUser, gid: string, label: string): Promise<CatalogEntity> {
+    return this.unitOfWork.run(async (manager) => {
+      const group = await manager.findOneBy(GroupEntity, { gid });
+      if (!group || (!caller.isRoot && !caller.groupIds.has(gid))) {
+        throw new ApiError('GROUP_NOT_FOUND', `Group ${gid} does not exist or you are not a member of it`);
+      }
+      const catalog = manager.create(CatalogEntity, { cid: randomUUID(), label, gid });
+      return manager.save(catalog);
+    });
+  }
+
+  /** Deletes a catalog: first whatever lives in it (VMs), then the catalog and its shares. */
+  async delete(cid: string): Promise<void> {
+    await this.deletionHooks.run(cid);
+    await this.unitOfWork.run((manager) => manager.delete(CatalogEntity, { cid }));
+  }
+
+  list(caller: AuthenticatedUser, page: Page): Promise<{ items: CatalogAccess[]; total: number }> {
+    return this.permissions.listVisible(caller, page);
+  }
+
+  listShares(cid: string): Promise<CatalogShareEntity[]> {
+    return this.shares.find({ where: { cid }, order: { gid: 'ASC' } });
+  }
+
+  /** Creates the share, or replaces every flag of an existing one. */
+  share(cid: string, share: Share): Promise<CatalogShareEntity> {
+    return this.unitOfWork.run(async (manager) => {
+      if (!(await manager.existsBy(GroupEntity, { gid: share.gid }))) {
+        throw new ApiError('GROUP_NOT_FOUND', `Group ${share.gid} does not exist`);
+      }
+      const row = manager.create(CatalogShareEntity, { cid, ...share });
+      await manager.upsert(CatalogShareEntity, row, ['cid', 'gid']);
+      return row;
+    });
+  }
+
+  async revoke(cid: string, gid: string): Promise<void> {
+    const result = await this.shares.delete({ cid, gid });
+    if (!result.affected) throw new ApiError('SHARE_NOT_FOUND', `Catalog ${cid} has no share for group ${gid}`);
+  }
+}

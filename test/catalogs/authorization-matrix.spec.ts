@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CATALOG_PERMISSIONS, CatalogPermission } from '../../src/catalogs/permissions/catalog-permission';
+import { Call, TestApp } from '../support/test-app';
+
+/**
+ * Generated authorization matrix for every catalog endpoint that acts on one catalog: for each
+ * of the seven permissions, a caller holding only it, a caller holding all but it, a member
+ * of the owning group, root, a user with no relation and a request without a key.
+ */
+interface Endpoint {
+  name: string;
+  permission: CatalogPermission;
+  request: (cid: string, fixture: Fixture) => Omit<Call, 'token'>;
+}
+
+interface Fixture {
+  bystanderGid: string;
+}
+
+const ENDPOINTS: Endpoint[] = [
+  { name: 'GET /c/share (query)', permission: 'manage', request: (cid) => ({ method: 'GET', url: '/c/share', query: { cid } }) },
+  { name: 'GET /c/share (body)', permission: 'manage', request: (cid) => ({ method: 'GET', url: '/c/share', body: { cid } }) },
+  {
+    name: 'POST /c/share',
+    permission: 'manage',
+    request: (cid, f) => ({ method: 'POST', url: '/c/share', body: { cid, gid: f.bystanderGid, view: true, interact: true } }),
+  },
+  { name: 'DELETE /c/share', permission: 'manage', request: (cid, f) => ({ method: 'DELETE', url: '/c/share', body: { cid, gid: f.bystanderGid } }) },
+  { name: 'DELETE /c', permission: 'manage', request: (cid) => ({ method: 'DELETE', url: '/c', body: { cid } }) },
+];
+
+function flags(granted: (p: CatalogPermission) => boolean): Record<CatalogPermission, boolean> {
+  return Object.fromEntries(CATALOG_PERMISSIONS.map((p) => [p, granted(p)])) as Record<CatalogPermission, boolean>;
+}
+
+describe('catalog authorization matrix', () => {
+  let t: TestApp;
+  let root: string;
+  let ownerToken: string;
+  let ownersGid: string;
+  let strangerToken: string;
+  let bystanderGid: string;
+  const only = new Map<CatalogPermission, { token: string; gid: string }>();
+  const allBut = new Map<CatalogPermission, { token: string; gid: string }>();
+
+  before(async () => {
+    t = await TestApp.start();
+    root = await t.loginRoot();
+    const catalogmanager = await t.specialGroupId(root, 'catalogmanager');
+    ownersGid = await t.createGroup(root, 'owners');
+    bystanderGid = await t.createGroup(root, 'bystanders');
+    ownerToken = (await t.createUser(root, 'owner', [ownersGid, catalogmanager])).token;
+    strangerToken = (await t.createUser(root, 'stranger', [catalogmanager])).token;
+    for (const p of CATALOG_PERMISSIONS) {
+      // Every matrix user is a catalogmanager, so DELETE /c turns on the share permission alone.
+      const onlyGid = await t.createGroup(root, `only-${p}`);
+      only.set(p, { gid: onlyGid, token: (await t.createUser(root, `user-only-${p}`, [onlyGid, catalogmanager])).token });
+      const butGid = await t.createGroup(root, `allbut-${p}`);
+      allBut.set(p, { gid: butGid, token: (await t.createUser(root, `user-allbut-${p}`, [butGid, catalogmanager])).token });
+    }
+  });
+  after(() => t.close());
+
+  /** A fresh catalog per case, shared so that the case's callers hold what they should. */
+  async function freshCatalog(p: CatalogPermission): Promise<string> {
+    const created = await t.call({ method: 'PUT', url: '/c', token: ownerToken, body: { group: ownersGid, label: `matrix ${p}` } });
+    assert.equal(created.status, 200);
+    const cid = created.body.cid;
+    const shares = [
+      { gid: only.get(p)!.gid, ...flags((q) => q === p) },
+      { gid: allBut.get(p)!.gid, ...flags((q) => q !== p) },
+      { gid: bystanderGid, ...flags((q) => q === 'view') },
+    ];
+    for (const share of shares) {
+      assert.equal((await t.call({ method: 'POST', url: '/c/share', token: ownerToken, body: { cid, ...share } })).status, 200);
+    }
+    return cid;
+  }
+
+  async function snapshot(): Promise<string> {
+    const catalogs = await t.dataSource.query('SELECT * FROM catalogs ORDER BY cid');
+    const shares = await t.dataSource.query('SELECT * FROM catalog_shares ORDER BY cid, gid');
+    return JSON.stringify({ catalogs, shares });
+  }
+
+  for (const endpoint of ENDPOINTS) {
+    for (const p of CATALOG_PERMISSIONS) {
+      const callers: Array<{ who: string; token: () => string | undefined; status: number }> = [
+        { who: `only ${p}`, token: () => only.get(p)!.token, status: p === endpoint.permission ? 200 : 401 },
+        { who: `all but ${p}`, token: () => allBut.get(p)!.token, status: p === endpoint.permission ? 401 : 200 },
+      ];
+      if (p === endpoint.permission) {
+        callers.push(
+          { who: 'owning group member', token: () => ownerToken, status: 200 },
+          { who: 'root', token: () => root, status: 200 },
+          { who: 'no relation', token: () => strangerToken, status: 404 },
+          { who: 'no key', token: () => undefined, status: 401 },
+          { who: 'unknown key', token: () => 'not-a-real-key', status: 401 },
+        );
+      }
+      for (const caller of callers) {
+        it(`${endpoint.name} [needs ${endpoint.permission}] by ${caller.who} → ${caller.status}`, async () => {
+          const cid = await freshCatalog(p);
+          const before = await snapshot();
+          const reply = await t.call({ ...endpoint.request(cid, { bystanderGid }), token: caller.token() });
+          assert.equal(reply.status, caller.status, JSON.stringify(reply.body));
+          if (caller.status !== 200) {
+            assert.equal(typeof reply.body.code, 'string');
+            assert.equal(await snapshot(), before, 'a denied request changes nothing');
+          }
+        });
+      }
+    }
+  }
+
+  it('GET /c/list shows each caller exactly their effective permissions', async () => {
+    const cid = await freshCatalog('state');
+    const find = async (token: string) => {
+      const reply = await t.call({ method: 'GET', url: '/c/list', token, query: { limit: '1000' } });
+      assert.equal(reply.status, 200);
+      return reply.body.catalogs.find((c: { cid: string }) => c.cid === cid);
+    };
+    assert.deepEqual((await find(only.get('state')!.token)).permissions, flags((q) => q === 'state'));
+    assert.deepEqual((await find(allBut.get('state')!.token)).permissions, flags((q) => q !== 'state'));
+    assert.deepEqual((await find(ownerToken)).permissions, flags(() => true));
+    assert.deepEqual((await find(root)).permissions, flags(() => true));
+    assert.equal(await find(strangerToken), undefined);
+    assert.equal((await t.call({ method: 'GET', url: '/c/list' })).status, 401);
+  });
+
+  it('an expired key is refused on every catalog endpoint', async () => {
+    const cid = await freshCatalog('manage');
+    const before = await snapshot();
+    t.clock.advance(t.config.authkeyTtlSeconds + 1);
+    try {
+      for (const endpoint of ENDPOINTS) {
+        const reply = await t.call({ ...endpoint.request(cid, { bystanderGid }), token: ownerToken });
+        assert.equal(reply.status, 401, endpoint.name);
+        assert.equal(reply.body.code, 'AUTH_REQUIRED');
+      }
+      const create = await t.call({ method: 'PUT', url: '/c', token: ownerToken, body: { group: ownersGid, label: 'late' } });
+      assert.equal(create.status, 401);
+      assert.equal(await snapshot(), before);
+    } finally {
+      t.clock.advance(-(t.config.authkeyTtlSeconds + 1));
+    }
+  });
+});
