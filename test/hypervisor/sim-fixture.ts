@@ -110,6 +110,19 @@ export class EventRecorder {
   }
 }
 
+/**
+ * Rejects if `promise` takes longer than `ms`. The timer also keeps the event loop alive:
+ * native events reach JS through an unreferenced handle, so a bare await on an event
+ * no operation waits for would let the test runner see an empty loop.
+ */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

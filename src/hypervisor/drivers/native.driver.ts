@@ -41,6 +41,12 @@ export class NativeHypervisorDriver implements HypervisorDriver {
   private readonly stopListening: () => void;
   private lastSeq = 0;
   private closing = false;
+  /**
+   * Keeps the event loop alive while operations are pending: koffi delivers native-thread
+   * callbacks through an unreferenced handle, so awaiting an op event alone would let
+   * Node exit (or the test runner give up) before the event arrives.
+   */
+  private keepAlive?: NodeJS.Timeout;
 
   constructor(
     readonly name: 'sim' | 'vz',
@@ -119,8 +125,10 @@ export class NativeHypervisorDriver implements HypervisorDriver {
     this.stopListening();
     await this.binding.close();
     const closed = new HypervisorError('INTERNAL', `the ${this.name} driver was closed`);
-    for (const pending of this.pending.values()) pending.reject(closed);
-    this.pending.clear();
+    for (const [opId, pending] of this.pending) {
+      this.untrack(opId);
+      pending.reject(closed);
+    }
     this.events.complete();
   }
 
@@ -128,7 +136,20 @@ export class NativeHypervisorDriver implements HypervisorDriver {
     if (this.closing) throw new HypervisorError('INTERNAL', `the ${this.name} driver is closing`);
     const opId = this.binding.operate(vmId, op);
     // The op event cannot arrive before this line: events reach JS on a later turn.
-    return new Promise<void>((resolve, reject) => this.pending.set(opId, { vmId, op, resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.track(opId, { vmId, op, resolve, reject }));
+  }
+
+  private track(opId: number, pending: PendingOperation): void {
+    this.pending.set(opId, pending);
+    this.keepAlive ??= setInterval(() => undefined, 1 << 30);
+  }
+
+  private untrack(opId: number): void {
+    this.pending.delete(opId);
+    if (this.pending.size === 0 && this.keepAlive) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = undefined;
+    }
   }
 
   private handle(event: NativeEvent): void {
@@ -140,7 +161,7 @@ export class NativeHypervisorDriver implements HypervisorDriver {
       case 'op': {
         const pending = this.pending.get(event.op_id);
         if (!pending) return;
-        this.pending.delete(event.op_id);
+        this.untrack(event.op_id);
         if (event.ok) pending.resolve();
         else pending.reject(hypervisorError(event.error?.code ?? 'INTERNAL', event.error?.message ?? 'operation failed'));
         return;
@@ -178,7 +199,7 @@ export class NativeHypervisorDriver implements HypervisorDriver {
         if (state === 'RUNNING' || state === 'PAUSED' || state === 'STOPPING') {
           const opId = this.binding.operate(vmId, 'stop'); // STOPPING: cuts a graceful stop short
           const stopped = await new Promise<boolean>((resolve) => {
-            this.pending.set(opId, { vmId, op: 'stop', resolve: () => resolve(true), reject: () => resolve(false) });
+            this.track(opId, { vmId, op: 'stop', resolve: () => resolve(true), reject: () => resolve(false) });
           });
           if (!stopped) failedStops++;
           continue;

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { NativeHypervisorDriver } from '../../src/hypervisor/drivers/native.driver';
+import { HypervisorEvent } from '../../src/hypervisor/hypervisor-driver';
+import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
+import { NativeHypervisorBinding } from '../../src/hypervisor/native/native-binding';
+import { crc32 } from '../../src/hypervisor/ppm';
+import { decodePng, SIM_LIBRARY, simConfig, TempDir, vmId, within } from './sim-fixture';
+
+async function rejectsWith(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof HypervisorError, `expected a HypervisorError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+describe('NativeHypervisorDriver (sim)', () => {
+  let driver: NativeHypervisorDriver;
+  const events: HypervisorEvent[] = [];
+  let dir: TempDir;
+
+  before(() => {
+    driver = NativeHypervisorDriver.open('sim', SIM_LIBRARY);
+    driver.events$.subscribe((e) => events.push(e));
+  });
+  after(() => driver.close());
+  afterEach(() => dir?.cleanup());
+
+  it('operations resolve when the transition is complete, after its state events', async () => {
+    dir = new TempDir();
+    const id = vmId();
+    await driver.create(id, simConfig(dir));
+    await driver.start(id);
+    assert.equal(driver.state(id), 'RUNNING');
+    await driver.pause(id);
+    assert.equal(driver.state(id), 'PAUSED');
+    await driver.resume(id);
+    await driver.requestStop(id);
+    assert.equal(driver.state(id), 'STOPPED');
+    await driver.destroy(id);
+    const mine = events.filter((e) => e.vmId === id);
+    assert.deepEqual(
+      mine.map((e) => (e.type === 'state' ? e.state : e.type)),
+      ['STARTING', 'RUNNING', 'PAUSING', 'PAUSED', 'RESUMING', 'RUNNING', 'STOPPING', 'STOPPED'],
+    );
+  });
+
+  it('an injected failure rejects with a typed HypervisorError carrying the native message; the state is the true one', async () => {
+    dir = new TempDir();
+    const id = vmId();
+    await driver.create(id, simConfig(dir, { sim: { time_scale: 0.05, fail: { pause: 'pause is broken', stop: 'stuck' } } }));
+    await driver.start(id);
+    await rejectsWith(driver.pause(id), 'HYPERVISOR_ERROR', /^pause is broken$/);
+    assert.equal(driver.state(id), 'RUNNING');
+    await rejectsWith(driver.stop(id), 'HYPERVISOR_ERROR', /^stuck$/);
+    assert.equal(driver.state(id), 'RUNNING');
+    await driver.requestStop(id);
+    assert.equal(driver.state(id), 'STOPPED');
+    await driver.destroy(id);
+  });
+
+  it('refusals reject at once with INVALID_STATE / NOT_FOUND / INVALID_CONFIG', async () => {
+    dir = new TempDir();
+    const id = vmId();
+    await driver.create(id, simConfig(dir));
+    await rejectsWith(driver.pause(id), 'INVALID_STATE', /cannot pause .* it is STOPPED/);
+    await rejectsWith(driver.start('missing'), 'NOT_FOUND');
+    await rejectsWith(driver.create(vmId(), { ...simConfig(dir), cpu_count: 100000 }), 'INVALID_CONFIG', /cpu_count/);
+    await rejectsWith(driver.create(id, simConfig(dir)), 'ALREADY_EXISTS');
+    await driver.start(id);
+    await rejectsWith(driver.destroy(id), 'INVALID_STATE', /RUNNING/);
+    await driver.stop(id);
+    await driver.destroy(id);
+  });
+
+  it('a crash arrives as an error event after the STOPPED state event', async () => {
+    dir = new TempDir();
+    const id = vmId();
+    await driver.create(id, simConfig(dir, { sim: { time_scale: 0, crash_after_ms: 10 } }));
+    const crashed = new Promise<HypervisorEvent>((resolve) => {
+      const sub = driver.events$.subscribe((e) => {
+        if (e.vmId === id && e.type === 'error') {
+          sub.unsubscribe();
+          resolve(e);
+        }
+      });
+    });
+    await driver.start(id);
+    const error = await within(crashed, 3000, 'the crash event');
+    assert.equal(error.type === 'error' && error.code, 'HYPERVISOR_ERROR');
+    assert.equal(driver.state(id), 'STOPPED');
+    const last = events.filter((e) => e.vmId === id).slice(-2);
+    assert.deepEqual(last.map((e) => (e.type === 'state' ? e.state : e.type)), ['STOPPED', 'error']);
+    await driver.destroy(id);
+  });
+
+  it('captureDisplay writes a PNG of the display size and leaves no temporary PPM behind', async () => {
+    dir = new TempDir();
+    const id = vmId();
+    await driver.create(id, simConfig(dir, { displays: [{ width: 800, height: 600 }] }));
+    await driver.start(id);
+    const png = dir.file('shot.png');
+    assert.deepEqual(await driver.captureDisplay(id, 0, png), { width: 800, height: 600 });
+    const decoded = decodePng(readFileSync(png), crc32);
+    assert.equal(decoded.width, 800);
+    assert.equal(decoded.height, 600);
+    const first = decoded.rgb.subarray(0, 3);
+    let differs = 0;
+    for (let i = 3; i < decoded.rgb.length; i += 3) if (!decoded.rgb.subarray(i, i + 3).equals(first)) differs++;
+    assert.ok(differs > decoded.rgb.length / 6, 'most pixels differ from the first one');
+    assert.ok(statSync(png).size < 800 * 600 * 3, 'compressed');
+    assert.deepEqual((await readdir(dir.path)).filter((f) => f.endsWith('.ppm')), []);
+    await assert.rejects(driver.captureDisplay(id, 3, dir.file('x.png')), /no display 3/);
+    assert.deepEqual((await readdir(dir.path)).filter((f) => f.endsWith('.ppm')), []);
+    await driver.stop(id);
+    await driver.destroy(id);
+  });
+
+  it('close() stops and forgets its VMs (so a restarted server can define them again) and completes events$', async () => {
+    const local = NativeHypervisorDriver.open('sim', SIM_LIBRARY);
+    const localDir = new TempDir();
+    let completed = false;
+    local.events$.subscribe({ complete: () => (completed = true) });
+    const running = vmId();
+    const paused = vmId();
+    const starting = vmId();
+    const stopped = vmId();
+    try {
+      for (const id of [running, paused, starting, stopped]) {
+        await local.create(id, simConfig(localDir, { sim: { time_scale: 0.05 } }));
+      }
+      await local.start(running);
+      await local.start(paused);
+      await local.pause(paused);
+      const pendingStart = local.start(starting); // still STARTING when close() begins
+      await local.close();
+      await pendingStart; // completed before the driver forgot the VM
+      assert.equal(completed, true);
+      const probe = NativeHypervisorBinding.load(SIM_LIBRARY);
+      try {
+        for (const id of [running, paused, starting, stopped]) {
+          assert.throws(() => probe.state(id), (err: unknown) => err instanceof HypervisorError && err.code === 'NOT_FOUND');
+        }
+      } finally {
+        await probe.close();
+      }
+      await assert.rejects(local.start(running), /closing/);
+    } finally {
+      localDir.cleanup();
+    }
+  });
+});
