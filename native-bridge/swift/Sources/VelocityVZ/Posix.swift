@@ -55,7 +55,7 @@ enum Posix {
 
     /// Opens (creating if needed) a regular file for appending: the guest's serial output.
     static func openForAppending(_ path: String) throws -> Int32 {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0o644)
         guard fd >= 0 else {
             throw VHVError(.invalidConfig, "cannot open console output \(path): \(errnoText())")
         }
@@ -72,7 +72,7 @@ enum Posix {
     /// end-of-file when the server's writer closes; O_NONBLOCK only guards the open and is
     /// cleared afterwards, leaving a plain blocking descriptor for the framework to read.
     static func openFIFOForReading(_ path: String) throws -> Int32 {
-        let fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+        let fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else {
             throw VHVError(.invalidConfig, "cannot open console input \(path): \(errnoText())")
         }
