@@ -69,7 +69,10 @@ if [ -z "$NODE_BIN" ]; then
   # The real binary behind any shim or symlink (nvm, Homebrew, volta …).
   NODE_BIN="$(node -p 'require("fs").realpathSync(process.execPath)')"
 fi
-[ -f "$NODE_BIN" ] && [ -x "$NODE_BIN" ] || { echo "sign-node-macos.sh: $NODE_BIN is not an executable file" >&2; exit 1; }
+if [ ! -f "$NODE_BIN" ] || [ ! -x "$NODE_BIN" ]; then
+  echo "sign-node-macos.sh: $NODE_BIN is not an executable file" >&2
+  exit 1
+fi
 [ -f "$PLIST" ] || { echo "sign-node-macos.sh: missing $PLIST" >&2; exit 1; }
 
 if [ "$BRIDGED" = 1 ] && [ "$IDENTITY" = "-" ]; then
