@@ -76,7 +76,9 @@ describe('NativeHypervisorBinding over the sim library', () => {
     for (const [op, states] of steps) {
       const opId = binding.operate(id, op);
       opIds.push(opId);
-      assert.equal(binding.state(id), states[0], `${op} enters ${states[0]} at once`);
+      // The transitional state is entered at once (the events below show it); a loaded
+      // machine may even have finished the transition by now, but never still be before it.
+      assert.ok(states.includes(binding.state(id)), `${op} left the previous state at once`);
       const done = await recorder.waitForOp(opId);
       assert.equal(done.type === 'op' && done.ok, true, `${op} succeeded`);
       assert.equal(binding.state(id), states[1]);
@@ -158,7 +160,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   it('a graceful stop can be cut short by a forced stop', async () => {
     dir = new TempDir();
     const id = vmId();
-    binding.create(id, simConfig(dir, { sim: { time_scale: 0.1 } })); // request_stop takes 30 ms
+    binding.create(id, simConfig(dir, { sim: { time_scale: 0.5 } })); // request_stop takes 150 ms
     await recorder.waitForOp(binding.operate(id, 'start'));
     const graceful = binding.operate(id, 'request_stop');
     const forced = binding.operate(id, 'stop');
@@ -186,15 +188,15 @@ describe('NativeHypervisorBinding over the sim library', () => {
       delete process.env.VHV_SIM_TIME_SCALE;
     }
     const slow = vmId();
-    binding.create(slow, simConfig(dir, { sim: { time_scale: 0.25 } }));
+    binding.create(slow, simConfig(dir, { sim: { time_scale: 0.5 } }));
     const t0 = Date.now();
     await recorder.waitForOp(binding.operate(fast, 'start'));
     const fastMs = Date.now() - t0;
     const t1 = Date.now();
     await recorder.waitForOp(binding.operate(slow, 'start'));
     const slowMs = Date.now() - t1;
-    assert.ok(fastMs < 80, `scaled to 0: ${fastMs} ms`);
-    assert.ok(slowMs >= 95, `400 ms × 0.25 = 100 ms, took ${slowMs} ms`);
+    assert.ok(fastMs < 100, `scaled to 0: ${fastMs} ms`);
+    assert.ok(slowMs >= 195, `400 ms × 0.5 = 200 ms, took ${slowMs} ms`);
     for (const id of [fast, slow]) {
       await recorder.waitForOp(binding.operate(id, 'stop'));
       binding.destroy(id);
