@@ -5,6 +5,7 @@ import { CatalogsController } from './catalogs.controller';
 import { CatalogsService } from './catalogs.service';
 import { CatalogEntity } from './entities/catalog.entity';
 import { CatalogShareEntity } from './entities/catalog-share.entity';
+import { CatalogAuthorizer } from './permissions/catalog-authorizer';
 import { CatalogPermissionGuard } from './permissions/catalog-permission.guard';
 import { CatalogPermissionsService } from './permissions/catalog-permissions.service';
 import { CatalogReferenceResolvers } from './permissions/catalog-references';
@@ -13,7 +14,7 @@ import { CatalogReferenceResolvers } from './permissions/catalog-references';
 @Module({
   imports: [TypeOrmModule.forFeature([CatalogEntity, CatalogShareEntity])],
   controllers: [CatalogsController],
-  providers: [CatalogsService, CatalogPermissionsService, CatalogReferenceResolvers, CatalogPermissionGuard, CatalogDeletionHooks],
-  exports: [CatalogPermissionsService, CatalogReferenceResolvers, CatalogPermissionGuard, CatalogDeletionHooks],
+  providers: [CatalogsService, CatalogPermissionsService, CatalogAuthorizer, CatalogReferenceResolvers, CatalogPermissionGuard, CatalogDeletionHooks],
+  exports: [CatalogPermissionsService, CatalogAuthorizer, CatalogReferenceResolvers, CatalogPermissionGuard, CatalogDeletionHooks],
 })
 export class CatalogsModule {}

@@ -4,7 +4,8 @@ import { ApiErrors } from '../../common/swagger/api-errors.decorator';
 import { REQUIRED_GROUP } from '../../identity/auth/authenticated.decorator';
 import { SpecialGroup } from '../../identity/entities/group.entity';
 import { CatalogPermission } from './catalog-permission';
-import { CATALOG_PERMISSION, CatalogPermissionGuard, CatalogPermissionRequirement, CatalogRequest } from './catalog-permission.guard';
+import { CatalogPermissionRequirement } from './catalog-authorizer';
+import { CATALOG_PERMISSION, CatalogPermissionGuard, CatalogRequest } from './catalog-permission.guard';
 import { CatalogAccess } from './catalog-permissions.service';
 import { CATALOG_BY_CID, CatalogReference } from './catalog-references';
 
