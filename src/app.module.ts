@@ -6,13 +6,15 @@ import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { IdentityModule } from './identity/identity.module';
+import { ResourcesModule } from './resources/resources.module';
+import { VmsModule } from './vms/vms.module';
 
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CommonModule, DatabaseModule, IdentityModule, CatalogsModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), CommonModule, DatabaseModule, IdentityModule, CatalogsModule, ResourcesModule, VmsModule, HealthModule],
     };
   }
 }

@@ -42,6 +42,8 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
       request.query = { ...(request.query as object), ...request.body };
     }
   });
+  // Image uploads: the handler streams the raw request to disk, so the parser leaves it unread.
+  fastify.addContentTypeParser('application/octet-stream', (_request: FastifyRequest, _payload: unknown, done: (err: null) => void) => done(null));
   fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
     void reply.header('x-request-id', request.id);
   });

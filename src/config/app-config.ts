@@ -26,6 +26,8 @@ export class AppConfig {
   readonly qemuAccel: QemuAccel;
   /** Largest accepted upload for storage images, in bytes. */
   readonly uploadLimitBytes: number;
+  /** How long a graceful stop request waits for the guest before answering STOPPING. */
+  readonly gracefulStopSeconds: number;
 
   constructor(values: Omit<AppConfig, 'databasePath'>) {
     Object.assign(this, values);
@@ -99,5 +101,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     hypervisor: oneOf(env, 'VELOCITY_HYPERVISOR', ['auto', 'vz', 'qemu', 'sim'] as const, 'auto'),
     qemuAccel: oneOf(env, 'VELOCITY_QEMU_ACCEL', ['auto', 'kvm', 'tcg'] as const, 'auto'),
     uploadLimitBytes: integer(env, 'VELOCITY_UPLOAD_LIMIT_MB', 65_536, 1, 16_777_216) * 1024 * 1024,
+    gracefulStopSeconds: integer(env, 'VELOCITY_STOP_TIMEOUT', 30, 0, 3600),
   });
 }

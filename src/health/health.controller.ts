@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
+import { HypervisorHealthInfo, HypervisorService } from '../hypervisor/hypervisor.service';
 import { Public } from '../identity/auth/authenticated.decorator';
 
 export class HealthDto {
@@ -14,6 +15,12 @@ export class HealthDto {
 
   @ApiProperty({ description: 'Seconds since the server started', example: 42 })
   uptime: number;
+
+  @ApiProperty({
+    description: 'The hypervisor driver in use and what it offers on this host',
+    example: { driver: 'sim', simulated: true, capabilities: { max_cpu_count: 2, max_memory_mb: 24000, vm_types: ['EFI', 'KBOOT'], screenshots: true, macos_guests: false, rosetta: false } },
+  })
+  hypervisor: HypervisorHealthInfo;
 }
 
 export class ReadyDto {
@@ -26,14 +33,17 @@ const VERSION: string = require('../../../package.json').version;
 @ApiTags('health')
 @Controller()
 export class HealthController {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly hypervisor: HypervisorService,
+  ) {}
 
   /** Liveness: the process answers. No authkey needed. */
   @Public()
   @Get('health')
   @ApiOkResponse({ type: HealthDto })
   health(): HealthDto {
-    return { status: 'ok', version: VERSION, uptime: Math.round(process.uptime()) };
+    return { status: 'ok', version: VERSION, uptime: Math.round(process.uptime()), hypervisor: this.hypervisor.healthInfo() };
   }
 
   /** Readiness: the database answers a query. No authkey needed. */

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { HypervisorModule } from '../hypervisor/hypervisor.module';
 import { HealthController } from './health.controller';
 
-@Module({ controllers: [HealthController] })
+@Module({ imports: [HypervisorModule], controllers: [HealthController] })
 export class HealthModule {}

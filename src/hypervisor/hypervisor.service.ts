@@ -128,6 +128,17 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
     return this.driver.state(vmId);
   }
 
+  /** Whether the driver has this VM defined (it may not, if defining it failed at start). */
+  knows(vmId: string): boolean {
+    try {
+      this.driver.state(vmId);
+      return true;
+    } catch (error) {
+      if (error instanceof HypervisorError && error.code === 'NOT_FOUND') return false;
+      throw error;
+    }
+  }
+
   captureDisplay(vmId: string, index: number, pngPath: string): Promise<CapturedFrame> {
     return this.driver.captureDisplay(vmId, index, pngPath);
   }

@@ -27,6 +27,6 @@ import { UsersService } from './users.service';
     IdentityBootstrapService,
     { provide: APP_GUARD, useClass: AuthkeyGuard },
   ],
-  exports: [GroupsService],
+  exports: [GroupsService, AuthkeysService],
 })
 export class IdentityModule {}

@@ -61,14 +61,16 @@ export function NameField(options: FieldOptions) {
   );
 }
 
-export function TextField(options: FieldOptions & { minLength?: number; maxLength: number }) {
+export function TextField(options: FieldOptions & { minLength?: number; maxLength: number; pattern?: RegExp }) {
   const minLength = options.minLength ?? 0;
-  return applyDecorators(
-    property(options, { type: String, minLength, maxLength: options.maxLength }),
+  const decorators = [
+    property(options, { type: String, minLength, maxLength: options.maxLength, pattern: options.pattern?.source }),
     IsString(),
     MinLength(minLength),
     MaxLength(options.maxLength),
-  );
+  ];
+  if (options.pattern) decorators.push(Matches(options.pattern, { message: `$property must match ${options.pattern.source}` }));
+  return applyDecorators(...decorators);
 }
 
 export function BooleanField(options: FieldOptions) {

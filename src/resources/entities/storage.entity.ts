@@ -1,0 +1,35 @@
+import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { GroupEntity } from '../../identity/entities/group.entity';
+
+export type StorageFormat = 'raw' | 'iso';
+
+/** A disk image under the data directory (`storage/<stid>.<format>`), owned by a group. */
+@Entity('storage')
+export class StorageEntity {
+  @PrimaryColumn('varchar', { length: 36 })
+  stid: string;
+
+  @Column('varchar', { length: 128 })
+  name: string;
+
+  @Index()
+  @Column('varchar', { length: 36 })
+  gid: string;
+
+  @ManyToOne(() => GroupEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'gid', referencedColumnName: 'gid' })
+  group?: GroupEntity;
+
+  @Column('varchar', { length: 8 })
+  format: StorageFormat;
+
+  /** Read-only images (installer ISOs) may be attached to any number of VMs. */
+  @Column('boolean', { name: 'read_only' })
+  readOnly: boolean;
+
+  @Column('integer', { name: 'size_bytes' })
+  sizeBytes: number;
+
+  @CreateDateColumn({ name: 'created_at' })
+  createdAt: Date;
+}

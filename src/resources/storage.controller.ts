@@ -1,0 +1,86 @@
+import { Body, Controller, Delete, Get, HttpCode, Post, Put, Query, Req } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { ApiErrors } from '../common/swagger/api-errors.decorator';
+import { Authenticated, CurrentUser } from '../identity/auth/authenticated.decorator';
+import { AuthenticatedUser } from '../identity/auth/authenticated-user';
+import {
+  CreateStorageDto,
+  ListStorageQueryDto,
+  mapStorage,
+  StorageDto,
+  StorageIdDto,
+  StorageListDto,
+  UploadStorageQueryDto,
+} from './dto/storage.dto';
+import { StorageService } from './storage.service';
+
+@ApiTags('resources')
+@Controller('r/storage')
+export class StorageController {
+  constructor(private readonly storage: StorageService) {}
+
+  /** Create a blank, sparse raw disk image for a group (member, poolmanager or root). */
+  @Put()
+  @Authenticated()
+  @ApiOkResponse({ type: StorageDto })
+  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND'])
+  async createStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateStorageDto): Promise<StorageDto> {
+    return mapStorage(await this.storage.createBlank(caller, body, body.size_mb * 1024 * 1024));
+  }
+
+  /**
+   * Upload an image (installer ISO or raw disk) as the request body, streamed to disk.
+   * Send `Content-Type: application/octet-stream`; the authkey goes in the header or query.
+   */
+  @Post('upload')
+  @HttpCode(200)
+  @Authenticated()
+  @ApiConsumes('application/octet-stream')
+  @ApiBody({ schema: { type: 'string', format: 'binary' } })
+  @ApiOkResponse({ type: StorageDto })
+  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'])
+  async uploadStorage(
+    @CurrentUser() caller: AuthenticatedUser,
+    @Query() query: UploadStorageQueryDto,
+    @Req() request: FastifyRequest,
+  ): Promise<StorageDto> {
+    const length = request.headers['content-length'];
+    const image = await this.storage.upload(
+      caller,
+      { group: query.group, name: query.name, format: query.format, readOnly: query.format === 'iso' || query.read_only },
+      request.raw,
+      length === undefined ? undefined : Number(length),
+    );
+    return mapStorage(image);
+  }
+
+  /** One image (member of the owning group, poolmanager or root). */
+  @Get()
+  @Authenticated()
+  @ApiOkResponse({ type: StorageDto })
+  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND'])
+  async getStorage(@CurrentUser() caller: AuthenticatedUser, @Query() query: StorageIdDto): Promise<StorageDto> {
+    return mapStorage(await this.storage.get(caller, query.stid));
+  }
+
+  /** The images the caller may use, paginated. */
+  @Get('list')
+  @Authenticated()
+  @ApiOkResponse({ type: StorageListDto })
+  @ApiErrors(['VALIDATION_FAILED'])
+  async listStorage(@CurrentUser() caller: AuthenticatedUser, @Query() query: ListStorageQueryDto): Promise<StorageListDto> {
+    const { items, total } = await this.storage.list(caller, query);
+    return { storage: items.map(mapStorage), total, limit: query.limit, offset: query.offset };
+  }
+
+  /** Delete an image and its file; 409 while a VM uses it. */
+  @Delete()
+  @Authenticated()
+  @ApiOkResponse({ type: StorageIdDto })
+  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'STORAGE_IN_USE'])
+  async deleteStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: StorageIdDto): Promise<StorageIdDto> {
+    await this.storage.delete(caller, body.stid);
+    return { stid: body.stid };
+  }
+}

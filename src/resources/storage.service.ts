@@ -1,0 +1,157 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { In, Repository } from 'typeorm';
+import { ApiError } from '../common/errors/api-error';
+import { AppConfig } from '../config/app-config';
+import { UnitOfWork } from '../database/unit-of-work';
+import { AuthenticatedUser } from '../identity/auth/authenticated-user';
+import { GroupEntity } from '../identity/entities/group.entity';
+import { StorageEntity, StorageFormat } from './entities/storage.entity';
+import { mayManageGroupResources } from './resource-access';
+import { ResourceUsage } from './resource-usage';
+
+export interface StorageRequest {
+  group: string;
+  name: string;
+}
+
+export interface UploadRequest extends StorageRequest {
+  format: StorageFormat;
+  readOnly: boolean;
+}
+
+class UploadTooLarge extends Error {}
+
+/** Disk images: blank sparse images, streamed uploads, listing and deletion. */
+@Injectable()
+export class StorageService implements OnModuleInit {
+  private readonly directory: string;
+
+  constructor(
+    @InjectRepository(StorageEntity) private readonly storage: Repository<StorageEntity>,
+    private readonly unitOfWork: UnitOfWork,
+    private readonly usage: ResourceUsage,
+    private readonly config: AppConfig,
+  ) {
+    this.directory = join(config.dataDir, 'storage');
+  }
+
+  async onModuleInit(): Promise<void> {
+    await mkdir(this.directory, { recursive: true });
+  }
+
+  /** Where an image lives: always under the data directory, named by its id. */
+  pathOf(image: Pick<StorageEntity, 'stid' | 'format'>): string {
+    return join(this.directory, `${image.stid}.${image.format === 'iso' ? 'iso' : 'img'}`);
+  }
+
+  /** A blank raw image of `sizeBytes`, sparse: it takes no space until the guest writes. */
+  async createBlank(caller: AuthenticatedUser, request: StorageRequest, sizeBytes: number): Promise<StorageEntity> {
+    await this.assertGroup(caller, request.group);
+    const image = this.storage.create({ stid: randomUUID(), name: request.name, gid: request.group, format: 'raw', readOnly: false, sizeBytes });
+    const path = this.pathOf(image);
+    const handle = await open(path, 'wx');
+    try {
+      await handle.truncate(sizeBytes);
+    } finally {
+      await handle.close();
+    }
+    try {
+      return await this.unitOfWork.run((manager) => manager.save(image));
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
+    }
+  }
+
+  /**
+   * Streams a request body to a new image without holding it in memory. The body goes to a
+   * temporary file that becomes the image only when complete and within the limit; any
+   * failure removes it.
+   */
+  async upload(caller: AuthenticatedUser, request: UploadRequest, body: Readable, declaredLength?: number): Promise<StorageEntity> {
+    await this.assertGroup(caller, request.group);
+    const limit = this.config.uploadLimitBytes;
+    if (declaredLength !== undefined && declaredLength > limit) {
+      body.resume();
+      throw this.tooLarge(limit);
+    }
+    const image = this.storage.create({
+      stid: randomUUID(),
+      name: request.name,
+      gid: request.group,
+      format: request.format,
+      readOnly: request.readOnly,
+      sizeBytes: 0,
+    });
+    const partial = join(this.directory, `.upload-${image.stid}.part`);
+    let received = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        callback(received > limit ? new UploadTooLarge() : null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, counter, createWriteStream(partial, { flags: 'wx' }));
+      if (received === 0) throw new ApiError('VALIDATION_FAILED', 'Invalid request: the image is empty');
+      image.sizeBytes = received;
+      await rename(partial, this.pathOf(image));
+      return await this.unitOfWork.run((manager) => manager.save(image));
+    } catch (error) {
+      await rm(partial, { force: true });
+      await rm(this.pathOf(image), { force: true });
+      if (error instanceof UploadTooLarge) throw this.tooLarge(limit);
+      throw error;
+    }
+  }
+
+  async get(caller: AuthenticatedUser, stid: string): Promise<StorageEntity> {
+    const image = await this.storage.findOneBy({ stid });
+    if (!image || !mayManageGroupResources(caller, image.gid)) {
+      throw new ApiError('STORAGE_NOT_FOUND', `Storage ${stid} does not exist or is not visible to you`);
+    }
+    return image;
+  }
+
+  /** Images the caller may use, by name. */
+  async list(caller: AuthenticatedUser, page: { limit: number; offset: number }): Promise<{ items: StorageEntity[]; total: number }> {
+    const where = caller.hasRight('poolmanager') ? {} : { gid: In([...caller.groupIds]) };
+    const [items, total] = await this.storage.findAndCount({ where, order: { name: 'ASC', stid: 'ASC' }, take: page.limit, skip: page.offset });
+    return { items, total };
+  }
+
+  /** Looks up images for a VM definition; ids the caller cannot see come back as missing. */
+  async findVisible(caller: AuthenticatedUser, stids: string[]): Promise<Map<string, StorageEntity>> {
+    if (stids.length === 0) return new Map();
+    const rows = await this.storage.findBy({ stid: In(stids) });
+    return new Map(rows.filter((r) => mayManageGroupResources(caller, r.gid)).map((r) => [r.stid, r]));
+  }
+
+  async delete(caller: AuthenticatedUser, stid: string): Promise<void> {
+    const image = await this.get(caller, stid);
+    await this.unitOfWork.run(async (manager) => {
+      const vmid = await this.usage.usedBy('storage', stid);
+      if (vmid) throw new ApiError('STORAGE_IN_USE', `Storage ${stid} is attached to VM ${vmid}`, { vmid });
+      await manager.delete(StorageEntity, { stid });
+    });
+    await rm(this.pathOf(image), { force: true });
+  }
+
+  private async assertGroup(caller: AuthenticatedUser, gid: string): Promise<void> {
+    const exists = await this.storage.manager.existsBy(GroupEntity, { gid });
+    if (!exists || !mayManageGroupResources(caller, gid)) {
+      throw new ApiError('GROUP_NOT_FOUND', `Group ${gid} does not exist or you cannot manage its resources`);
+    }
+  }
+
+  private tooLarge(limit: number): ApiError {
+    return new ApiError('BODY_TOO_LARGE', `The image is larger than the upload limit of ${Math.floor(limit / 1024 / 1024)} MiB (VELOCITY_UPLOAD_LIMIT_MB)`);
+  }
+}

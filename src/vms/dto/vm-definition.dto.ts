@@ -1,0 +1,160 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsNumber, IsObject, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { BooleanField, IntegerField, NameField, TextField, UuidArrayField, UuidField } from '../../common/validation/fields';
+
+const CID_EXAMPLE = '3f2a8c1e-7b4d-4e9a-a1c2-5d6e7f8a9b0c';
+const STID_EXAMPLE = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+
+export class DisplayDto {
+  @TextField({ description: 'A way of identifying this display', example: 'main', maxLength: 128, optional: true })
+  description = '';
+
+  @IntegerField({ description: 'Width in px', example: 1280, min: 64, max: 16384 })
+  width: number;
+
+  @IntegerField({ description: 'Height in px', example: 800, min: 64, max: 16384 })
+  height: number;
+}
+
+export class SimFailuresDto {
+  @TextField({ description: 'Make start fail with this message', example: 'injected start failure', maxLength: 256, optional: true }) start?: string;
+  @TextField({ description: 'Make pause fail with this message', example: 'injected pause failure', maxLength: 256, optional: true }) pause?: string;
+  @TextField({ description: 'Make resume fail with this message', example: 'injected resume failure', maxLength: 256, optional: true }) resume?: string;
+  @TextField({ description: 'Make a graceful stop fail with this message', example: 'guest ignored ACPI', maxLength: 256, optional: true }) request_stop?: string;
+  @TextField({ description: 'Make a forced stop fail with this message', example: 'injected stop failure', maxLength: 256, optional: true }) stop?: string;
+}
+
+/** Controls of the simulator (VELOCITY_HYPERVISOR=sim only): delays and injected failures. */
+export class SimOptionsDto {
+  @ApiPropertyOptional({ description: 'Multiplies every transition delay', example: 1, minimum: 0, maximum: 100 })
+  @IsOptional()
+  @IsNumber()
+  @Min(0)
+  @Max(100)
+  time_scale?: number;
+
+  @ApiPropertyOptional({ type: SimFailuresDto, description: 'Operations that fail, with their messages' })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => SimFailuresDto)
+  fail?: SimFailuresDto;
+
+  @IntegerField({ description: 'The guest powers itself off this many ms after boot', example: 5000, min: 0, max: 86_400_000, optional: true })
+  poweroff_after_ms?: number;
+
+  @IntegerField({ description: 'The VM stops with a hypervisor error this many ms after boot', example: 5000, min: 0, max: 86_400_000, optional: true })
+  crash_after_ms?: number;
+}
+
+/** Fields every VM type has; the seed's PUT /v/efi body. */
+export class CreateEfiVmDto {
+  @NameField({ description: 'A unique name in the catalog', example: 'build-01' })
+  name: string;
+
+  @UuidField({ description: 'The catalog (CID) to create the VM in; needs the `create` permission', example: CID_EXAMPLE })
+  catalog: string;
+
+  @IntegerField({ description: 'Virtual CPUs (a number or a numeric string)', example: 2, min: 1, max: 1024 })
+  cpu_count: number;
+
+  @IntegerField({ description: 'Memory in MiB (a number or a numeric string)', example: 2048, min: 1, max: 16 * 1024 * 1024 })
+  memory_size_mb: number;
+
+  @ApiPropertyOptional({ type: [DisplayDto], description: 'Displays (at most 4); default none', maxItems: 4 })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(4)
+  @ValidateNested({ each: true })
+  @Type(() => DisplayDto)
+  displays: DisplayDto[] = [];
+
+  @UuidArrayField({ description: 'Attached storage devices (STID), in boot order', example: [STID_EXAMPLE], maxItems: 16, optional: true })
+  storage_devices: string[] = [];
+
+  @UuidArrayField({ description: 'Attached network devices (NICID)', example: ['9b2d7f3e-1c4a-4e8b-a6d5-0f1e2d3c4b5a'], maxItems: 8, optional: true })
+  nics: string[] = [];
+
+  @BooleanField({ description: 'Enable Rosetta x86 translation where the host has it', example: false, optional: true })
+  rosetta = false;
+
+  @BooleanField({ description: 'Start this VM when Velocity starts', example: false, optional: true })
+  autostart = false;
+
+  @ApiPropertyOptional({ type: SimOptionsDto, description: 'Simulator controls; refused by other drivers' })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => SimOptionsDto)
+  sim?: SimOptionsDto;
+}
+
+export class CreateKbootVmDto extends CreateEfiVmDto {
+  @UuidField({ description: 'The kernel image (STID); uncompressed on Apple silicon', example: STID_EXAMPLE })
+  kernel: string;
+
+  @UuidField({ description: 'The initial ramdisk (STID)', example: STID_EXAMPLE, optional: true })
+  initrd?: string;
+
+  @TextField({ description: 'Kernel command line', example: 'console=hvc0 root=/dev/vda1', maxLength: 4096, optional: true })
+  cmdline = '';
+}
+
+export class CreateMacVmDto extends CreateEfiVmDto {
+  @UuidField({ description: 'A macOS restore image (IPSW, STID) to install from on the first start', example: STID_EXAMPLE, optional: true })
+  restore_image?: string;
+}
+
+/**
+ * PATCH /v: fields left out keep their value; the VM must be stopped. Written out rather
+ * than derived with PartialType, which would copy the create DTO's defaults (`nics = []`)
+ * and so silently clear what the client did not mention.
+ */
+export class UpdateVmDto {
+  @UuidField({ description: 'Virtual machine id (VMID)', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' })
+  vmid: string;
+
+  @NameField({ description: 'New name, unique in the catalog', example: 'build-02', optional: true })
+  name?: string;
+
+  @IntegerField({ description: 'Virtual CPUs', example: 4, min: 1, max: 1024, optional: true })
+  cpu_count?: number;
+
+  @IntegerField({ description: 'Memory in MiB', example: 4096, min: 1, max: 16 * 1024 * 1024, optional: true })
+  memory_size_mb?: number;
+
+  @ApiPropertyOptional({ type: [DisplayDto], description: 'Replaces the displays', maxItems: 4 })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(4)
+  @ValidateNested({ each: true })
+  @Type(() => DisplayDto)
+  displays?: DisplayDto[];
+
+  @UuidArrayField({ description: 'Replaces the storage devices (STID)', example: [STID_EXAMPLE], maxItems: 16, optional: true })
+  storage_devices?: string[];
+
+  @UuidArrayField({ description: 'Replaces the NICs (NICID)', example: [], maxItems: 8, optional: true })
+  nics?: string[];
+
+  @BooleanField({ description: 'Enable Rosetta where available', example: false, optional: true })
+  rosetta?: boolean;
+
+  @BooleanField({ description: 'Start with Velocity', example: true, optional: true })
+  autostart?: boolean;
+
+  @UuidField({ description: 'KBOOT: the kernel image (STID)', example: STID_EXAMPLE, optional: true })
+  kernel?: string;
+
+  @UuidField({ description: 'KBOOT: the initial ramdisk (STID)', example: STID_EXAMPLE, optional: true })
+  initrd?: string;
+
+  @TextField({ description: 'KBOOT: kernel command line', example: 'console=hvc0', maxLength: 4096, optional: true })
+  cmdline?: string;
+}
+
+export class VmCreatedDto {
+  @ApiProperty({ format: 'uuid', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' })
+  vmid: string;
+}

@@ -1,0 +1,90 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn } from 'class-validator';
+import { FlagField, IntegerField, TextField, UuidField } from '../../common/validation/fields';
+import { PageInfoDto, PageQueryDto } from '../../common/validation/page.dto';
+import { VM_STATES } from '../../hypervisor/hypervisor-driver';
+import { DisplayDto } from './vm-definition.dto';
+
+const VMID_EXAMPLE = '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c';
+const CID_EXAMPLE = '3f2a8c1e-7b4d-4e9a-a1c2-5d6e7f8a9b0c';
+
+export class VmIdDto {
+  @UuidField({ description: 'Virtual machine id (VMID)', example: VMID_EXAMPLE })
+  vmid: string;
+}
+
+export class DeleteVmDto extends VmIdDto {
+  @FlagField({ description: 'Stop a running VM first (forcefully) instead of answering 409', example: false, optional: true })
+  force = false;
+}
+
+export class ListVmsQueryDto extends PageQueryDto {
+  @UuidField({ description: 'Catalog id (CID); needs the `view` permission', example: CID_EXAMPLE })
+  cid: string;
+}
+
+export class RequestStateDto extends VmIdDto {
+  @ApiProperty({ enum: ['RUNNING', 'PAUSED', 'STOPPED'], description: 'The state to reach', example: 'RUNNING' })
+  @IsIn(['RUNNING', 'PAUSED', 'STOPPED'])
+  state: 'RUNNING' | 'PAUSED' | 'STOPPED';
+
+  @FlagField({ description: 'Forceful change: an immediate stop instead of a guest (ACPI) shutdown', example: false, optional: true })
+  force = false;
+}
+
+export class VmStateDto {
+  @ApiProperty({ format: 'uuid', example: VMID_EXAMPLE }) vmid: string;
+  @ApiProperty({ enum: VM_STATES, example: 'RUNNING' }) state: string;
+}
+
+export class VmNicDto {
+  @ApiProperty({ format: 'uuid', example: '9b2d7f3e-1c4a-4e8b-a6d5-0f1e2d3c4b5a' }) nicid: string;
+  @ApiProperty({ example: '52:54:00:12:34:56' }) mac: string;
+}
+
+export class VmDto {
+  @ApiProperty({ format: 'uuid', example: VMID_EXAMPLE }) vmid: string;
+  @ApiProperty({ example: 'build-01' }) name: string;
+  @ApiProperty({ format: 'uuid', description: 'The catalog (CID)', example: CID_EXAMPLE }) catalog: string;
+  @ApiProperty({ enum: ['EFI', 'KBOOT', 'MAC'], example: 'EFI' }) type: string;
+  @ApiProperty({ example: 2 }) cpu_count: number;
+  @ApiProperty({ example: 2048 }) memory_size_mb: number;
+  @ApiProperty({ type: [DisplayDto] }) displays: DisplayDto[];
+  @ApiProperty({ type: [String], format: 'uuid', description: 'Storage devices (STID) in order', example: [] }) storage_devices: string[];
+  @ApiProperty({ type: [VmNicDto] }) nics: VmNicDto[];
+  @ApiProperty({ example: false }) rosetta: boolean;
+  @ApiProperty({ example: false }) autostart: boolean;
+  @ApiPropertyOptional({ format: 'uuid', description: 'KBOOT: kernel (STID)', example: null, nullable: true }) kernel: string | null;
+  @ApiPropertyOptional({ format: 'uuid', description: 'KBOOT: initrd (STID)', example: null, nullable: true }) initrd: string | null;
+  @ApiPropertyOptional({ description: 'KBOOT: kernel command line', example: null, nullable: true }) cmdline: string | null;
+  @ApiPropertyOptional({ format: 'uuid', description: 'MAC: restore image (STID)', example: null, nullable: true }) restore_image: string | null;
+  @ApiProperty({ enum: VM_STATES, example: 'STOPPED' }) state: string;
+  @ApiProperty({ nullable: true, description: 'The last hypervisor error outside a request', example: null }) last_error: string | null;
+  @ApiProperty({ type: [String], description: 'What the driver does differently from the definition (e.g. Rosetta unavailable)', example: [] })
+  notes: string[];
+}
+
+export class VmListDto extends PageInfoDto {
+  @ApiProperty({ type: [VmDto] }) vms: VmDto[];
+}
+
+export class ConsoleQueryDto extends VmIdDto {
+  @IntegerField({ description: 'How many bytes of recent output (default 65536)', example: 65536, min: 1, max: 1048576, optional: true })
+  bytes = 65536;
+}
+
+export class ConsoleOutputDto {
+  @ApiProperty({ format: 'uuid', example: VMID_EXAMPLE }) vmid: string;
+  @ApiProperty({ description: 'The most recent serial output, as UTF-8 text', example: 'Velocity sim firmware\r\n' }) output: string;
+  @ApiProperty({ description: 'Total bytes of output so far; the returned text ends there', example: 23 }) size: number;
+}
+
+export class ScreenshotQueryDto extends VmIdDto {
+  @IntegerField({ description: 'Display index (default 0)', example: 0, min: 0, max: 3, optional: true })
+  display = 0;
+}
+
+export class ConsoleInputDto extends VmIdDto {
+  @TextField({ description: 'Text to type on the serial console', example: 'root\n', minLength: 1, maxLength: 65536 })
+  input: string;
+}

@@ -1,0 +1,6 @@
+import { Injectable } from '@nestjs/common';
+import { KeyedMutex } from '../common/keyed-mutex';
+
+/** Serializes every request that changes one VM (state, definition, deletion). */
+@Injectable()
+export class VmLocks extends KeyedMutex {}

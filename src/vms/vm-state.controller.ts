@@ -1,0 +1,49 @@
+import { Body, Controller, Get, Post, Query, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { RequireCatalogPermission } from '../catalogs/permissions/require-catalog-permission.decorator';
+import { ApiErrors } from '../common/swagger/api-errors.decorator';
+import { RequestStateDto, VmIdDto, VmStateDto } from './dto/vm.dto';
+import { VmStateService } from './vm-state.service';
+import { VmsService } from './vms.service';
+import { VM_BY_VMID } from './vm-references';
+
+@ApiTags('virtual machines')
+@Controller('v/state')
+export class VmStateController {
+  constructor(
+    private readonly states: VmStateService,
+    private readonly vms: VmsService,
+  ) {}
+
+  /** The VM's current state (`view`). */
+  @Get()
+  @RequireCatalogPermission('view', { reference: VM_BY_VMID })
+  @ApiOkResponse({ type: VmStateDto })
+  async getVmState(@Query() query: VmIdDto): Promise<VmStateDto> {
+    const record = await this.vms.get(query.vmid);
+    return { vmid: query.vmid, state: this.states.current(query.vmid, record.vm.state) };
+  }
+
+  /**
+   * Request RUNNING, PAUSED or STOPPED (`state`). Answers once the transition is done; a
+   * graceful stop the guest has not finished within VELOCITY_STOP_TIMEOUT answers STOPPING.
+   */
+  @Post()
+  @RequireCatalogPermission('state', { reference: VM_BY_VMID })
+  @ApiOkResponse({ type: VmStateDto, description: 'State changed' })
+  @ApiResponse({ status: 208, type: VmStateDto, description: 'Already reported: the VM already is in the requested state' })
+  @ApiErrors(['STATE_CHANGE_NOT_ALLOWED', 'HYPERVISOR_FAILURE'], {
+    403: {
+      vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' },
+      req_state: { type: 'string', example: 'PAUSED' },
+      cur_state: { type: 'string', example: 'STOPPED' },
+    },
+    500: { vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' }, state: { type: 'string', example: 'STOPPED' } },
+  })
+  async requestVmState(@Body() body: RequestStateDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<VmStateDto> {
+    const result = await this.states.request(body.vmid, body.state, body.force);
+    void reply.status(result.status);
+    return { vmid: body.vmid, state: result.state };
+  }
+}

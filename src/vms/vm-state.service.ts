@@ -1,0 +1,121 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { filter, firstValueFrom, Subscription, timeout } from 'rxjs';
+import { ApiError } from '../common/errors/api-error';
+import { AppConfig } from '../config/app-config';
+import { UnitOfWork } from '../database/unit-of-work';
+import { VmState } from '../hypervisor/hypervisor-driver';
+import { HypervisorError } from '../hypervisor/hypervisor.errors';
+import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { VmEntity } from './entities/vm.entity';
+import { VmLocks } from './vm-locks';
+
+export type RequestableState = 'RUNNING' | 'PAUSED' | 'STOPPED';
+type Action = 'start' | 'resume' | 'pause' | 'requestStop' | 'stop';
+
+export interface StateChangeResult {
+  /** 200 when a transition ran, 208 when the VM already was in the requested state. */
+  status: 200 | 208;
+  state: VmState;
+}
+
+/**
+ * Which driver action takes a VM from `current` to `requested`, or null when the seed's
+ * state machine does not allow it (transitional states accept nothing but a forced stop
+ * of a VM that is already stopping).
+ */
+function plan(current: VmState, requested: RequestableState, force: boolean): Action | null {
+  switch (requested) {
+    case 'RUNNING':
+      return current === 'STOPPED' ? 'start' : current === 'PAUSED' ? 'resume' : null;
+    case 'PAUSED':
+      return current === 'RUNNING' ? 'pause' : null;
+    case 'STOPPED':
+      if (current === 'RUNNING') return force ? 'stop' : 'requestStop';
+      // A paused guest cannot act on an ACPI request: stopping it is always immediate.
+      if (current === 'PAUSED') return 'stop';
+      if (current === 'STOPPING' && force) return 'stop';
+      return null;
+  }
+}
+
+/**
+ * State changes of VMs, serialized per VM, and the record of every state the hypervisor
+ * reports, so the database follows the driver.
+ */
+@Injectable()
+export class VmStateService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('VmState');
+  private subscription?: Subscription;
+  /** How long a graceful stop may take before the request answers 200 with STOPPING. */
+  private readonly gracefulStopMs: number;
+
+  constructor(
+    private readonly hypervisor: HypervisorService,
+    private readonly locks: VmLocks,
+    private readonly unitOfWork: UnitOfWork,
+    config: AppConfig,
+  ) {
+    this.gracefulStopMs = config.gracefulStopSeconds * 1000;
+  }
+
+  onModuleInit(): void {
+    this.subscription = this.hypervisor.events$.subscribe((event) => {
+      const change: Partial<VmEntity> = event.type === 'state' ? { state: event.state } : { lastError: event.message };
+      this.unitOfWork
+        .run((manager) => manager.update(VmEntity, { vmid: event.vmId }, change))
+        .catch((error: Error) => this.logger.warn(`recording ${event.type} of VM ${event.vmId} failed: ${error.message}`));
+    });
+  }
+
+  onModuleDestroy(): void {
+    this.subscription?.unsubscribe();
+  }
+
+  /** The VM's true state as the driver reports it. */
+  current(vmid: string, recorded: VmState): VmState {
+    return this.hypervisor.knows(vmid) ? this.hypervisor.state(vmid) : recorded;
+  }
+
+  request(vmid: string, requested: RequestableState, force: boolean): Promise<StateChangeResult> {
+    return this.locks.run(vmid, async () => {
+      const current = this.hypervisor.state(vmid);
+      if (current === requested) return { status: 208, state: current };
+      const action = plan(current, requested, force);
+      if (!action) throw this.notAllowed(vmid, requested, current);
+      try {
+        await this.hypervisor[action](vmid);
+      } catch (error) {
+        if (error instanceof HypervisorError && error.code === 'INVALID_STATE') {
+          throw this.notAllowed(vmid, requested, this.hypervisor.state(vmid));
+        }
+        const state = this.hypervisor.state(vmid);
+        const message = error instanceof Error ? error.message : String(error);
+        await this.unitOfWork.run((manager) => manager.update(VmEntity, { vmid }, { lastError: message, state }));
+        throw new ApiError('HYPERVISOR_FAILURE', `The hypervisor failed to ${action} the VM: ${message}`, { vmid, state });
+      }
+      if (action === 'requestStop') await this.waitFor(vmid, 'STOPPED', this.gracefulStopMs);
+      const state = this.hypervisor.state(vmid);
+      await this.unitOfWork.run((manager) => manager.update(VmEntity, { vmid }, { state }));
+      return { status: 200, state };
+    });
+  }
+
+  /** Resolves when the VM reaches `state` or after `ms`, whichever is first. */
+  private async waitFor(vmid: string, state: VmState, ms: number): Promise<void> {
+    if (this.hypervisor.state(vmid) === state) return;
+    await firstValueFrom(
+      this.hypervisor.events$.pipe(
+        filter((e) => e.vmId === vmid && e.type === 'state' && e.state === state),
+        timeout({ first: ms }),
+      ),
+    ).catch(() => undefined);
+  }
+
+  private notAllowed(vmid: string, requested: RequestableState, current: VmState): ApiError {
+    return new ApiError('STATE_CHANGE_NOT_ALLOWED', `A ${current} VM cannot be brought to ${requested}`, {
+      vmid,
+      req_state: requested,
+      cur_state: current,
+    });
+  }
+}

@@ -1,0 +1,102 @@
+import { Body, Controller, Delete, Get, Patch, Put, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/swagger/api-errors.decorator';
+import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { CurrentUser } from '../identity/auth/authenticated.decorator';
+import { AuthenticatedUser } from '../identity/auth/authenticated-user';
+import { RequireCatalogPermission } from '../catalogs/permissions/require-catalog-permission.decorator';
+import { CreateEfiVmDto, CreateKbootVmDto, CreateMacVmDto, UpdateVmDto, VmCreatedDto } from './dto/vm-definition.dto';
+import { DeleteVmDto, ListVmsQueryDto, VmDto, VmIdDto, VmListDto } from './dto/vm.dto';
+import { mapVm } from './dto/vm.mapper';
+import { VmStateService } from './vm-state.service';
+import { CATALOG_BY_CATALOG_FIELD, CATALOG_BY_CID, VM_BY_VMID } from './vm-references';
+import { VmRecord } from './vms.repository';
+import { VmsService } from './vms.service';
+
+const CREATE_ERRORS = ['RESOURCE_NOT_FOUND', 'VM_NAME_TAKEN', 'STORAGE_IN_USE', 'HOST_LIMIT_EXCEEDED', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG'] as const;
+const CREATE_EXTRAS = {
+  404: { type: { type: 'string', example: 'storage' }, rid: { type: 'string', example: '7c9e6679-7425-40de-944b-e07fc1f90ae7' } },
+  409: { vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' } },
+};
+
+@ApiTags('virtual machines')
+@Controller('v')
+export class VmsController {
+  constructor(
+    private readonly vms: VmsService,
+    private readonly states: VmStateService,
+    private readonly hypervisor: HypervisorService,
+  ) {}
+
+  /** Create an EFI virtual machine (`create` on the catalog). */
+  @Put('efi')
+  @RequireCatalogPermission('create', { reference: CATALOG_BY_CATALOG_FIELD })
+  @ApiOkResponse({ type: VmCreatedDto })
+  @ApiErrors([...CREATE_ERRORS], CREATE_EXTRAS)
+  async createEfiVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateEfiVmDto): Promise<VmCreatedDto> {
+    return this.created(await this.vms.create(caller, body.catalog, { ...body, type: 'EFI' }));
+  }
+
+  /** Create a direct-kernel-boot virtual machine (`create` on the catalog). */
+  @Put('kboot')
+  @RequireCatalogPermission('create', { reference: CATALOG_BY_CATALOG_FIELD })
+  @ApiOkResponse({ type: VmCreatedDto })
+  @ApiErrors([...CREATE_ERRORS], CREATE_EXTRAS)
+  async createKbootVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateKbootVmDto): Promise<VmCreatedDto> {
+    return this.created(await this.vms.create(caller, body.catalog, { ...body, type: 'KBOOT' }));
+  }
+
+  /** Create a macOS virtual machine where the driver supports it (`create` on the catalog). */
+  @Put('mac')
+  @RequireCatalogPermission('create', { reference: CATALOG_BY_CATALOG_FIELD })
+  @ApiOkResponse({ type: VmCreatedDto })
+  @ApiErrors([...CREATE_ERRORS], CREATE_EXTRAS)
+  async createMacVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateMacVmDto): Promise<VmCreatedDto> {
+    return this.created(await this.vms.create(caller, body.catalog, { ...body, type: 'MAC' }));
+  }
+
+  /** One VM's definition and state (`view`). */
+  @Get()
+  @RequireCatalogPermission('view', { reference: VM_BY_VMID })
+  @ApiOkResponse({ type: VmDto })
+  async getVm(@Query() query: VmIdDto): Promise<VmDto> {
+    return this.toDto(await this.vms.get(query.vmid));
+  }
+
+  /** A catalog's VMs, paginated (`view`). */
+  @Get('list')
+  @RequireCatalogPermission('view')
+  @ApiOkResponse({ type: VmListDto })
+  async listVms(@Query() query: ListVmsQueryDto): Promise<VmListDto> {
+    const { records, total } = await this.vms.list(query.cid, query.limit, query.offset);
+    return { vms: records.map((r) => this.toDto(r)), total, limit: query.limit, offset: query.offset };
+  }
+
+  /** Change a stopped VM's definition; fields left out keep their value (`alter`). */
+  @Patch()
+  @RequireCatalogPermission('alter', { reference: VM_BY_VMID })
+  @ApiOkResponse({ type: VmDto })
+  @ApiErrors(['VM_NOT_STOPPED', ...CREATE_ERRORS], CREATE_EXTRAS)
+  async updateVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: UpdateVmDto): Promise<VmDto> {
+    const { vmid, ...changes } = body;
+    return this.toDto(await this.vms.update(caller, vmid, changes));
+  }
+
+  /** Remove a VM and its hypervisor files; its storage stays (`remove`). */
+  @Delete()
+  @RequireCatalogPermission('remove', { reference: VM_BY_VMID })
+  @ApiOkResponse({ type: VmIdDto })
+  @ApiErrors(['VM_NOT_STOPPED', 'HYPERVISOR_FAILURE'])
+  async deleteVm(@Body() body: DeleteVmDto): Promise<VmIdDto> {
+    await this.vms.delete(body.vmid, body.force);
+    return { vmid: body.vmid };
+  }
+
+  private created(record: VmRecord): VmCreatedDto {
+    return { vmid: record.vm.vmid };
+  }
+
+  private toDto(record: VmRecord): VmDto {
+    return mapVm(record, this.states.current(record.vm.vmid, record.vm.state), this.hypervisor.capabilities);
+  }
+}

@@ -1,0 +1,99 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { NicEntity } from '../resources/entities/nic.entity';
+import { StorageEntity } from '../resources/entities/storage.entity';
+import { VmNicEntity } from './entities/vm-nic.entity';
+import { StorageRole, VmStorageEntity } from './entities/vm-storage.entity';
+import { VmEntity } from './entities/vm.entity';
+
+export interface StorageAttachment {
+  role: StorageRole;
+  storage: StorageEntity;
+}
+
+export interface NicAttachment {
+  mac: string;
+  nic: NicEntity;
+}
+
+/** A VM row with what it attaches, in order. */
+export interface VmRecord {
+  vm: VmEntity;
+  storage: StorageAttachment[];
+  nics: NicAttachment[];
+}
+
+/** Reads of VMs with their attachments (three queries for any number of VMs). */
+@Injectable()
+export class VmsRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async load(vmid: string, manager: EntityManager = this.dataSource.manager): Promise<VmRecord | null> {
+    const vm = await manager.findOneBy(VmEntity, { vmid });
+    return vm ? (await this.withAttachments([vm], manager))[0] : null;
+  }
+
+  async page(cid: string, limit: number, offset: number): Promise<{ records: VmRecord[]; total: number }> {
+    const [vms, total] = await this.dataSource.manager.findAndCount(VmEntity, {
+      where: { cid },
+      order: { name: 'ASC' },
+      take: limit,
+      skip: offset,
+    });
+    return { records: await this.withAttachments(vms), total };
+  }
+
+  async all(): Promise<VmRecord[]> {
+    return this.withAttachments(await this.dataSource.manager.find(VmEntity, { order: { createdAt: 'ASC' } }));
+  }
+
+  /** The VM holding `stid` writable, other than `exceptVmid`. */
+  async writableHolder(manager: EntityManager, stid: string, exceptVmid?: string): Promise<string | null> {
+    const row = await manager
+      .createQueryBuilder(VmStorageEntity, 'a')
+      .where('a.stid = :stid AND a.writable = 1', { stid })
+      .andWhere(exceptVmid ? 'a.vmid != :exceptVmid' : '1=1', { exceptVmid })
+      .getOne();
+    return row?.vmid ?? null;
+  }
+
+  async usedBy(kind: 'storage' | 'nic', id: string): Promise<string | null> {
+    const row =
+      kind === 'storage'
+        ? await this.dataSource.manager.findOneBy(VmStorageEntity, { stid: id })
+        : await this.dataSource.manager.findOneBy(VmNicEntity, { nicid: id });
+    return row?.vmid ?? null;
+  }
+
+  async catalogOf(vmid: string): Promise<string | null> {
+    const vm = await this.dataSource.manager.findOne(VmEntity, { where: { vmid }, select: { cid: true } });
+    return vm?.cid ?? null;
+  }
+
+  async idsInCatalog(cid: string): Promise<string[]> {
+    const rows = await this.dataSource.manager.find(VmEntity, { where: { cid }, select: { vmid: true } });
+    return rows.map((r) => r.vmid);
+  }
+
+  private async withAttachments(vms: VmEntity[], manager: EntityManager = this.dataSource.manager): Promise<VmRecord[]> {
+    if (vms.length === 0) return [];
+    const ids = vms.map((v) => v.vmid);
+    const storage = await manager
+      .createQueryBuilder(VmStorageEntity, 'a')
+      .innerJoinAndSelect('a.storage', 's')
+      .where('a.vmid IN (:...ids)', { ids })
+      .orderBy('a.position', 'ASC')
+      .getMany();
+    const nics = await manager
+      .createQueryBuilder(VmNicEntity, 'n')
+      .innerJoinAndSelect('n.nic', 'nic')
+      .where('n.vmid IN (:...ids)', { ids })
+      .orderBy('n.position', 'ASC')
+      .getMany();
+    return vms.map((vm) => ({
+      vm,
+      storage: storage.filter((a) => a.vmid === vm.vmid).map((a) => ({ role: a.role, storage: a.storage! })),
+      nics: nics.filter((n) => n.vmid === vm.vmid).map((n) => ({ mac: n.mac, nic: n.nic! })),
+    }));
+  }
+}
