@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Post, Put, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { Authenticated, CurrentUser } from '../identity/auth/authenticated.decorator';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
@@ -44,15 +44,23 @@ export class StorageController {
     @CurrentUser() caller: AuthenticatedUser,
     @Query() query: UploadStorageQueryDto,
     @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<StorageDto> {
     const length = request.headers['content-length'];
-    const image = await this.storage.upload(
-      caller,
-      { group: query.group, name: query.name, format: query.format, readOnly: query.format === 'iso' || query.read_only },
-      request.raw,
-      length === undefined ? undefined : Number(length),
-    );
-    return mapStorage(image);
+    try {
+      const image = await this.storage.upload(
+        caller,
+        { group: query.group, name: query.name, format: query.format, readOnly: query.format === 'iso' || query.read_only },
+        request.raw,
+        length === undefined ? undefined : Number(length),
+      );
+      return mapStorage(image);
+    } catch (error) {
+      // The rest of a refused body is not read; closing the connection after the answer
+      // is how HTTP/1.1 tells the client to stop sending it.
+      void reply.header('connection', 'close');
+      throw error;
+    }
   }
 
   /** One image (member of the owning group, poolmanager or root). */

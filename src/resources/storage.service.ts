@@ -78,10 +78,7 @@ export class StorageService implements OnModuleInit {
   async upload(caller: AuthenticatedUser, request: UploadRequest, body: Readable, declaredLength?: number): Promise<StorageEntity> {
     await this.assertGroup(caller, request.group);
     const limit = this.config.uploadLimitBytes;
-    if (declaredLength !== undefined && declaredLength > limit) {
-      body.resume();
-      throw this.tooLarge(limit);
-    }
+    if (declaredLength !== undefined && declaredLength > limit) throw this.tooLarge(limit);
     const image = this.storage.create({
       stid: randomUUID(),
       name: request.name,
@@ -98,17 +95,28 @@ export class StorageService implements OnModuleInit {
         callback(received > limit ? new UploadTooLarge() : null, chunk);
       },
     });
+    // The request is piped in rather than made part of the pipeline: on an error the
+    // pipeline destroys its streams, and destroying the request would close the socket
+    // before the 413 could be sent.
+    const written = pipeline(counter, createWriteStream(partial, { flags: 'wx' }));
+    const abort = (error: Error) => counter.destroy(error);
+    body.once('error', abort);
+    body.once('aborted', () => abort(new Error('the client aborted the upload')));
+    body.pipe(counter);
     try {
-      await pipeline(body, counter, createWriteStream(partial, { flags: 'wx' }));
+      await written;
       if (received === 0) throw new ApiError('VALIDATION_FAILED', 'Invalid request: the image is empty');
       image.sizeBytes = received;
       await rename(partial, this.pathOf(image));
       return await this.unitOfWork.run((manager) => manager.save(image));
     } catch (error) {
+      body.unpipe(counter);
       await rm(partial, { force: true });
       await rm(this.pathOf(image), { force: true });
       if (error instanceof UploadTooLarge) throw this.tooLarge(limit);
       throw error;
+    } finally {
+      body.off('error', abort);
     }
   }
 
