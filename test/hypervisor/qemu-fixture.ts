@@ -1,0 +1,358 @@
+import { execFileSync } from 'node:child_process';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
+import { Subscription } from 'rxjs';
+import { HypervisorDriver, HypervisorEvent, VmConfig } from '../../src/hypervisor/hypervisor-driver';
+import { detectQemu, QemuInstallation } from '../../src/hypervisor/drivers/qemu/qemu-host';
+
+/**
+ * Helpers of the qemu driver tests: the real QEMU of this host (the tests fail, not skip,
+ * when it is missing: CI installs it), scratch directories, a cpio writer for initramfs
+ * images, a PNG reader, and a process tracker so no QEMU outlives a test file.
+ */
+
+/** The installed QEMU; throws with the packages to install when there is none. */
+export function requireQemu(): QemuInstallation {
+  const detected = detectQemu();
+  if (!detected.available) {
+    throw new Error(`${detected.reason} — the qemu tests need QEMU: apt-get install qemu-system-x86 ovmf qemu-utils`);
+  }
+  if (!detected.installation.firmware) {
+    throw new Error('no OVMF/AAVMF firmware found — the qemu tests need it: apt-get install ovmf (x86_64) or qemu-efi-aarch64');
+  }
+  return detected.installation;
+}
+
+export class ScratchDir {
+  readonly path: string;
+
+  constructor(prefix = 'vq-') {
+    // Short: Unix socket paths (QMP, NIC sockets) must fit in 107 bytes.
+    this.path = mkdtempSync(join(tmpdir(), prefix));
+  }
+
+  file(name: string): string {
+    return join(this.path, name);
+  }
+
+  /** Creates a FIFO as the server does for console input. */
+  fifo(name: string): string {
+    const path = this.file(name);
+    rmSync(path, { force: true });
+    execFileSync('mkfifo', ['-m', '600', path]);
+    return path;
+  }
+
+  /** A sparse raw disk image of `mb` MiB. */
+  blankDisk(name: string, mb: number): string {
+    const path = this.file(name);
+    closeSync(openSync(path, 'w'));
+    truncateSync(path, mb * 1024 * 1024);
+    return path;
+  }
+
+  cleanup(): void {
+    rmSync(this.path, { recursive: true, force: true });
+  }
+}
+
+/** A small VM configuration in `dir` (one vCPU, 128 MiB), with overrides. */
+export function qemuConfig(dir: ScratchDir, overrides: Partial<VmConfig> = {}): VmConfig {
+  const input = existsSync(dir.file('console.in')) ? dir.file('console.in') : dir.fifo('console.in');
+  return {
+    name: 'qemu-test',
+    type: 'EFI',
+    cpu_count: 1,
+    memory_size_mb: 128,
+    directory: dir.path,
+    console: { output: dir.file('console.log'), input },
+    disks: [],
+    nics: [],
+    displays: [],
+    rosetta: false,
+    ...overrides,
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Guest serial output with terminal escape sequences and CRs removed. */
+export function consoleText(path: string): string {
+  if (!existsSync(path)) return '';
+  return readFileSync(path, 'latin1')
+    .replace(/\x1b\[[0-9;=?]*[A-Za-z]/g, '')
+    .replace(/\r/g, '');
+}
+
+/** Waits until the console output (from byte `from` on) matches `pattern`. */
+export async function waitForConsole(path: string, pattern: RegExp, timeoutMs: number, from = 0): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = consoleText(path).slice(from);
+    if (pattern.test(text)) return text;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} on the console; it shows:\n${text.slice(-600)}`);
+    }
+    await sleep(200);
+  }
+}
+
+/** Polls `check` until true; throws naming `what` after `timeoutMs`. */
+export async function eventually(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Records a driver's events and lets a test wait for one. */
+export class EventLog {
+  readonly events: HypervisorEvent[] = [];
+  private readonly subscription: Subscription;
+
+  constructor(driver: HypervisorDriver) {
+    this.subscription = driver.events$.subscribe((e) => this.events.push(e));
+  }
+
+  states(vmId: string): string[] {
+    return this.events.filter((e) => e.vmId === vmId && e.type === 'state').map((e) => (e.type === 'state' ? e.state : ''));
+  }
+
+  errors(vmId: string): string[] {
+    return this.events.filter((e) => e.vmId === vmId && e.type === 'error').map((e) => (e.type === 'error' ? e.message : ''));
+  }
+
+  clear(): void {
+    this.events.length = 0;
+  }
+
+  async waitFor(predicate: (e: HypervisorEvent) => boolean, what: string, timeoutMs: number): Promise<HypervisorEvent> {
+    let found: HypervisorEvent | undefined;
+    await eventually(() => (found = this.events.find(predicate)) !== undefined, what, timeoutMs);
+    return found!;
+  }
+
+  dispose(): void {
+    this.subscription.unsubscribe();
+  }
+}
+
+/** Pids of QEMU processes a test file started; killed in `after`, whatever happened. */
+export class ProcessTracker {
+  private readonly pids = new Set<number>();
+
+  track(pid: number | undefined): void {
+    if (pid !== undefined && pid > 0) this.pids.add(pid);
+  }
+
+  killAll(): void {
+    for (const pid of this.pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    this.pids.clear();
+  }
+}
+
+export interface DecodedImage {
+  width: number;
+  height: number;
+  /** Number of distinct RGB colours (counting stops at 1000). */
+  colours: number;
+}
+
+/** Reads an 8-bit RGB or RGBA PNG (any filter) far enough to count colours. */
+export function readPng(data: Buffer): DecodedImage {
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  if (!data.subarray(0, 8).equals(signature)) throw new Error('not a PNG file');
+  let pos = 8;
+  let width = 0;
+  let height = 0;
+  let channels = 3;
+  const idat: Buffer[] = [];
+  while (pos < data.length) {
+    const length = data.readUInt32BE(pos);
+    const type = data.toString('latin1', pos + 4, pos + 8);
+    const body = data.subarray(pos + 8, pos + 8 + length);
+    if (type === 'IHDR') {
+      width = body.readUInt32BE(0);
+      height = body.readUInt32BE(4);
+      if (body[8] !== 8 || (body[9] !== 2 && body[9] !== 6)) throw new Error(`unexpected PNG format ${body[8]}/${body[9]}`);
+      channels = body[9] === 6 ? 4 : 3;
+    } else if (type === 'IDAT') idat.push(body);
+    pos += 12 + length;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  if (raw.length !== (stride + 1) * height) throw new Error('PNG pixel data has the wrong size');
+  const previous = Buffer.alloc(stride);
+  const row = Buffer.alloc(stride);
+  const colours = new Set<number>();
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    for (let x = 0; x < stride; x++) {
+      const v = raw[y * (stride + 1) + 1 + x];
+      const a = x >= channels ? row[x - channels] : 0;
+      const b = previous[x];
+      const c = x >= channels ? previous[x - channels] : 0;
+      let p: number;
+      if (filter === 0) p = 0;
+      else if (filter === 1) p = a;
+      else if (filter === 2) p = b;
+      else if (filter === 3) p = (a + b) >> 1;
+      else {
+        const pa = Math.abs(b - c);
+        const pb = Math.abs(a - c);
+        const pc = Math.abs(a + b - 2 * c);
+        p = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      row[x] = (v + p) & 0xff;
+    }
+    for (let x = 0; x < stride && colours.size < 1000; x += channels) colours.add((row[x] << 16) | (row[x + 1] << 8) | row[x + 2]);
+    row.copy(previous);
+  }
+  return { width, height, colours: colours.size };
+}
+
+// ---------------------------------------------------------------- initramfs
+
+interface CpioEntry {
+  name: string;
+  mode: number;
+  data?: Buffer;
+  rdevMajor?: number;
+  rdevMinor?: number;
+}
+
+/** An uncompressed cpio archive in the "newc" format the kernel unpacks as initramfs. */
+export function cpioNewc(entries: CpioEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  const pad = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
+  const hex = (n: number) => n.toString(16).padStart(8, '0');
+  let ino = 1;
+  for (const entry of [...entries, { name: 'TRAILER!!!', mode: 0 }]) {
+    const data = entry.data ?? Buffer.alloc(0);
+    const name = Buffer.from(`${entry.name}\0`, 'utf8');
+    const header = Buffer.from(
+      '070701' +
+        hex(entry.name === 'TRAILER!!!' ? 0 : ino++) +
+        hex(entry.mode) +
+        hex(0) + // uid
+        hex(0) + // gid
+        hex(entry.mode & 0o040000 ? 2 : 1) + // nlink
+        hex(0) + // mtime
+        hex(data.length) +
+        hex(0) + // devmajor
+        hex(0) + // devminor
+        hex(entry.rdevMajor ?? 0) +
+        hex(entry.rdevMinor ?? 0) +
+        hex(name.length) +
+        hex(0), // check
+      'latin1',
+    );
+    parts.push(header, name, pad(header.length + name.length), data, pad(data.length));
+  }
+  return Buffer.concat(parts);
+}
+
+/** The newest readable kernel image in /boot; throws with the package to install. */
+export function requireKernel(): string {
+  const names = existsSync('/boot') ? readdirSync('/boot').filter((n) => /^vmlinu[xz]-/.test(n)) : [];
+  const readable = names
+    .map((n) => join('/boot', n))
+    .filter((p) => {
+      try {
+        accessSync(p, constants.R_OK);
+        return statSync(p).isFile();
+      } catch {
+        return false;
+      }
+    })
+    .sort();
+  if (readable.length === 0) {
+    throw new Error('no readable kernel in /boot — the KBOOT test needs one: apt-get install linux-image-amd64 (and make /boot/vmlinuz-* readable)');
+  }
+  return readable[readable.length - 1];
+}
+
+/** /bin/busybox, checked to be statically linked (an initramfs has no libraries). */
+export function requireStaticBusybox(path = '/bin/busybox'): Buffer {
+  if (!existsSync(path)) throw new Error(`${path} is missing — the KBOOT test needs it: apt-get install busybox-static`);
+  const elf = readFileSync(path);
+  const phoff = Number(elf.readBigUInt64LE(0x20));
+  const phentsize = elf.readUInt16LE(0x36);
+  const phnum = elf.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) {
+    if (elf.readUInt32LE(phoff + i * phentsize) === 3 /* PT_INTERP */) {
+      throw new Error(`${path} is dynamically linked — the KBOOT test needs busybox-static, not busybox`);
+    }
+  }
+  return elf;
+}
+
+/** An initramfs whose /init runs `script` (busybox sh); `extra` files go to the root. */
+export function buildInitramfs(script: string, extra: { name: string; data: Buffer }[] = []): Buffer {
+  const busybox = requireStaticBusybox();
+  return cpioNewc([
+    ...extra.map((f) => ({ name: f.name, mode: 0o100644, data: f.data })),
+    { name: 'bin', mode: 0o040755 },
+    { name: 'bin/busybox', mode: 0o100755, data: busybox },
+    { name: 'dev', mode: 0o040755 },
+    { name: 'dev/console', mode: 0o020600, rdevMajor: 5, rdevMinor: 1 },
+    { name: 'proc', mode: 0o040755 },
+    { name: 'sys', mode: 0o040755 },
+    { name: 'init', mode: 0o100755, data: Buffer.from(`#!/bin/busybox sh\n${script}\n`) },
+  ]);
+}
+
+/** Writes to a console FIFO without blocking (fails with ENXIO when QEMU does not hold it open). */
+export function typeInto(fifo: string, text: string): void {
+  const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The kernel modules a KBOOT guest loads to see the ACPI power button (evdev, button). */
+export function requirePowerButtonModules(kernel: string): { name: string; data: Buffer }[] {
+  const version = kernel.replace(/^.*\/vmlinu[xz]-/, '');
+  return ['kernel/drivers/input/evdev.ko', 'kernel/drivers/acpi/button.ko'].map((rel) => {
+    const path = join('/lib/modules', version, rel);
+    if (!existsSync(path)) {
+      throw new Error(`${path} is missing — the KBOOT test needs the modules of ${kernel} (uncompressed, as Debian ships them)`);
+    }
+    return { name: rel.slice(rel.lastIndexOf('/') + 1), data: readFileSync(path) };
+  });
+}
