@@ -4,6 +4,7 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QemuAccel } from '../../../config/app-config';
+import { DriverUnavailableError } from '../../hypervisor.errors';
 import { QemuAccelerator } from './qemu-command';
 import { QemuInstallation } from './qemu-host';
 import { connectWhenReady, isPidAlive, sleep } from './qemu-process';
@@ -144,7 +145,7 @@ export async function chooseAccelerator(
       try {
         accessSync(kvmDevice, constants.R_OK | constants.W_OK);
       } catch (err) {
-        throw new Error(
+        throw new DriverUnavailableError(
           `VELOCITY_QEMU_ACCEL=kvm, but ${kvmDevice} is not usable (${(err as NodeJS.ErrnoException).code ?? 'error'}); ` +
             'use auto or tcg, or give this user access to /dev/kvm (group kvm)',
         );

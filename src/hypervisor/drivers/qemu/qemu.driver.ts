@@ -16,7 +16,7 @@ import {
   VmOperation,
   VmState,
 } from '../../hypervisor-driver';
-import { HypervisorError } from '../../hypervisor.errors';
+import { DriverUnavailableError, HypervisorError } from '../../hypervisor.errors';
 import { convertPpmFileToPng } from '../../ppm';
 import { chooseAccelerator, KvmProbeOptions } from './qemu-accel';
 import { buildQemuArgs, optValue, QemuAccelerator } from './qemu-command';
@@ -172,14 +172,14 @@ export class QemuDriver implements HypervisorDriver {
 
   /**
    * Finds QEMU (unless given), picks the accelerator (with `auto`, by running a short KVM
-   * probe VM) and returns the driver. Throws when QEMU is not installed or `kvm` was asked
-   * for and /dev/kvm is not usable.
+   * probe VM) and returns the driver. Throws DriverUnavailableError when QEMU is not
+   * installed or `kvm` was asked for and /dev/kvm is not usable.
    */
   static async open(options: QemuDriverOptions = {}): Promise<QemuDriver> {
     let installation = options.installation;
     if (!installation) {
       const detected = detectQemu();
-      if (!detected.available) throw new HypervisorError('UNSUPPORTED', `the qemu driver cannot run: ${detected.reason}`);
+      if (!detected.available) throw new DriverUnavailableError(`the qemu driver cannot run: ${detected.reason}`);
       installation = detected.installation;
     }
     const choice = await chooseAccelerator(options.accel ?? 'auto', installation, options.kvmProbe);
