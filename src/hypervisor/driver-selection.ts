@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { HypervisorChoice } from '../config/app-config';
+import { detectQemu, QemuDetection } from './drivers/qemu/qemu-host';
 import { DriverName } from './hypervisor-driver';
 import { DriverUnavailableError } from './hypervisor.errors';
 
@@ -11,20 +12,35 @@ export interface DriverSelection {
 }
 
 /**
- * Picks the driver for VELOCITY_HYPERVISOR on this platform: `auto` is vz on macOS and
- * the simulator elsewhere (until the qemu driver exists). Throws DriverUnavailableError
- * for a driver this host or this build cannot run.
+ * Picks the driver for VELOCITY_HYPERVISOR on this platform: `auto` is vz on macOS, qemu on
+ * Linux when qemu-system-<host arch> and its UEFI firmware are installed, else the simulator
+ * (with a warning). Throws DriverUnavailableError for a driver this host cannot run.
+ * `detect` looks for QEMU (injectable for tests); it is only called on Linux.
  */
-export function selectDriver(choice: HypervisorChoice, platform: NodeJS.Platform = process.platform): DriverSelection {
+export function selectDriver(
+  choice: HypervisorChoice,
+  platform: NodeJS.Platform = process.platform,
+  detect: () => QemuDetection = detectQemu,
+): DriverSelection {
   switch (choice) {
-    case 'auto':
+    case 'auto': {
       if (platform === 'darwin') return { driver: 'vz' };
+      if (platform !== 'linux') {
+        return {
+          driver: 'sim',
+          warning: `VELOCITY_HYPERVISOR=auto: no real hypervisor driver for ${platform}, using the simulator: VMs are simulated, nothing really runs`,
+        };
+      }
+      const qemu = detect();
+      if (qemu.available && qemu.installation.firmware) return { driver: 'qemu' };
+      const why = qemu.available
+        ? `${qemu.installation.binary} is installed but no UEFI firmware (Debian/Ubuntu: apt-get install ${qemu.installation.arch === 'x86_64' ? 'ovmf' : 'qemu-efi-aarch64'})`
+        : qemu.reason;
       return {
         driver: 'sim',
-        warning:
-          'VELOCITY_HYPERVISOR=auto: no real hypervisor driver for this host yet (the qemu driver is not ' +
-          'implemented), using the simulator: VMs are simulated, nothing really runs',
+        warning: `VELOCITY_HYPERVISOR=auto: ${why}; using the simulator: VMs are simulated, nothing really runs`,
       };
+    }
     case 'vz':
       if (platform !== 'darwin') {
         throw new DriverUnavailableError(
@@ -32,10 +48,15 @@ export function selectDriver(choice: HypervisorChoice, platform: NodeJS.Platform
         );
       }
       return { driver: 'vz' };
-    case 'qemu':
-      throw new DriverUnavailableError(
-        'VELOCITY_HYPERVISOR=qemu: the qemu driver is not implemented yet; use sim (or auto) for now',
-      );
+    case 'qemu': {
+      if (platform !== 'linux') throw new DriverUnavailableError(`VELOCITY_HYPERVISOR=qemu needs Linux; this host is ${platform}`);
+      const qemu = detect();
+      if (!qemu.available) throw new DriverUnavailableError(`VELOCITY_HYPERVISOR=qemu: ${qemu.reason}`);
+      if (!qemu.installation.firmware) {
+        return { driver: 'qemu', warning: 'VELOCITY_HYPERVISOR=qemu: no UEFI firmware (OVMF/AAVMF) is installed: only KBOOT VMs can run' };
+      }
+      return { driver: 'qemu' };
+    }
     case 'sim':
       return { driver: 'sim' };
   }

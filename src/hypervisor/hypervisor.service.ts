@@ -3,6 +3,7 @@ import { Observable, Subject, Subscription } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { nativeLibraryPath, selectDriver } from './driver-selection';
 import { NativeHypervisorDriver } from './drivers/native.driver';
+import { QemuDriver } from './drivers/qemu/qemu.driver';
 import {
   CapturedFrame,
   DriverName,
@@ -13,13 +14,15 @@ import {
   VmState,
   VmType,
 } from './hypervisor-driver';
-import { DriverUnavailableError, HypervisorError } from './hypervisor.errors';
+import { HypervisorError } from './hypervisor.errors';
 
 /** What GET /health tells about the hypervisor (no host details such as interface names). */
 export interface HypervisorHealthInfo {
   driver: DriverName;
   /** True for the sim driver: nothing really runs. */
   simulated: boolean;
+  /** qemu only: KVM, or TCG (software emulation, much slower). */
+  accelerator?: 'kvm' | 'tcg';
   capabilities: {
     max_cpu_count: number;
     max_memory_mb: number;
@@ -49,9 +52,10 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     const { driver, warning } = selectDriver(this.config.hypervisor);
     if (warning) this.logger.warn(warning);
-    if (driver === 'qemu') throw new DriverUnavailableError('the qemu driver is not implemented yet');
-    const path = nativeLibraryPath(driver);
-    const opened = NativeHypervisorDriver.open(driver, path);
+    const opened =
+      driver === 'qemu'
+        ? await QemuDriver.open({ accel: this.config.qemuAccel })
+        : NativeHypervisorDriver.open(driver, nativeLibraryPath(driver));
     try {
       this.caps = await opened.capabilities();
     } catch (err) {
@@ -60,8 +64,12 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
     }
     this.current = opened;
     this.subscription = opened.events$.subscribe((event) => this.events.next(event));
+    const where =
+      opened instanceof QemuDriver
+        ? `${opened.installation.binary}, ${opened.accelerator.toUpperCase()}: ${opened.acceleratorReason}`
+        : opened.libraryPath;
     this.logger.log(
-      `hypervisor driver ${driver} (${opened.libraryPath}): up to ${this.caps.max_cpu_count} vCPUs, ` +
+      `hypervisor driver ${driver} (${where}): up to ${this.caps.max_cpu_count} vCPUs, ` +
         `${this.caps.max_memory_mb} MiB, VM types ${this.caps.vm_types.join(', ')}`,
     );
   }
@@ -89,6 +97,7 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
     return {
       driver: this.driverName,
       simulated: this.driverName === 'sim',
+      ...(this.current instanceof QemuDriver ? { accelerator: this.current.accelerator } : {}),
       capabilities: {
         max_cpu_count: c.max_cpu_count,
         max_memory_mb: c.max_memory_mb,

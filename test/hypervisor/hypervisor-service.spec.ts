@@ -5,6 +5,7 @@ import { afterEach, describe, it } from 'node:test';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { ConfigModule } from '../../src/config/config.module';
 import { nativeLibraryPath, selectDriver } from '../../src/hypervisor/driver-selection';
+import { detectQemu, QemuInstallation } from '../../src/hypervisor/drivers/qemu/qemu-host';
 import { HypervisorEvent } from '../../src/hypervisor/hypervisor-driver';
 import { DriverUnavailableError, NativeLibraryNotFoundError } from '../../src/hypervisor/hypervisor.errors';
 import { HypervisorModule } from '../../src/hypervisor/hypervisor.module';
@@ -29,12 +30,29 @@ function config(hypervisor: string): AppConfig {
   return loadConfig({ VELOCITY_HYPERVISOR: hypervisor, VELOCITY_DATA_DIR: '/tmp/velocity-unused' });
 }
 
+/** Whether `auto` picks qemu on this host (QEMU and its firmware installed). */
+function qemuInstalled(): boolean {
+  const found = detectQemu();
+  return process.platform === 'linux' && found.available && found.installation.firmware !== undefined;
+}
+
 describe('driver selection', () => {
-  it('auto picks vz on macOS and the simulator (with a warning) elsewhere', () => {
+  const installed: QemuInstallation = {
+    arch: 'x86_64',
+    binary: '/usr/bin/qemu-system-x86_64',
+    firmware: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', varsTemplate: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
+  };
+  const missing = () => ({ available: false as const, reason: 'qemu-system-x86_64 was not found on PATH' });
+
+  it('auto picks vz on macOS, qemu on Linux where QEMU and its firmware are installed, else the simulator (with a warning)', () => {
     assert.deepEqual(selectDriver('auto', 'darwin'), { driver: 'vz' });
-    const linux = selectDriver('auto', 'linux');
+    const linux = selectDriver('auto', 'linux', missing);
     assert.equal(linux.driver, 'sim');
     assert.match(linux.warning ?? '', /simulat/);
+    assert.deepEqual(selectDriver('auto', 'linux', () => ({ available: true, installation: installed })), { driver: 'qemu' });
+    const noFirmware = selectDriver('auto', 'linux', () => ({ available: true, installation: { ...installed, firmware: undefined } }));
+    assert.equal(noFirmware.driver, 'sim');
+    assert.match(noFirmware.warning ?? '', /no UEFI firmware.*simulat/);
   });
 
   it('sim and vz can be chosen explicitly; vz only on macOS', () => {
@@ -43,11 +61,13 @@ describe('driver selection', () => {
     assert.throws(() => selectDriver('vz', 'linux'), (e: unknown) => e instanceof DriverUnavailableError && /macOS/.test(e.message));
   });
 
-  it('qemu is a clear startup error until the driver exists', () => {
+  it('qemu needs Linux and an installed QEMU, else a clear startup error', () => {
+    assert.deepEqual(selectDriver('qemu', 'linux', () => ({ available: true, installation: installed })), { driver: 'qemu' });
     assert.throws(
-      () => selectDriver('qemu', 'linux'),
-      (e: unknown) => e instanceof DriverUnavailableError && /qemu driver is not implemented yet/.test(e.message),
+      () => selectDriver('qemu', 'linux', missing),
+      (e: unknown) => e instanceof DriverUnavailableError && /VELOCITY_HYPERVISOR=qemu: qemu-system-x86_64 was not found/.test(e.message),
     );
+    assert.throws(() => selectDriver('qemu', 'darwin'), (e: unknown) => e instanceof DriverUnavailableError && /needs Linux/.test(e.message));
   });
 
   it('finds the library in native-bridge/build unless VELOCITY_NATIVE_LIB overrides it', () => {
@@ -81,22 +101,26 @@ describe('HypervisorService', () => {
     return { moduleRef, logger, service: moduleRef.get(HypervisorService) };
   }
 
-  it('auto on this (non-macOS) host runs the sim driver, logs a warning and serves VMs', { skip: process.platform === 'darwin' }, async () => {
+  it('auto on this (non-macOS) host runs qemu where installed, else the sim driver with a warning, and serves VMs', { skip: process.platform === 'darwin' }, async () => {
     const { moduleRef, logger, service } = await start('auto');
     const dir = new TempDir();
+    const expected = qemuInstalled() ? 'qemu' : 'sim';
+    const id = vmId();
     try {
-      assert.equal(service.driverName, 'sim');
-      assert.ok(logger.lines.some((l) => l.level === 'warn' && /simulator/.test(l.message)), JSON.stringify(logger.lines));
-      assert.equal(service.capabilities.driver, 'sim');
+      assert.equal(service.driverName, expected);
+      if (expected === 'sim') {
+        assert.ok(logger.lines.some((l) => l.level === 'warn' && /simulator/.test(l.message)), JSON.stringify(logger.lines));
+      }
+      assert.equal(service.capabilities.driver, expected);
       const health = service.healthInfo();
-      assert.equal(health.driver, 'sim');
-      assert.equal(health.simulated, true);
+      assert.equal(health.driver, expected);
+      assert.equal(health.simulated, expected === 'sim');
+      assert.equal(health.accelerator !== undefined, expected === 'qemu');
       assert.deepEqual(health.capabilities.vm_types, ['EFI', 'KBOOT']);
       assert.ok(!('bridge_interfaces' in health.capabilities), 'no host details in the health answer');
 
       const seen: HypervisorEvent[] = [];
       const sub = service.events$.subscribe((e) => seen.push(e));
-      const id = vmId();
       await service.create(id, simConfig(dir, { sim: { time_scale: 0 } }));
       await service.start(id);
       assert.equal(service.state(id), 'RUNNING');
@@ -108,13 +132,25 @@ describe('HypervisorService', () => {
         ['STARTING', 'RUNNING', 'STOPPING', 'STOPPED'],
       );
     } finally {
+      if (service.knows(id) && service.state(id) !== 'STOPPED') await service.stop(id).catch(() => undefined); // a QEMU outlives close()
       await moduleRef.close();
       dir.cleanup();
     }
   });
 
-  it("'qemu' stops the start with a clear error", async () => {
-    await assert.rejects(start('qemu'), (e: unknown) => e instanceof DriverUnavailableError && /not implemented yet/.test(e.message));
+  it("'qemu' runs the qemu driver where QEMU is installed, else stops the start with a clear error", async () => {
+    if (!detectQemu().available || process.platform !== 'linux') {
+      await assert.rejects(start('qemu'), (e: unknown) => e instanceof DriverUnavailableError && /qemu/.test(e.message));
+      return;
+    }
+    const { moduleRef, service } = await start('qemu');
+    try {
+      assert.equal(service.driverName, 'qemu');
+      assert.equal(service.healthInfo().simulated, false);
+      assert.match(service.healthInfo().accelerator ?? '', /^(kvm|tcg)$/);
+    } finally {
+      await moduleRef.close();
+    }
   });
 
   it('a missing library stops the start with an error naming the path', async () => {
