@@ -1,4 +1,4 @@
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QmpClient, QmpConnectOptions } from './qmp-client';
 
@@ -87,28 +87,6 @@ export async function fileId(path: string): Promise<string | undefined> {
     return `${st.dev}:${st.ino}`;
   } catch {
     return undefined;
-  }
-}
-
-/** The last `count` non-empty lines of a (log) file, reading at most its last 8 KiB. */
-export async function tailLines(path: string, count: number): Promise<string[]> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-    const { size } = await handle.stat();
-    const length = Math.min(size, 8192);
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, size - length);
-    return buffer
-      .toString('utf8')
-      .split('\n')
-      .map((l) => l.trimEnd())
-      .filter((l) => l !== '')
-      .slice(-count);
-  } catch {
-    return [];
-  } finally {
-    await handle?.close();
   }
 }
 
