@@ -74,11 +74,12 @@ export class NicsService implements OnApplicationBootstrap {
     return nic;
   }
 
-  /** Looks up NICs for a VM definition; ids the caller cannot use come back as missing. */
-  async findUsable(caller: AuthenticatedUser, nicids: string[]): Promise<Map<string, NicEntity>> {
+  /** Looks up NICs for a VM definition, as StorageService.findVisible does for images. */
+  async findUsable(caller: AuthenticatedUser, nicids: string[], kept: ReadonlySet<string> = new Set()): Promise<Map<string, NicEntity>> {
     if (nicids.length === 0) return new Map();
     const rows = await this.nics.findBy({ nicid: In(nicids) });
-    return new Map(rows.filter((n) => n.available && (n.gid === null || mayManageGroupResources(caller, n.gid))).map((n) => [n.nicid, n]));
+    const usable = (n: NicEntity) => kept.has(n.nicid) || (n.available && (n.gid === null || mayManageGroupResources(caller, n.gid)));
+    return new Map(rows.filter(usable).map((n) => [n.nicid, n]));
   }
 
   async createFileHandle(caller: AuthenticatedUser, gid: string, description: string): Promise<NicEntity> {

@@ -135,11 +135,15 @@ export class StorageService implements OnModuleInit {
     return { items, total };
   }
 
-  /** Looks up images for a VM definition; ids the caller cannot see come back as missing. */
-  async findVisible(caller: AuthenticatedUser, stids: string[]): Promise<Map<string, StorageEntity>> {
+  /**
+   * Looks up images for a VM definition; ids the caller cannot see come back as missing,
+   * except those in `kept` (already attached to the VM being changed: whoever attached them
+   * could see them, and someone who may alter the VM may keep them).
+   */
+  async findVisible(caller: AuthenticatedUser, stids: string[], kept: ReadonlySet<string> = new Set()): Promise<Map<string, StorageEntity>> {
     if (stids.length === 0) return new Map();
     const rows = await this.storage.findBy({ stid: In(stids) });
-    return new Map(rows.filter((r) => mayManageGroupResources(caller, r.gid)).map((r) => [r.stid, r]));
+    return new Map(rows.filter((r) => kept.has(r.stid) || mayManageGroupResources(caller, r.gid)).map((r) => [r.stid, r]));
   }
 
   async delete(caller: AuthenticatedUser, stid: string): Promise<void> {

@@ -87,7 +87,8 @@ export class VmsService {
       this.assertStopped(vmid);
       const definition = { ...this.definitionOf(current), ...stripUndefined(changes) };
       this.checkAgainstHost(definition);
-      const resources = await this.resolveResources(caller, definition);
+      const kept = new Set([...current.storage.map((a) => a.storage.stid), ...current.nics.map((n) => n.nic.nicid)]);
+      const resources = await this.resolveResources(caller, definition, kept);
       return this.unitOfWork.run(async (manager) => {
         if (definition.name !== current.vm.name) {
           const clash = await manager.findOne(VmEntity, { where: { cid: current.vm.cid, name: definition.name }, select: { vmid: true } });
@@ -188,19 +189,22 @@ export class VmsService {
     }
   }
 
-  /** Finds every linked resource; the first one missing or invisible is a 404 naming it. */
-  private async resolveResources(caller: AuthenticatedUser, definition: VmDefinition): Promise<ResolvedResources> {
+  /**
+   * Finds every linked resource; the first one missing or invisible is a 404 naming it.
+   * Resources in `kept` (already attached, on an update) need not be visible to the caller.
+   */
+  private async resolveResources(caller: AuthenticatedUser, definition: VmDefinition, kept: ReadonlySet<string> = new Set()): Promise<ResolvedResources> {
     const wanted: Array<{ role: StorageRole; stid: string }> = [
       ...definition.storage_devices.map((stid) => ({ role: 'disk' as const, stid })),
       ...(['kernel', 'initrd', 'restore_image'] as const).flatMap((role) => (definition[role] ? [{ role, stid: definition[role]! }] : [])),
     ];
-    const images = await this.storage.findVisible(caller, wanted.map((w) => w.stid));
+    const images = await this.storage.findVisible(caller, wanted.map((w) => w.stid), kept);
     const storage = wanted.map(({ role, stid }) => {
       const image = images.get(stid);
       if (!image) throw new ApiError('RESOURCE_NOT_FOUND', `Storage ${stid} does not exist or is not visible to you`, { type: 'storage', rid: stid });
       return { role, image };
     });
-    const found = await this.nics.findUsable(caller, definition.nics);
+    const found = await this.nics.findUsable(caller, definition.nics, kept);
     const nics = definition.nics.map((nicid) => {
       const nic = found.get(nicid);
       if (!nic) throw new ApiError('RESOURCE_NOT_FOUND', `NIC ${nicid} does not exist or is not available to you`, { type: 'nic', rid: nicid });
