@@ -23,6 +23,16 @@ export interface VmRecord {
   nics: NicAttachment[];
 }
 
+/** The storage id a VM uses in `role` (kernel, initrd, restore image), or null. */
+export function storageIdFor({ storage }: VmRecord, role: StorageRole): string | null {
+  return storage.find((a) => a.role === role)?.storage.stid ?? null;
+}
+
+/** The VM's disks' storage ids, in order. */
+export function diskIds({ storage }: VmRecord): string[] {
+  return storage.filter((a) => a.role === 'disk').map((a) => a.storage.stid);
+}
+
 /** Reads of VMs with their attachments (three queries for any number of VMs). */
 @Injectable()
 export class VmsRepository {

@@ -17,7 +17,7 @@ import { VmConfigBuilder } from './vm-config.builder';
 import { VmDefinition } from './vm-definition';
 import { VmFiles } from './vm-files';
 import { VmLocks } from './vm-locks';
-import { VmRecord, VmsRepository } from './vms.repository';
+import { diskIds, storageIdFor, VmRecord, VmsRepository } from './vms.repository';
 
 interface ResolvedResources {
   storage: Array<{ role: StorageRole; image: StorageEntity }>;
@@ -140,22 +140,22 @@ export class VmsService {
     }
   }
 
-  definitionOf({ vm, storage, nics }: VmRecord): VmDefinition {
-    const role = (r: StorageRole) => storage.find((a) => a.role === r)?.storage.stid ?? null;
+  definitionOf(record: VmRecord): VmDefinition {
+    const { vm, nics } = record;
     return {
       name: vm.name,
       type: vm.type,
       cpu_count: vm.cpuCount,
       memory_size_mb: vm.memorySizeMb,
       displays: vm.displays,
-      storage_devices: storage.filter((a) => a.role === 'disk').map((a) => a.storage.stid),
+      storage_devices: diskIds(record),
       nics: nics.map((n) => n.nic.nicid),
       rosetta: vm.rosetta,
       autostart: vm.autostart,
-      kernel: role('kernel'),
-      initrd: role('initrd'),
+      kernel: storageIdFor(record, 'kernel'),
+      initrd: storageIdFor(record, 'initrd'),
       cmdline: vm.cmdline,
-      restore_image: role('restore_image'),
+      restore_image: storageIdFor(record, 'restore_image'),
       sim: vm.simOptions,
     };
   }
