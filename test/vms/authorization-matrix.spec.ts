@@ -1,0 +1,683 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CATALOG_PERMISSIONS, CatalogPermission } from '../../src/catalogs/permissions/catalog-permission';
+import { Call, Reply, TestApp } from '../support/test-app';
+import { createDisk, setState } from '../support/vm-fixture';
+
+/**
+ * Generated authorization matrix for every /v and /r endpoint.
+ *
+ * /v is catalog-scoped: for each endpoint and each of the seven share permissions, a caller
+ * holding only that permission and a caller holding all but it; once per endpoint the owning
+ * group's member, root, a user with no relation, the owner naming an unknown id, no key, an
+ * unknown key and an expired key.
+ *
+ * /r is group-scoped: members of the owning group, poolmanager and root may manage a group's
+ * storage and FILEHANDLE NICs; everybody else (a share on the group's catalog included) gets
+ * 404, and list endpoints show only what the caller may see.
+ *
+ * After every denied request the rows of the VM, resource and catalog tables and the data
+ * directory's files are exactly what they were before.
+ */
+
+const UNKNOWN_ID = '00000000-0000-4000-8000-0000000000ff';
+const AUTH_REQUIRED = 'AUTH_REQUIRED';
+const PERMISSION_DENIED = 'PERMISSION_DENIED';
+
+const TABLES: Array<[table: string, key: string]> = [
+  ['vms', 'vmid'],
+  ['vm_storage', 'vmid, stid'],
+  ['vm_nics', 'vmid, position'],
+  ['storage', 'stid'],
+  ['nics', 'nicid'],
+  ['catalogs', 'cid'],
+  ['catalog_shares', 'cid, gid'],
+];
+
+function flags(granted: (p: CatalogPermission) => boolean): Record<CatalogPermission, boolean> {
+  return Object.fromEntries(CATALOG_PERMISSIONS.map((p) => [p, granted(p)])) as Record<CatalogPermission, boolean>;
+}
+
+/** How a request names what it acts on, and so which 404 code hides it. */
+type Addressing = 'catalog' | 'vmid';
+
+/** What a /v case's request is built from. */
+interface VContext {
+  cid: string;
+  vmid: string;
+  /** A name no VM has yet. */
+  name: string;
+  /** A kernel image the caller may use. */
+  kernel: string;
+  natNic: string;
+}
+
+interface VEndpoint {
+  name: string;
+  permission: CatalogPermission;
+  addressing: Addressing;
+  /**
+   * The VM a case acts on: a long-lived running one (read-only and console endpoints), a
+   * fresh stopped one per case (endpoints whose allowed request changes or destroys it), or
+   * none (catalog-addressed endpoints).
+   */
+  vm: 'running' | 'fresh' | 'none';
+  /** What an authorized caller gets (the sim driver cannot create MAC VMs: 422). */
+  allowed: { status: number; code?: string };
+  request: (c: VContext) => Omit<Call, 'token'>;
+  /** Checks the effect of an allowed request. */
+  verify?: (t: TestApp, reply: Reply, c: VContext) => Promise<void>;
+}
+
+async function vmRow(t: TestApp, vmid: string): Promise<Record<string, unknown> | undefined> {
+  return (await t.dataSource.query('SELECT * FROM vms WHERE vmid = ?', [vmid]))[0];
+}
+
+async function assertCreated(t: TestApp, reply: Reply, c: VContext, type: string): Promise<void> {
+  const row = await vmRow(t, reply.body.vmid);
+  assert.ok(row, 'the VM exists');
+  assert.deepEqual([row.cid, row.name, row.type], [c.cid, c.name, type]);
+}
+
+const V_ENDPOINTS: VEndpoint[] = [
+  {
+    name: 'PUT /v/efi',
+    permission: 'create',
+    addressing: 'catalog',
+    vm: 'none',
+    allowed: { status: 200 },
+    request: (c) => ({ method: 'PUT', url: '/v/efi', body: { name: c.name, catalog: c.cid, cpu_count: 1, memory_size_mb: 256, nics: [c.natNic] } }),
+    verify: (t, reply, c) => assertCreated(t, reply, c, 'EFI'),
+  },
+  {
+    name: 'PUT /v/kboot',
+    permission: 'create',
+    addressing: 'catalog',
+    vm: 'none',
+    allowed: { status: 200 },
+    request: (c) => ({
+      method: 'PUT',
+      url: '/v/kboot',
+      body: { name: c.name, catalog: c.cid, cpu_count: 1, memory_size_mb: 256, kernel: c.kernel, cmdline: 'console=ttyS0' },
+    }),
+    verify: (t, reply, c) => assertCreated(t, reply, c, 'KBOOT'),
+  },
+  {
+    name: 'PUT /v/mac',
+    permission: 'create',
+    addressing: 'catalog',
+    vm: 'none',
+    allowed: { status: 422, code: 'UNSUPPORTED_ON_HOST' },
+    request: (c) => ({ method: 'PUT', url: '/v/mac', body: { name: c.name, catalog: c.cid, cpu_count: 1, memory_size_mb: 4096 } }),
+  },
+  {
+    name: 'GET /v',
+    permission: 'view',
+    addressing: 'vmid',
+    vm: 'running',
+    allowed: { status: 200 },
+    request: (c) => ({ method: 'GET', url: '/v', query: { vmid: c.vmid } }),
+    verify: async (_t, reply, c) => assert.deepEqual([reply.body.vmid, reply.body.catalog, reply.body.state], [c.vmid, c.cid, 'RUNNING']),
+  },
+  {
+    name: 'GET /v/list',
+    permission: 'view',
+    addressing: 'catalog',
+    vm: 'running',
+    allowed: { status: 200 },
+    request: (c) => ({ method: 'GET', url: '/v/list', query: { cid: c.cid, limit: '1000' } }),
+    verify: async (_t, reply, c) => {
+      const vms: Array<{ vmid: string; catalog: string }> = reply.body.vms;
+      assert.ok(vms.some((v) => v.vmid === c.vmid), 'the catalog\'s VM is listed');
+      assert.ok(vms.every((v) => v.catalog === c.cid), 'only the catalog\'s VMs are listed');
+    },
+  },
+  {
+    name: 'PATCH /v',
+    permission: 'alter',
+    addressing: 'vmid',
+    vm: 'fresh',
+    allowed: { status: 200 },
+    request: (c) => ({ method: 'PATCH', url: '/v', body: { vmid: c.vmid, memory_size_mb: 512 } }),
+    verify: async (t, reply, c) => {
+      assert.equal(reply.body.memory_size_mb, 512);
+      assert.equal((await vmRow(t, c.vmid))!.memory_size_mb, 512);
+    },
+  },
+  {
+    name: 'DELETE /v',
+    permission: 'remove',
+    addressing: 'vmid',
+    vm: 'fresh',
+    allowed: { status: 200 },
+    request: (c) => ({ method: 'DELETE', url: '/v', body: { vmid: c.vmid } }),
+    verify: async (t, reply, c) => {
+      assert.deepEqual(reply.body, { vmid: c.vmid });
+      assert.equal(await t.count('vms', 'vmid = ?', [c.vmid]), 0);
+    },
+  },
+  {
+    name: 'GET /v/state',
+    permission: 'view',
+    addressing: 'vmid',
+    vm: 'running',
+    allowed: { status: 200 },
+    request: (c) => ({ method: 'GET', url: '/v/state', query: { vmid: c.vmid } }),
+    verify: async (_t, reply, c) => assert.deepEqual(reply.body, { vmid: c.vmid, state: 'RUNNING' }),
+  },
+  {
+    name: 'POST /v/state',
+    permission: 'state',
+    addressing: 'vmid',
+    vm: 'fresh',
+    allowed: { status: 200 },
+    request: (c) => ({ method: 'POST', url: '/v/state', body: { vmid: c.vmid, state: 'RUNNING' } }),
+    verify: async (_t, reply, c) => assert.deepEqual(reply.body, { vmid: c.vmid, state: 'RUNNING' }),
+  },
+  {
+    name: 'GET /v/console',
+    permission: 'interact',
+    addressing: 'vmid',
+    vm: 'running',
+    allowed: { status: 200 },
+    request: (c) => ({ method: 'GET', url: '/v/console', query: { vmid: c.vmid } }),
+    verify: async (_t, reply, c) => {
+      assert.equal(reply.body.vmid, c.vmid);
+      assert.equal(typeof reply.body.output, 'string');
+    },
+  },
+  {
+    name: 'POST /v/console',
+    permission: 'interact',
+    addressing: 'vmid',
+    vm: 'running',
+    allowed: { status: 200 },
+    request: (c) => ({ method: 'POST', url: '/v/console', body: { vmid: c.vmid, input: 'x\n' } }),
+    verify: async (_t, reply, c) => assert.deepEqual(reply.body, { vmid: c.vmid }),
+  },
+  {
+    name: 'GET /v/screenshot',
+    permission: 'interact',
+    addressing: 'vmid',
+    vm: 'running',
+    allowed: { status: 200 },
+    request: (c) => ({ method: 'GET', url: '/v/screenshot', query: { vmid: c.vmid } }),
+    verify: async (_t, reply) => {
+      assert.match(String(reply.headers['content-type']), /^image\/png/);
+      assert.equal(String(reply.body).slice(1, 4), 'PNG', 'a PNG signature');
+    },
+  },
+];
+
+/** The resources of one group that the /r matrix looks for. */
+interface GroupResources {
+  stid: string;
+  nicid: string;
+}
+
+interface RContext {
+  /** The group a create request names. */
+  gid: string;
+  /** The owning group's storage or NIC an id-addressed request names. */
+  id: string;
+  name: string;
+}
+
+/** What the caller may see of the owning group's and of the other group's resources. */
+type Reach = 'owning group' | 'other group' | 'every group' | 'no group';
+
+interface REndpoint {
+  name: string;
+  kind: 'create' | 'id' | 'list';
+  notFound?: string;
+  /** id-addressed endpoints whose allowed request destroys the target: a fresh one per case. */
+  fresh?: 'storage' | 'nic';
+  /** The target of id-addressed endpoints that read. */
+  target?: 'storage' | 'nic';
+  request: (c: RContext) => Omit<Call, 'token'>;
+  verify?: (t: TestApp, reply: Reply, c: RContext) => Promise<void>;
+  /** list endpoints: the ids in the reply. */
+  listed?: (reply: Reply) => string[];
+  kindOfItem?: 'storage' | 'nic';
+}
+
+const R_ENDPOINTS: REndpoint[] = [
+  {
+    name: 'PUT /r/storage',
+    kind: 'create',
+    notFound: 'GROUP_NOT_FOUND',
+    request: (c) => ({ method: 'PUT', url: '/r/storage', body: { group: c.gid, name: c.name, size_mb: 1 } }),
+    verify: async (t, reply, c) => {
+      assert.deepEqual([reply.body.gid, reply.body.name], [c.gid, c.name]);
+      assert.equal(await t.count('storage', 'stid = ? AND gid = ?', [reply.body.stid, c.gid]), 1);
+    },
+  },
+  {
+    name: 'POST /r/storage/upload',
+    kind: 'create',
+    notFound: 'GROUP_NOT_FOUND',
+    request: (c) => ({
+      method: 'POST',
+      url: '/r/storage/upload',
+      query: { group: c.gid, name: c.name },
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: Buffer.alloc(4096, 7),
+    }),
+    verify: async (t, reply, c) => {
+      assert.deepEqual([reply.body.gid, reply.body.name, reply.body.size_bytes], [c.gid, c.name, 4096]);
+      assert.equal(await t.count('storage', 'stid = ? AND gid = ?', [reply.body.stid, c.gid]), 1);
+    },
+  },
+  {
+    name: 'GET /r/storage',
+    kind: 'id',
+    notFound: 'STORAGE_NOT_FOUND',
+    target: 'storage',
+    request: (c) => ({ method: 'GET', url: '/r/storage', query: { stid: c.id } }),
+    verify: async (_t, reply, c) => assert.equal(reply.body.stid, c.id),
+  },
+  {
+    name: 'GET /r/storage/list',
+    kind: 'list',
+    kindOfItem: 'storage',
+    request: () => ({ method: 'GET', url: '/r/storage/list', query: { limit: '1000' } }),
+    listed: (reply) => reply.body.storage.map((s: { stid: string }) => s.stid),
+  },
+  {
+    name: 'DELETE /r/storage',
+    kind: 'id',
+    notFound: 'STORAGE_NOT_FOUND',
+    fresh: 'storage',
+    request: (c) => ({ method: 'DELETE', url: '/r/storage', body: { stid: c.id } }),
+    verify: async (t, reply, c) => {
+      assert.deepEqual(reply.body, { stid: c.id });
+      assert.equal(await t.count('storage', 'stid = ?', [c.id]), 0);
+    },
+  },
+  {
+    name: 'GET /r/nic/list',
+    kind: 'list',
+    kindOfItem: 'nic',
+    request: () => ({ method: 'GET', url: '/r/nic/list' }),
+    listed: (reply) => reply.body.nics.map((n: { nicid: string }) => n.nicid),
+  },
+  {
+    name: 'PUT /r/nic',
+    kind: 'create',
+    notFound: 'GROUP_NOT_FOUND',
+    request: (c) => ({ method: 'PUT', url: '/r/nic', body: { group: c.gid, description: c.name } }),
+    verify: async (t, reply, c) => {
+      assert.deepEqual([reply.body.type, reply.body.gid], ['FILEHANDLE', c.gid]);
+      assert.equal(await t.count('nics', 'nicid = ? AND gid = ?', [reply.body.nicid, c.gid]), 1);
+    },
+  },
+  {
+    name: 'DELETE /r/nic',
+    kind: 'id',
+    notFound: 'NIC_NOT_FOUND',
+    fresh: 'nic',
+    request: (c) => ({ method: 'DELETE', url: '/r/nic', body: { nicid: c.id } }),
+    verify: async (t, reply, c) => {
+      assert.deepEqual(reply.body, { nicid: c.id });
+      assert.equal(await t.count('nics', 'nicid = ?', [c.id]), 0);
+    },
+  },
+];
+
+describe('/v and /r authorization matrix', () => {
+  let t: TestApp;
+  let root: string;
+  let natNic: string;
+  let ownersGid: string;
+  let owner: { token: string; kernel: string };
+  let stranger: { token: string; kernel: string; gid: string };
+  const only = new Map<CatalogPermission, { token: string; gid: string; kernel: string }>();
+  const allBut = new Map<CatalogPermission, { token: string; gid: string; kernel: string }>();
+  /** One catalog per permission, shared with that permission's only- and all-but groups. */
+  const catalogs = new Map<CatalogPermission, string>();
+  /** One running VM with a display per catalog, for the endpoints that only read or interact. */
+  const runningVms = new Map<CatalogPermission, string>();
+  /** /r: the owning group's and the other group's resources; the special callers. */
+  let owned: GroupResources;
+  let others: GroupResources;
+  let poolmanager: string;
+  let catalogmanagerOnly: string;
+  let usermanager: string;
+  let fullShare: { token: string; cid: string };
+  let seq = 0;
+
+  before(async () => {
+    t = await TestApp.start();
+    root = await t.loginRoot();
+    const special = async (name: string) => t.specialGroupId(root, name);
+    const catalogmanager = await special('catalogmanager');
+    ownersGid = await t.createGroup(root, 'owners');
+    const ownerUser = await t.createUser(root, 'owner', [ownersGid, catalogmanager]);
+    owner = { token: ownerUser.token, kernel: await createDisk(t, ownerUser.token, ownersGid, 'owner-kernel', 1) };
+    const strangerUser = await t.createUser(root, 'stranger');
+    stranger = {
+      token: strangerUser.token,
+      gid: strangerUser.personalGid,
+      kernel: await createDisk(t, strangerUser.token, strangerUser.personalGid, 'stranger-kernel', 1),
+    };
+    natNic = (await t.call({ method: 'GET', url: '/r/nic/list', token: owner.token })).body.nics.find((n: { type: string }) => n.type === 'NAT').nicid;
+
+    for (const p of CATALOG_PERMISSIONS) {
+      for (const [map, prefix] of [[only, 'only'], [allBut, 'allbut']] as const) {
+        const gid = await t.createGroup(root, `${prefix}-${p}`);
+        const user = await t.createUser(root, `user-${prefix}-${p}`, [gid]);
+        map.set(p, { gid, token: user.token, kernel: await createDisk(t, user.token, gid, `${prefix}-${p}-kernel`, 1) });
+      }
+      const created = await t.call({ method: 'PUT', url: '/c', token: owner.token, body: { group: ownersGid, label: `matrix ${p}` } });
+      assert.equal(created.status, 200);
+      const cid = created.body.cid;
+      catalogs.set(p, cid);
+      for (const share of [
+        { gid: only.get(p)!.gid, ...flags((q) => q === p) },
+        { gid: allBut.get(p)!.gid, ...flags((q) => q !== p) },
+      ]) {
+        assert.equal((await t.call({ method: 'POST', url: '/c/share', token: owner.token, body: { cid, ...share } })).status, 200);
+      }
+      const vmid = await freshVm(cid, `running-${p}`);
+      assert.equal((await setState(t, owner.token, vmid, 'RUNNING')).status, 200);
+      runningVms.set(p, vmid);
+    }
+
+    // /r: resources of the owning group and of another group (the stranger's personal one).
+    owned = { stid: await createDisk(t, owner.token, ownersGid, 'owned-disk', 1), nicid: await createNic(owner.token, ownersGid, 'owned nic') };
+    others = {
+      stid: await createDisk(t, stranger.token, stranger.gid, 'other-disk', 1),
+      nicid: await createNic(stranger.token, stranger.gid, 'other nic'),
+    };
+    poolmanager = (await t.createUser(root, 'pool', [await special('poolmanager')])).token;
+    catalogmanagerOnly = (await t.createUser(root, 'catman', [catalogmanager])).token;
+    usermanager = (await t.createUser(root, 'userman', [await special('usermanager')])).token;
+    // A caller with every permission, through a share, on a catalog of the owning group.
+    const fullGid = await t.createGroup(root, 'full-share');
+    const fullUser = await t.createUser(root, 'user-full-share', [fullGid]);
+    const fullCatalog = await t.call({ method: 'PUT', url: '/c', token: owner.token, body: { group: ownersGid, label: 'fully shared' } });
+    assert.equal(fullCatalog.status, 200);
+    const share = await t.call({ method: 'POST', url: '/c/share', token: owner.token, body: { cid: fullCatalog.body.cid, gid: fullGid, ...flags(() => true) } });
+    assert.equal(share.status, 200);
+    fullShare = { token: fullUser.token, cid: fullCatalog.body.cid };
+  });
+  after(() => t.close());
+
+  /**
+   * An owner-created EFI VM with a display and the NAT NIC, stopped. No disk of the owning
+   * group: PATCH by a sharer would then fail for another reason (the todo case below).
+   */
+  async function freshVm(cid: string, name = `fresh-${++seq}`): Promise<string> {
+    const reply = await t.call({
+      method: 'PUT',
+      url: '/v/efi',
+      token: owner.token,
+      body: { name, catalog: cid, cpu_count: 1, memory_size_mb: 256, displays: [{ width: 640, height: 480 }], nics: [natNic] },
+    });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    return reply.body.vmid;
+  }
+
+  async function createNic(token: string, gid: string, description: string): Promise<string> {
+    const reply = await t.call({ method: 'PUT', url: '/r/nic', token, body: { group: gid, description } });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    return reply.body.nicid;
+  }
+
+  /** The rows of every VM, resource and catalog table, and the files under the data directory. */
+  async function snapshot(): Promise<string> {
+    const rows: Record<string, unknown> = {};
+    for (const [table, key] of TABLES) rows[table] = await t.dataSource.query(`SELECT * FROM "${table}" ORDER BY ${key}`);
+    const files: Record<string, string[]> = {};
+    for (const dir of ['vms', 'storage', 'nics']) {
+      const path = join(t.config.dataDir, dir);
+      files[dir] = existsSync(path) ? readdirSync(path).sort() : [];
+    }
+    return JSON.stringify({ rows, files });
+  }
+
+  async function stateOf(vmid: string): Promise<string> {
+    const reply = await t.call({ method: 'GET', url: '/v/state', token: owner.token, query: { vmid } });
+    assert.equal(reply.status, 200);
+    return reply.body.state;
+  }
+
+  /** Sends the request, with the clock past the key's expiry if asked. */
+  async function send(request: Omit<Call, 'token'>, token: string | undefined, expired: boolean): Promise<Reply> {
+    if (!expired) return t.call({ ...request, token });
+    t.clock.advance(t.config.authkeyTtlSeconds + 1);
+    try {
+      return await t.call({ ...request, token });
+    } finally {
+      t.clock.advance(-(t.config.authkeyTtlSeconds + 1));
+    }
+  }
+
+  // ---------------------------------------------------------------- /v
+
+  interface VCase {
+    who: string;
+    /** The catalog (by its permission) the case acts in. */
+    catalog: CatalogPermission;
+    token: () => string | undefined;
+    kernel: () => string;
+    status: number;
+    code?: string;
+    expired?: boolean;
+    unknownId?: boolean;
+  }
+
+  function vCases(endpoint: VEndpoint): VCase[] {
+    const need = endpoint.permission;
+    const allowed = endpoint.allowed;
+    const cases: VCase[] = [];
+    for (const p of CATALOG_PERMISSIONS) {
+      const holder = (map: typeof only) => ({ token: () => map.get(p)!.token, kernel: () => map.get(p)!.kernel });
+      cases.push(
+        p === need
+          ? { who: `only ${p}`, catalog: p, ...holder(only), ...allowed }
+          : { who: `only ${p}`, catalog: p, ...holder(only), status: 401, code: PERMISSION_DENIED },
+        p === need
+          ? { who: `all but ${p}`, catalog: p, ...holder(allBut), status: 401, code: PERMISSION_DENIED }
+          : { who: `all but ${p}`, catalog: p, ...holder(allBut), ...allowed },
+      );
+    }
+    const notFound = endpoint.addressing === 'vmid' ? 'VM_NOT_FOUND' : 'CATALOG_NOT_FOUND';
+    const asOwner = { token: () => owner.token, kernel: () => owner.kernel };
+    cases.push(
+      { who: 'owning group member', catalog: need, ...asOwner, ...allowed },
+      { who: 'root', catalog: need, token: () => root, kernel: () => owner.kernel, ...allowed },
+      { who: 'no relation', catalog: need, token: () => stranger.token, kernel: () => stranger.kernel, status: 404, code: notFound },
+      { who: 'owning group member naming an unknown id', catalog: need, ...asOwner, status: 404, code: notFound, unknownId: true },
+      { who: 'no key', catalog: need, token: () => undefined, kernel: () => owner.kernel, status: 401, code: AUTH_REQUIRED },
+      { who: 'unknown key', catalog: need, token: () => 'not-a-real-key', kernel: () => owner.kernel, status: 401, code: AUTH_REQUIRED },
+      { who: 'expired key of an owning group member', catalog: need, ...asOwner, status: 401, code: AUTH_REQUIRED, expired: true },
+    );
+    return cases;
+  }
+
+  describe('/v (catalog-scoped)', () => {
+    for (const endpoint of V_ENDPOINTS) {
+      for (const c of vCases(endpoint)) {
+        it(`${endpoint.name} [needs ${endpoint.permission}] by ${c.who} (catalog shared for ${c.catalog}) → ${c.status}`, async () => {
+          const cid = catalogs.get(c.catalog)!;
+          const vmid = endpoint.vm === 'fresh' ? await freshVm(cid) : endpoint.vm === 'running' ? runningVms.get(c.catalog)! : '';
+          const context: VContext = {
+            cid: c.unknownId && endpoint.addressing === 'catalog' ? UNKNOWN_ID : cid,
+            vmid: c.unknownId && endpoint.addressing === 'vmid' ? UNKNOWN_ID : vmid,
+            name: `made-${++seq}`,
+            kernel: c.kernel(),
+            natNic,
+          };
+          const stateBefore = vmid ? await stateOf(vmid) : undefined;
+          const before = await snapshot();
+          const reply = await send(endpoint.request(context), c.token(), c.expired ?? false);
+          try {
+            assert.equal(reply.status, c.status, JSON.stringify(reply.body));
+            if (c.code) assert.equal(reply.body.code, c.code, JSON.stringify(reply.body));
+            if (reply.status === 200) {
+              await endpoint.verify?.(t, reply, context);
+            } else {
+              assert.equal(typeof reply.body.message, 'string');
+              assert.equal(await snapshot(), before, 'a refused request changes nothing');
+              if (vmid) assert.equal(await stateOf(vmid), stateBefore, 'a refused request leaves the VM\'s state alone');
+            }
+          } finally {
+            // A fresh VM is this case's alone: remove it (stopping it if the case started it).
+            if (endpoint.vm === 'fresh' && (await t.count('vms', 'vmid = ?', [vmid])) > 0) {
+              const removed = await t.call({ method: 'DELETE', url: '/v', token: owner.token, body: { vmid, force: true } });
+              assert.equal(removed.status, 200, JSON.stringify(removed.body));
+            }
+          }
+        });
+      }
+    }
+
+    // A GET request may name its target in the body and in the query at once: the id the
+    // permission is checked on and the id that is served must be the same one.
+    for (const endpoint of V_ENDPOINTS.filter((e) => e.request({} as VContext).method === 'GET' && e.vm === 'running')) {
+      const field = endpoint.addressing === 'vmid' ? 'vmid' : 'cid';
+      for (const visibleIn of ['body', 'query'] as const) {
+        it(`${endpoint.name} with a visible ${field} in the ${visibleIn} and an invisible one in the ${visibleIn === 'body' ? 'query' : 'body'} never serves the invisible one`, async () => {
+          // "all but manage" sees the manage catalog only; the view catalog is invisible to it.
+          const id = (p: CatalogPermission) => (field === 'vmid' ? runningVms.get(p)! : catalogs.get(p)!);
+          const [visible, invisible] = [id('manage'), id('view')];
+          const request = endpoint.request({ cid: '', vmid: '', name: '', kernel: '', natNic });
+          const body = { [field]: visibleIn === 'body' ? visible : invisible };
+          const query = { ...request.query, [field]: visibleIn === 'query' ? visible : invisible };
+          const reply = await t.call({ ...request, query, body, token: allBut.get('manage')!.token });
+          // Either the visible one is served, or the request is refused as if for the invisible one.
+          if (reply.status === 200) {
+            // (A screenshot is a PNG, which names no id; it passed the check for the visible VM.)
+            if (typeof reply.body === 'object') {
+              assert.ok(JSON.stringify(reply.body).includes(visible), JSON.stringify(reply.body));
+              assert.ok(!JSON.stringify(reply.body).includes(invisible), `the invisible ${field} is served: ${JSON.stringify(reply.body)}`);
+            }
+          } else {
+            assert.equal(reply.status, 404, JSON.stringify(reply.body));
+            assert.equal(reply.body.code, field === 'vmid' ? 'VM_NOT_FOUND' : 'CATALOG_NOT_FOUND');
+          }
+        });
+      }
+    }
+
+    it(
+      'PATCH /v by a caller with alter through a share, on a VM using the owning group\'s disk or FILEHANDLE NIC → 200',
+      { todo: 'known bug: PATCH re-checks the VM\'s unchanged disks and NICs against the caller\'s own /r visibility and answers 404 RESOURCE_NOT_FOUND' },
+      async () => {
+        const cid = catalogs.get('manage')!;
+        const disk = await createDisk(t, owner.token, ownersGid, `attached-${++seq}`, 1);
+        const nic = await createNic(owner.token, ownersGid, `attached ${++seq}`);
+        const outcomes: Record<string, string> = {};
+        for (const [field, rid] of [['storage_devices', disk], ['nics', nic]] as const) {
+          const created = await t.call({
+            method: 'PUT',
+            url: '/v/efi',
+            token: owner.token,
+            body: { name: `attached-${++seq}`, catalog: cid, cpu_count: 1, memory_size_mb: 256, [field]: [rid] },
+          });
+          assert.equal(created.status, 200, JSON.stringify(created.body));
+          const vmid = created.body.vmid;
+          // "all but manage" holds alter on this catalog.
+          const reply = await t.call({ method: 'PATCH', url: '/v', token: allBut.get('manage')!.token, body: { vmid, memory_size_mb: 512 } });
+          outcomes[field] = `${reply.status} ${reply.body.code ?? ''}`.trim();
+          await t.call({ method: 'DELETE', url: '/v', token: owner.token, body: { vmid, force: true } });
+        }
+        assert.deepEqual(outcomes, { storage_devices: '200', nics: '200' });
+      },
+    );
+  });
+
+  // ---------------------------------------------------------------- /r
+
+  interface RCaller {
+    who: string;
+    token: () => string | undefined;
+    /** undefined: not authenticated at all. */
+    reach?: Reach;
+    expired?: boolean;
+    unknownId?: boolean;
+  }
+
+  const R_CALLERS: RCaller[] = [
+    { who: 'owning group member', token: () => owner.token, reach: 'owning group' },
+    { who: 'poolmanager', token: () => poolmanager, reach: 'every group' },
+    { who: 'root', token: () => root, reach: 'every group' },
+    { who: 'member of another group', token: () => stranger.token, reach: 'other group' },
+    { who: 'holder of all seven permissions through a share', token: () => fullShare.token, reach: 'no group' },
+    { who: 'catalogmanager', token: () => catalogmanagerOnly, reach: 'no group' },
+    { who: 'usermanager', token: () => usermanager, reach: 'no group' },
+    { who: 'owning group member naming an unknown id', token: () => owner.token, reach: 'owning group', unknownId: true },
+    { who: 'no key', token: () => undefined },
+    { who: 'unknown key', token: () => 'not-a-real-key' },
+    { who: 'expired key of an owning group member', token: () => owner.token, expired: true },
+  ];
+
+  function rExpectation(endpoint: REndpoint, caller: RCaller): { status: number; code?: string } {
+    if (!caller.reach || caller.expired) return { status: 401, code: AUTH_REQUIRED };
+    if (endpoint.kind === 'list') return { status: 200 };
+    if (caller.unknownId) return { status: 404, code: endpoint.notFound };
+    return caller.reach === 'owning group' || caller.reach === 'every group' ? { status: 200 } : { status: 404, code: endpoint.notFound };
+  }
+
+  describe('/r (group-scoped)', () => {
+    for (const endpoint of R_ENDPOINTS) {
+      for (const caller of R_CALLERS) {
+        if (caller.unknownId && endpoint.kind === 'list') continue;
+        const expected = rExpectation(endpoint, caller);
+        it(`${endpoint.name} on the owning group's ${endpoint.kind === 'create' ? 'group' : 'resources'} by ${caller.who} → ${expected.status}`, async () => {
+          let id = '';
+          if (endpoint.fresh === 'storage') id = await createDisk(t, owner.token, ownersGid, `doomed-${++seq}`, 1);
+          else if (endpoint.fresh === 'nic') id = await createNic(owner.token, ownersGid, `doomed ${++seq}`);
+          else if (endpoint.target === 'storage') id = owned.stid;
+          else if (endpoint.target === 'nic') id = owned.nicid;
+          const context: RContext = {
+            gid: caller.unknownId ? UNKNOWN_ID : ownersGid,
+            id: caller.unknownId ? UNKNOWN_ID : id,
+            name: `made-${++seq}`,
+          };
+          const before = await snapshot();
+          const reply = await send(endpoint.request(context), caller.token(), caller.expired ?? false);
+          assert.equal(reply.status, expected.status, JSON.stringify(reply.body));
+          if (expected.code) assert.equal(reply.body.code, expected.code, JSON.stringify(reply.body));
+          if (reply.status !== 200) {
+            assert.equal(typeof reply.body.message, 'string');
+            assert.equal(await snapshot(), before, 'a refused request changes nothing');
+            return;
+          }
+          await endpoint.verify?.(t, reply, context);
+          if (endpoint.listed) {
+            const listed = new Set(endpoint.listed(reply));
+            const mine = endpoint.kindOfItem === 'storage' ? owned.stid : owned.nicid;
+            const theirs = endpoint.kindOfItem === 'storage' ? others.stid : others.nicid;
+            const seesOwning = caller.reach === 'owning group' || caller.reach === 'every group';
+            const seesOther = caller.reach === 'other group' || caller.reach === 'every group';
+            assert.equal(listed.has(mine), seesOwning, `the owning group's ${endpoint.kindOfItem} is ${seesOwning ? 'listed' : 'not listed'}`);
+            assert.equal(listed.has(theirs), seesOther, `the other group's ${endpoint.kindOfItem} is ${seesOther ? 'listed' : 'not listed'}`);
+            if (endpoint.kindOfItem === 'nic') assert.ok(listed.has(natNic), 'the built-in NAT NIC is listed for everyone');
+          }
+        });
+      }
+    }
+
+    it('a share on the owning group\'s catalog gives no use of its storage or NICs in a VM definition', async () => {
+      const before = await snapshot();
+      for (const [field, rid, type] of [
+        ['storage_devices', owned.stid, 'storage'],
+        ['nics', owned.nicid, 'nic'],
+      ] as const) {
+        const reply = await t.call({
+          method: 'PUT',
+          url: '/v/efi',
+          token: fullShare.token,
+          body: { name: `borrower-${type}`, catalog: fullShare.cid, cpu_count: 1, memory_size_mb: 256, [field]: [rid] },
+        });
+        assert.equal(reply.status, 404, JSON.stringify(reply.body));
+        assert.deepEqual([reply.body.code, reply.body.type, reply.body.rid], ['RESOURCE_NOT_FOUND', type, rid]);
+      }
+      assert.equal(await snapshot(), before);
+    });
+  });
+});
