@@ -28,7 +28,8 @@ if (files.length === 0) {
 // Test files run in parallel processes (one per core); each uses its own data directory.
 const result = spawnSync(
   process.execPath,
-  ['--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files],
+  // A test that hangs fails after 5 minutes instead of running CI out of time.
+  ['--test', '--test-reporter=spec', '--test-timeout=300000', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

@@ -406,8 +406,8 @@ describe('/v and /r authorization matrix', () => {
   after(() => t.close());
 
   /**
-   * An owner-created EFI VM with a display and the NAT NIC, stopped. No disk of the owning
-   * group: PATCH by a sharer would then fail for another reason (the todo case below).
+   * An owner-created EFI VM with a display and the NAT NIC, stopped. PATCH by a sharer of a
+   * VM with the owning group's disk is its own case below.
    */
   async function freshVm(cid: string, name = `fresh-${++seq}`): Promise<string> {
     const reply = await t.call({
@@ -565,7 +565,6 @@ describe('/v and /r authorization matrix', () => {
 
     it(
       'PATCH /v by a caller with alter through a share, on a VM using the owning group\'s disk or FILEHANDLE NIC → 200',
-      { todo: 'known bug: PATCH re-checks the VM\'s unchanged disks and NICs against the caller\'s own /r visibility and answers 404 RESOURCE_NOT_FOUND' },
       async () => {
         const cid = catalogs.get('manage')!;
         const disk = await createDisk(t, owner.token, ownersGid, `attached-${++seq}`, 1);
