@@ -34,8 +34,10 @@ if [ "$mode" = acpi ]; then
   /bin/busybox insmod /evdev.ko
   /bin/busybox insmod /button.ko
   ev=$(/bin/busybox awk '/^N: Name="Power Button"/{f=1} f&&/^H: Handlers=/{for(i=1;i<=NF;i++) if ($i ~ /^event/) {print $i; exit}}' /proc/bus/input/devices)
+  # Open the device before saying so: evdev keeps events only for readers that have it open.
+  exec 3< /dev/input/$ev
   echo "VELOCITY-WAITING $ev" > /dev/ttyS0
-  /bin/busybox dd if=/dev/input/$ev of=/dev/null bs=24 count=1 2>/dev/null
+  /bin/busybox dd of=/dev/null bs=24 count=1 <&3 2>/dev/null
   echo VELOCITY-POWER-BUTTON > /dev/ttyS0
 fi
 /bin/busybox poweroff -f
@@ -120,7 +122,7 @@ describe('qemu driver: KBOOT VMs under TCG', () => {
     await waitForConsole(config.console.output, /VELOCITY-WAITING event\d+/, BOOT_TIMEOUT_MS);
     await driver.requestStop(id);
     assert.equal(driver.state(id), 'STOPPING');
-    await log.waitFor((e) => e.vmId === id && e.type === 'state' && e.state === 'STOPPED', 'STOPPED', 30_000);
+    await log.waitFor((e) => e.vmId === id && e.type === 'state' && e.state === 'STOPPED', 'STOPPED', 60_000);
     assert.equal(driver.state(id), 'STOPPED');
     assert.match(consoleText(config.console.output), /VELOCITY-POWER-BUTTON/);
     assert.deepEqual(log.states(id), ['STARTING', 'RUNNING', 'STOPPING', 'STOPPED']);
