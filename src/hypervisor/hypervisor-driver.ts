@@ -146,7 +146,12 @@ export interface HypervisorDriver {
   start(vmId: string): Promise<void>;
   pause(vmId: string): Promise<void>;
   resume(vmId: string): Promise<void>;
-  /** Graceful: asks the guest to shut down; may take long. `stop` cuts it short. */
+  /**
+   * Graceful: asks the guest to shut down; `stop` cuts it short. Drivers differ in when this
+   * resolves: qemu once the ACPI request is delivered (the VM is STOPPING), sim and vz once
+   * the guest has stopped — which a guest that ignores the request never does. Callers
+   * therefore bound their wait and watch events$ for STOPPED.
+   */
   requestStop(vmId: string): Promise<void>;
   /** Forced, immediate. */
   stop(vmId: string): Promise<void>;

@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { setTimeout as delay } from 'node:timers/promises';
 import { filter, firstValueFrom, Subscription, timeout } from 'rxjs';
 import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
@@ -83,7 +84,8 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
       const action = plan(current, requested, force);
       if (!action) throw this.notAllowed(vmid, requested, current);
       try {
-        await this.hypervisor[action](vmid);
+        if (action === 'requestStop') await this.requestStop(vmid);
+        else await this.hypervisor[action](vmid);
       } catch (error) {
         if (error instanceof HypervisorError && error.code === 'INVALID_STATE') {
           throw this.notAllowed(vmid, requested, this.hypervisor.state(vmid));
@@ -93,11 +95,29 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
         await this.unitOfWork.run((manager) => manager.update(VmEntity, { vmid }, { lastError: message, state }));
         throw new ApiError('HYPERVISOR_FAILURE', `The hypervisor failed to ${action} the VM: ${message}`, { vmid, state });
       }
-      if (action === 'requestStop') await this.waitFor(vmid, 'STOPPED', this.gracefulStopMs);
       const state = this.hypervisor.state(vmid);
       await this.unitOfWork.run((manager) => manager.update(VmEntity, { vmid }, { state }));
       return { status: 200, state };
     });
+  }
+
+  /**
+   * Asks the guest to shut down and waits at most the graceful-stop bound for STOPPED.
+   * Drivers differ in when the request itself resolves (qemu: once ACPI is delivered; sim
+   * and vz: once the guest has stopped, which may be never), so the wait is bounded here
+   * rather than by the driver; a later outcome shows in the state events.
+   */
+  private async requestStop(vmid: string): Promise<void> {
+    const deadline = Date.now() + this.gracefulStopMs;
+    const request = this.hypervisor.requestStop(vmid);
+    request.catch(() => undefined); // a failure after the bound (e.g. superseded by a forced stop)
+    const bound = new AbortController();
+    try {
+      await Promise.race([request, delay(this.gracefulStopMs, undefined, { signal: bound.signal }).catch(() => undefined)]);
+    } finally {
+      bound.abort();
+    }
+    await this.waitFor(vmid, 'STOPPED', Math.max(0, deadline - Date.now()));
   }
 
   /** Resolves when the VM reaches `state` or after `ms`, whichever is first. */

@@ -219,6 +219,20 @@ describe('VMs through the HTTP API with the qemu driver (TCG)', () => {
     assert.equal(qemuCount(), running, 'no QEMU process was started');
   });
 
+  it('a graceful stop the guest ignores answers 200 STOPPING after the bound; force then stops it', async () => {
+    assert.equal((await setState(t, w.owner.token, efi, 'RUNNING')).status, 200);
+    processes.track(pidOf(t, efi));
+    await consoleUntil(t, w.owner.token, efi, /Shell>/);
+    // The UEFI shell does not act on the ACPI power button.
+    const [graceful, ms] = await timed(() => setState(t, w.owner.token, efi, 'STOPPED'));
+    assert.deepEqual([graceful.status, graceful.body.state], [200, 'STOPPING']);
+    assert.ok(ms >= 2900 && ms < 10_000, `answered after ${ms.toFixed(0)} ms with VELOCITY_STOP_TIMEOUT=3`);
+    const again = await setState(t, w.owner.token, efi, 'STOPPED');
+    assert.deepEqual([again.status, again.body.cur_state], [403, 'STOPPING']);
+    const forced = await setState(t, w.owner.token, efi, 'STOPPED', true);
+    assert.deepEqual([forced.status, forced.body.state], [200, 'STOPPED']);
+  });
+
   it('ten idle VMs: the server\'s memory', async () => {
     const rssBefore = process.memoryUsage().rss;
     const vmids: string[] = [];
