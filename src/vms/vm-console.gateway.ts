@@ -69,15 +69,18 @@ export class VmConsoleGateway implements OnModuleInit, OnModuleDestroy {
   }
 
   private async attach(ws: WebSocket, vmid: string): Promise<void> {
-    const recent = await this.console.tail(vmid, 64 * 1024);
-    if (recent.output.length) ws.send(recent.output);
-    const stop = this.console.follow(vmid, recent.size, (chunk) => ws.send(chunk));
+    let stop: (() => void) | undefined;
+    // Listen before the first await: a client that closes at once must not leave a follower behind.
+    ws.on('close', () => stop?.());
+    ws.on('error', (error) => this.logger.warn(`console of VM ${vmid}: ${error.message}`));
     ws.on('message', (data: Buffer) => {
       this.console.write(vmid, Buffer.from(data)).catch((error: Error) => {
         ws.send(JSON.stringify(mapError(error).body));
       });
     });
-    ws.on('close', stop);
-    ws.on('error', (error) => this.logger.warn(`console of VM ${vmid}: ${error.message}`));
+    const recent = await this.console.tail(vmid, 64 * 1024);
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (recent.output.length) ws.send(recent.output);
+    stop = this.console.follow(vmid, recent.size, (chunk) => ws.send(chunk));
   }
 }

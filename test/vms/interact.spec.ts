@@ -73,7 +73,13 @@ describe('console and screenshots (interact)', () => {
     const attempt = (query: string, headers: Record<string, string> = {}) =>
       new Promise<number>((resolve) => {
         const ws = new WebSocket(`ws://127.0.0.1:${port}/v/console/stream?${query}`, { headers });
-        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('unexpected-response', (req, res) => {
+          // With this listener, ws leaves the refused response to us: drop it, or its
+          // socket keeps the test process alive.
+          res.resume();
+          req.destroy();
+          resolve(res.statusCode ?? 0);
+        });
         ws.on('open', () => {
           ws.close();
           resolve(101);
