@@ -9,6 +9,7 @@ import { HypervisorError } from '../hypervisor/hypervisor.errors';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { VmEntity } from './entities/vm.entity';
 import { VmLocks } from './vm-locks';
+import { VmsService } from './vms.service';
 
 export type RequestableState = 'RUNNING' | 'PAUSED' | 'STOPPED';
 type Action = 'start' | 'resume' | 'pause' | 'requestStop' | 'stop';
@@ -54,6 +55,7 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
     private readonly hypervisor: HypervisorService,
     private readonly locks: VmLocks,
     private readonly unitOfWork: UnitOfWork,
+    private readonly vms: VmsService,
     config: AppConfig,
   ) {
     this.gracefulStopMs = config.gracefulStopSeconds * 1000;
@@ -79,6 +81,9 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
 
   request(vmid: string, requested: RequestableState, force: boolean): Promise<StateChangeResult> {
     return this.locks.run(vmid, async () => {
+      // A VM the driver could not define at start (a missing file, a host-side socket not
+      // yet there) is defined now, so fixing the cause is enough to make it usable.
+      if (!this.hypervisor.knows(vmid)) await this.vms.defineInDriver(await this.vms.get(vmid));
       const current = this.hypervisor.state(vmid);
       if (current === requested) return { status: 208, state: current };
       const action = plan(current, requested, force);

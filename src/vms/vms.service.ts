@@ -49,7 +49,6 @@ export class VmsService {
     this.checkAgainstHost(definition);
     const resources = await this.resolveResources(caller, definition);
     const vmid = randomUUID();
-    await this.files.prepare(vmid);
     try {
       return await this.unitOfWork.run(async (manager) => {
         const clash = await manager.findOne(VmEntity, { where: { cid, name: definition.name }, select: { vmid: true } });
@@ -98,7 +97,7 @@ export class VmsService {
         await manager.update(VmEntity, { vmid }, this.columns(definition));
         await this.writeAttachments(manager, vmid, resources, current.nics.map((n) => n.mac));
         const updated = (await this.repository.load(vmid, manager))!;
-        await this.hypervisor.destroy(vmid);
+        if (this.hypervisor.knows(vmid)) await this.hypervisor.destroy(vmid);
         try {
           await this.defineInDriver(updated);
         } catch (error) {
@@ -127,8 +126,12 @@ export class VmsService {
     });
   }
 
-  /** Defines a stored VM in the driver (at start, after a change); maps refusals to 4xx. */
+  /**
+   * Defines a stored VM in the driver (at creation, at start, after a change), making its
+   * directory and console FIFO first; maps the driver's refusals to 4xx.
+   */
   async defineInDriver(record: VmRecord): Promise<void> {
+    await this.files.prepare(record.vm.vmid);
     try {
       await this.hypervisor.create(record.vm.vmid, this.configBuilder.build(record));
     } catch (error) {
@@ -251,7 +254,7 @@ export class VmsService {
   }
 
   private assertStopped(vmid: string): void {
-    const state = this.hypervisor.state(vmid);
+    const state = this.hypervisor.knows(vmid) ? this.hypervisor.state(vmid) : 'STOPPED';
     if (state !== 'STOPPED') throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; its definition can only change while it is stopped`);
   }
 }

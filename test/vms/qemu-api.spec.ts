@@ -252,4 +252,24 @@ describe('VMs through the HTTP API with the qemu driver (TCG)', () => {
     assert.ok(server - rssBefore < 64 * 2 ** 20, 'the server holds little per VM');
     for (const vmid of vmids) assert.equal((await setState(t, w.owner.token, vmid, 'STOPPED', true)).status, 200);
   });
+
+  it('a VM the driver cannot define at start reports why, and starts once the cause is fixed', async () => {
+    const vmid = await efiVm('fragile');
+    const disk = (await t.call({ method: 'GET', url: '/v', token: w.owner.token, query: { vmid } })).body.storage_devices[0];
+    const image = join(dataDir, 'storage', `${disk}.img`);
+    await t.close({ keepData: true });
+    rmSync(image);
+    t = await TestApp.start({ dataDir, env: QEMU_ENV });
+    const token = await t.login('qemu-owner', 'qemu-owner-password');
+    const vm = await t.call({ method: 'GET', url: '/v', token, query: { vmid } });
+    assert.match(vm.body.last_error, /could not be defined/);
+    const refused = await setState(t, token, vmid, 'RUNNING');
+    assert.deepEqual([refused.status, refused.body.code], [422, 'INVALID_VM_CONFIG']);
+    const { closeSync, openSync, truncateSync } = await import('node:fs');
+    closeSync(openSync(image, 'w'));
+    truncateSync(image, 64 * 2 ** 20);
+    assert.equal((await setState(t, token, vmid, 'RUNNING')).status, 200);
+    processes.track(pidOf(t, vmid));
+    assert.equal((await setState(t, token, vmid, 'STOPPED', true)).status, 200);
+  });
 });
