@@ -7,6 +7,7 @@ import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from './auth/authenticated-user';
+import { AuthkeyCache } from './auth/authkey-cache';
 import { AuthkeyEntity } from './entities/authkey.entity';
 import { UserEntity } from './entities/user.entity';
 import { dummyPasswordHash, verifyPassword } from './password-hasher';
@@ -30,6 +31,7 @@ export class AuthkeysService {
     private readonly unitOfWork: UnitOfWork,
     private readonly clock: Clock,
     private readonly config: AppConfig,
+    private readonly cache: AuthkeyCache,
   ) {}
 
   async login(username: string, password: string): Promise<IssuedAuthkey> {
@@ -52,29 +54,39 @@ export class AuthkeysService {
         throw new ApiError('AUTHKEY_INVALID', 'The authkey is unknown or expired; log in again');
       }
       await repository.delete({ keyHash: current.keyHash });
+      this.cache.forget(current.keyHash);
       return this.issue(repository, current.uid);
     });
   }
 
   async revoke(key: string | undefined): Promise<void> {
-    if (key) await this.authkeys.delete({ keyHash: digest(key) });
+    if (!key) return;
+    const keyHash = digest(key);
+    await this.unitOfWork.run((manager) => manager.delete(AuthkeyEntity, { keyHash }));
+    this.cache.forget(keyHash);
   }
 
   /** The user behind a valid key, with their groups; null for an unknown or expired key. */
   async resolve(key: string): Promise<AuthenticatedUser | null> {
+    const keyHash = digest(key);
+    const now = this.clock.nowSeconds();
+    const cached = this.cache.get(keyHash, now);
+    if (cached) return cached;
     const row = await this.authkeys
       .createQueryBuilder('k')
       .innerJoinAndSelect('k.user', 'u')
       .leftJoinAndSelect('u.groups', 'g')
-      .where('k.key_hash = :hash AND k.expires_at > :now', { hash: digest(key), now: this.clock.nowSeconds() })
+      .where('k.key_hash = :hash AND k.expires_at > :now', { hash: keyHash, now })
       .getOne();
     if (!row?.user) return null;
     const { uid, username, groups } = row.user;
-    return new AuthenticatedUser(
+    const user = new AuthenticatedUser(
       uid,
       username,
       groups.map((g) => ({ gid: g.gid, groupname: g.groupname, special: g.special })),
     );
+    this.cache.set(keyHash, user, row.expiresAt);
+    return user;
   }
 
   private async issue(repository: Repository<AuthkeyEntity>, uid: string): Promise<IssuedAuthkey> {

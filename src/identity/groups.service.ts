@@ -5,6 +5,7 @@ import { EntityManager, In, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from './auth/authenticated-user';
+import { AuthkeyCache } from './auth/authkey-cache';
 import { GroupEntity } from './entities/group.entity';
 import { UserEntity } from './entities/user.entity';
 
@@ -16,6 +17,7 @@ export class GroupsService {
   constructor(
     @InjectRepository(GroupEntity) private readonly groups: Repository<GroupEntity>,
     private readonly unitOfWork: UnitOfWork,
+    private readonly authkeyCache: AuthkeyCache,
   ) {}
 
   create(groupname: string): Promise<GroupEntity> {
@@ -35,7 +37,7 @@ export class GroupsService {
         throw new ApiError('PROTECTED_GROUP', `${group.groupname} is a personal group; delete the user instead`);
       }
       await manager.delete(GroupEntity, { gid });
-    });
+    }).finally(() => this.authkeyCache.clear());
   }
 
   /** Every group for usermanager and root; the caller's own groups for everyone else. */
@@ -57,7 +59,7 @@ export class GroupsService {
         await manager.createQueryBuilder().relation(UserEntity, 'groups').of(uid).add(added.map((g) => g.gid));
       }
       return this.groupsOf(manager, uid);
-    });
+    }).finally(() => this.authkeyCache.clear());
   }
 
   /** Removes memberships; returns the user's groups afterwards. */
@@ -74,7 +76,7 @@ export class GroupsService {
         await manager.createQueryBuilder().relation(UserEntity, 'groups').of(uid).remove(removed.map((g) => g.gid));
       }
       return this.groupsOf(manager, uid);
-    });
+    }).finally(() => this.authkeyCache.clear());
   }
 
   /** Group names share one namespace with usernames, because each user has a personal group. */

@@ -3,6 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthController } from './auth.controller';
+import { AuthkeyCache } from './auth/authkey-cache';
 import { AuthkeyGuard } from './auth/authkey.guard';
 import { AuthkeyStrategy } from './auth/authkey.strategy';
 import { AuthkeysService } from './authkeys.service';
@@ -20,6 +21,7 @@ import { UsersService } from './users.service';
   imports: [PassportModule, TypeOrmModule.forFeature([UserEntity, GroupEntity, AuthkeyEntity])],
   controllers: [AuthController, UsersController, GroupsController],
   providers: [
+    AuthkeyCache,
     AuthkeysService,
     UsersService,
     GroupsService,

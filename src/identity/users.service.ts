@@ -5,6 +5,7 @@ import { Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from './auth/authenticated-user';
+import { AuthkeyCache } from './auth/authkey-cache';
 import { GroupEntity } from './entities/group.entity';
 import { UserEntity } from './entities/user.entity';
 import { GroupsService } from './groups.service';
@@ -23,6 +24,7 @@ export class UsersService {
     @InjectRepository(UserEntity) private readonly users: Repository<UserEntity>,
     private readonly groups: GroupsService,
     private readonly unitOfWork: UnitOfWork,
+    private readonly authkeyCache: AuthkeyCache,
   ) {}
 
   async create(caller: AuthenticatedUser, input: NewUser): Promise<UserEntity> {
@@ -60,7 +62,7 @@ export class UsersService {
       if (user.username === 'root') throw new ApiError('PROTECTED_GROUP', 'The root user cannot be deleted');
       this.groups.assertMayChange(caller, user.groups, 'revoke');
       await manager.delete(UserEntity, { uid });
-    });
+    }).finally(() => this.authkeyCache.clear());
   }
 
   get(uid: string): Promise<UserEntity> {

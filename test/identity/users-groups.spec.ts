@@ -157,6 +157,25 @@ describe('users, groups and memberships', () => {
     assert.equal((await t.call({ method: 'DELETE', url: '/u/group', token: root, body: { gid: missing } })).status, 404);
   });
 
+  it('membership changes take effect on the very next request of an already-used key', async () => {
+    const usermanager = await t.specialGroupId(root, 'usermanager');
+    const gina = await t.createUser(root, 'gina', [usermanager]);
+    // The key is resolved (and cached) by a first request.
+    assert.equal((await t.call({ method: 'GET', url: '/u/user/list', token: gina.token })).status, 200);
+    await t.call({ method: 'DELETE', url: '/u/group/assign', token: root, body: { uid: gina.uid, groups: [usermanager] } });
+    assert.equal((await t.call({ method: 'GET', url: '/u/user/list', token: gina.token })).status, 401);
+    await t.call({ method: 'PUT', url: '/u/group/assign', token: root, body: { uid: gina.uid, groups: [usermanager] } });
+    assert.equal((await t.call({ method: 'GET', url: '/u/user/list', token: gina.token })).status, 200);
+    // Deleting a group the user is in takes it away at once too.
+    const team = await t.createGroup(root, 'short-lived');
+    await t.call({ method: 'PUT', url: '/u/group/assign', token: root, body: { uid: gina.uid, groups: [team] } });
+    const mine = async () => (await t.call({ method: 'GET', url: '/u/group/list', token: gina.token })).body.groups.map((g: { gid: string }) => g.gid);
+    assert.ok((await mine()).length > 0);
+    await t.call({ method: 'DELETE', url: '/u/group', token: root, body: { gid: team } });
+    const whoami = await t.call({ method: 'GET', url: '/u/user', token: gina.token });
+    assert.ok(!whoami.body.groups.some((g: { gid: string }) => g.gid === team));
+  });
+
   it('GET /u/user/list lists every user for a usermanager', async () => {
     const reply = await t.call({ method: 'GET', url: '/u/user/list', token: manager.token });
     assert.equal(reply.status, 200);
