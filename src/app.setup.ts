@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
@@ -63,8 +63,9 @@ function redactAuthkey(url: string): string {
   return url.replace(/([?&]authkey=)[^&]*/gi, '$1[redacted]');
 }
 
-function setupSwagger(app: NestFastifyApplication, config: AppConfig): void {
-  const document = SwaggerModule.createDocument(
+/** The OpenAPI document of the running application. */
+export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject {
+  return SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Velocity')
@@ -81,7 +82,10 @@ function setupSwagger(app: NestFastifyApplication, config: AppConfig): void {
       operationIdFactory: (_controllerKey: string, methodKey: string) => methodKey,
     },
   );
-  SwaggerModule.setup(`${config.basePath}/docs`, app, document, {
+}
+
+function setupSwagger(app: NestFastifyApplication, config: AppConfig): void {
+  SwaggerModule.setup(`${config.basePath}/docs`, app, buildOpenApiDocument(app), {
     useGlobalPrefix: false,
     jsonDocumentUrl: `${config.basePath}/docs-json`,
     yamlDocumentUrl: `${config.basePath}/docs-yaml`,

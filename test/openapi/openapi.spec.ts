@@ -1,6 +1,8 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { OPENAPI_FILE, sortedJson } from '../../tools/write-openapi';
 import { TestApp } from '../support/test-app';
 
 describe('OpenAPI document and Swagger UI', () => {
@@ -55,6 +57,11 @@ describe('OpenAPI document and Swagger UI', () => {
         assert.ok(def.description !== undefined || def.example !== undefined || def.$ref || def.items, `${name}.${prop}`);
       }
     }
+  });
+
+  it('matches the committed openapi/velocity.json (run `npm run openapi` after an API change)', () => {
+    const committed = readFileSync(OPENAPI_FILE, 'utf8');
+    assert.equal(sortedJson(document), committed, 'the served document differs from openapi/velocity.json');
   });
 
   it('serves Swagger UI at /docs', async () => {
