@@ -112,4 +112,11 @@ describe('bad input gets 400 in the error shape and writes nothing', () => {
     const ready = await t.call({ method: 'GET', url: '/ready' });
     assert.deepEqual([ready.status, ready.body], [200, { status: 'ready' }]);
   });
+
+  it('an uncaught failure gets 500 in the same shape, without SQL or a stack (run last: it breaks the schema)', async () => {
+    await t.dataSource.query('DROP TABLE catalog_shares');
+    const reply = await t.call({ method: 'GET', url: '/c/list', token: root });
+    assert.equal(reply.status, 500);
+    assert.deepEqual(reply.body, { code: 'INTERNAL_ERROR', message: 'Internal server error' });
+  });
 });
