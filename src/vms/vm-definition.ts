@@ -1,4 +1,5 @@
 import type { SimOptions, VmDisplayConfig, VmType } from '../hypervisor/hypervisor-driver';
+import { diskIds, storageIdFor, VmRecord } from './vms.repository';
 
 /** A VM definition as the API takes it, after validation; ids not yet resolved. */
 export interface VmDefinition {
@@ -16,4 +17,25 @@ export interface VmDefinition {
   cmdline?: string | null;
   restore_image?: string | null;
   sim?: SimOptions | null;
+}
+
+/** A stored VM's definition, in the API's terms (what PATCH starts from). */
+export function definitionOf(record: VmRecord): VmDefinition {
+  const { vm, nics } = record;
+  return {
+    name: vm.name,
+    type: vm.type,
+    cpu_count: vm.cpuCount,
+    memory_size_mb: vm.memorySizeMb,
+    displays: vm.displays,
+    storage_devices: diskIds(record),
+    nics: nics.map((n) => n.nic.nicid),
+    rosetta: vm.rosetta,
+    autostart: vm.autostart,
+    kernel: storageIdFor(record, 'kernel'),
+    initrd: storageIdFor(record, 'initrd'),
+    cmdline: vm.cmdline,
+    restore_image: storageIdFor(record, 'restore_image'),
+    sim: vm.simOptions,
+  };
 }

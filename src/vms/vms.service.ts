@@ -14,10 +14,10 @@ import { VmNicEntity } from './entities/vm-nic.entity';
 import { StorageRole, VmStorageEntity } from './entities/vm-storage.entity';
 import { VmEntity } from './entities/vm.entity';
 import { VmConfigBuilder } from './vm-config.builder';
-import { VmDefinition } from './vm-definition';
+import { definitionOf, VmDefinition } from './vm-definition';
 import { VmFiles } from './vm-files';
 import { VmLocks } from './vm-locks';
-import { diskIds, storageIdFor, VmRecord, VmsRepository } from './vms.repository';
+import { VmRecord, VmsRepository } from './vms.repository';
 
 interface ResolvedResources {
   storage: Array<{ role: StorageRole; image: StorageEntity }>;
@@ -84,7 +84,7 @@ export class VmsService {
     return this.locks.run(vmid, async () => {
       const current = await this.get(vmid);
       this.assertStopped(vmid);
-      const definition = { ...this.definitionOf(current), ...stripUndefined(changes) };
+      const definition = { ...definitionOf(current), ...stripUndefined(changes) };
       this.checkAgainstHost(definition);
       const kept = new Set([...current.storage.map((a) => a.storage.stid), ...current.nics.map((n) => n.nic.nicid)]);
       const resources = await this.resolveResources(caller, definition, kept);
@@ -141,26 +141,6 @@ export class VmsService {
       }
       throw error;
     }
-  }
-
-  definitionOf(record: VmRecord): VmDefinition {
-    const { vm, nics } = record;
-    return {
-      name: vm.name,
-      type: vm.type,
-      cpu_count: vm.cpuCount,
-      memory_size_mb: vm.memorySizeMb,
-      displays: vm.displays,
-      storage_devices: diskIds(record),
-      nics: nics.map((n) => n.nic.nicid),
-      rosetta: vm.rosetta,
-      autostart: vm.autostart,
-      kernel: storageIdFor(record, 'kernel'),
-      initrd: storageIdFor(record, 'initrd'),
-      cmdline: vm.cmdline,
-      restore_image: storageIdFor(record, 'restore_image'),
-      sim: vm.simOptions,
-    };
   }
 
   /** Checks the definition against what the driver reports for this host. */
