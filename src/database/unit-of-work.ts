@@ -19,3 +19,8 @@ export class UnitOfWork {
     return result;
   }
 }
+
+/** True for SQLite's refusal to delete a row that another row still references. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  return error instanceof Error && /FOREIGN KEY constraint failed/.test(error.message);
+}

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { EntityManager, In, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
+import { refuseWhileInUse } from './refuse-while-in-use';
 import { AuthenticatedUser } from './auth/authenticated-user';
 import { AuthkeyCache } from './auth/authkey-cache';
 import { GroupEntity } from './entities/group.entity';
@@ -36,7 +37,7 @@ export class GroupsService {
       if (group.personalUid) {
         throw new ApiError('PROTECTED_GROUP', `${group.groupname} is a personal group; delete the user instead`);
       }
-      await manager.delete(GroupEntity, { gid });
+      await manager.delete(GroupEntity, { gid }).catch(refuseWhileInUse);
     }).finally(() => this.authkeyCache.clear());
   }
 

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
+import { refuseWhileInUse } from './refuse-while-in-use';
 import { AuthenticatedUser } from './auth/authenticated-user';
 import { AuthkeyCache } from './auth/authkey-cache';
 import { GroupEntity } from './entities/group.entity';
@@ -61,7 +62,7 @@ export class UsersService {
       const user = await this.load(manager.getRepository(UserEntity), uid);
       if (user.username === 'root') throw new ApiError('PROTECTED_GROUP', 'The root user cannot be deleted');
       this.groups.assertMayChange(caller, user.groups, 'revoke');
-      await manager.delete(UserEntity, { uid });
+      await manager.delete(UserEntity, { uid }).catch(refuseWhileInUse);
     }).finally(() => this.authkeyCache.clear());
   }
 

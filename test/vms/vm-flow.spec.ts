@@ -236,4 +236,17 @@ describe('the seed /v flow with the sim driver through FFI', () => {
     // The disk is free again.
     await createEfiVm(t, w.owner.token, { name: 'reuser', catalog: w.cid, storage_devices: [disk] });
   });
+
+  it('a user whose personal storage a VM elsewhere uses cannot be deleted (409), and nothing changes', async () => {
+    const lender = await t.createUser(w.root, 'lender');
+    const disk = await createDisk(t, lender.token, lender.personalGid, 'lent');
+    // root may attach any group's storage to a VM in this catalog.
+    const vmid = await createEfiVm(t, w.root, { name: 'borrower', catalog: w.cid, storage_devices: [disk] });
+    const reply = await t.call({ method: 'DELETE', url: '/u/user', token: w.root, body: { uid: lender.uid } });
+    assert.deepEqual([reply.status, reply.body.code], [409, 'GROUP_IN_USE']);
+    assert.equal(await t.count('users', 'uid = ?', [lender.uid]), 1);
+    assert.equal(await t.count('storage', 'stid = ?', [disk]), 1);
+    await t.call({ method: 'DELETE', url: '/v', token: w.owner.token, body: { vmid } });
+    assert.equal((await t.call({ method: 'DELETE', url: '/u/user', token: w.root, body: { uid: lender.uid } })).status, 200);
+  });
 });

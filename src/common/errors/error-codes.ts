@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   VM_NAME_TAKEN: { status: 409, description: 'A VM with that name exists in the catalog; `vmid` names it.' },
   VM_NOT_STOPPED: { status: 409, description: 'The action needs a stopped VM (DELETE /v takes `force` to stop it first).' },
   STORAGE_IN_USE: { status: 409, description: 'The storage is attached to a VM (writable images to at most one); `vmid` names it.' },
+  GROUP_IN_USE: { status: 409, description: 'The user or group owns storage or NICs that VMs outside it still use; detach them first.' },
   VM_NOT_RUNNING: { status: 409, description: 'The console or display needs a running (or paused) VM.' },
   NIC_IN_USE: { status: 409, description: 'The NIC is attached to a VM; `vmid` names it.' },
   NIC_NOT_REMOVABLE: { status: 409, description: 'NAT and host-interface NICs are built in and cannot be deleted.' },
