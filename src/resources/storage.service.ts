@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -42,8 +42,11 @@ export class StorageService implements OnModuleInit {
     this.directory = join(config.dataDir, 'storage');
   }
 
+  /** Makes the directory; removes partial uploads a crash left behind (they never became images). */
   async onModuleInit(): Promise<void> {
     await mkdir(this.directory, { recursive: true });
+    const partial = (await readdir(this.directory)).filter((name) => name.startsWith('.upload-') && name.endsWith('.part'));
+    await Promise.all(partial.map((name) => rm(join(this.directory, name), { force: true })));
   }
 
   /** Where an image lives: always under the data directory, named by its id. */

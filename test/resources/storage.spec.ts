@@ -159,6 +159,25 @@ describe('storage images', () => {
   });
 });
 
+describe('partial uploads left by a crash', () => {
+  it('are removed at the next start', async () => {
+    const first = await TestApp.start();
+    const dataDir = first.config.dataDir;
+    await first.close({ keepData: true });
+    const { writeFileSync } = await import('node:fs');
+    const leftover = join(dataDir, 'storage', '.upload-00000000-0000-4000-8000-000000000000.part');
+    writeFileSync(leftover, Buffer.alloc(1024));
+    const second = await TestApp.start({ dataDir });
+    try {
+      assert.equal(existsSync(leftover), false);
+    } finally {
+      await second.close({ keepData: true });
+      const { rmSync } = await import('node:fs');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('NIC ids across restarts', () => {
   it('bridgeable host interfaces keep their ids across a restart', async () => {
     const first = await TestApp.start();
