@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Post, Put, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { Authenticated, CurrentUser } from '../identity/auth/authenticated.decorator';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
@@ -20,7 +20,7 @@ import { RequireCatalogPermission } from './permissions/require-catalog-permissi
 export class CatalogsController {
   constructor(private readonly catalogs: CatalogsService) {}
 
-  /** Create a catalog owned by one of the caller's groups (catalogmanager). */
+  @ApiOperation({ summary: 'Create a catalog owned by one of the caller\'s groups (catalogmanager).' })
   @Put()
   @Authenticated({ group: 'catalogmanager' })
   @ApiOkResponse({ type: CatalogCreatedDto })
@@ -30,7 +30,7 @@ export class CatalogsController {
     return { cid: catalog.cid };
   }
 
-  /** Remove a catalog with its VMs and shares (catalogmanager, and `manage` on the catalog). */
+  @ApiOperation({ summary: 'Remove a catalog with its VMs and shares (catalogmanager, and `manage` on the catalog).' })
   @Delete()
   @RequireCatalogPermission('manage', { group: 'catalogmanager' })
   @ApiOkResponse({ type: CatalogCreatedDto })
@@ -39,7 +39,7 @@ export class CatalogsController {
     return { cid: body.cid };
   }
 
-  /** The catalogs the caller can see, with the caller's permissions on each. */
+  @ApiOperation({ summary: 'The catalogs the caller can see, with the caller\'s permissions on each.' })
   @Get('list')
   @Authenticated()
   @ApiOkResponse({ type: CatalogListDto })
@@ -49,7 +49,7 @@ export class CatalogsController {
     return { catalogs: items.map(mapCatalogSummary), total, limit: query.limit, offset: query.offset };
   }
 
-  /** List a catalog's shares (`manage`). */
+  @ApiOperation({ summary: 'List a catalog\'s shares (`manage`).' })
   @Get('share')
   @RequireCatalogPermission('manage')
   @ApiOkResponse({ type: ShareListDto })
@@ -57,7 +57,7 @@ export class CatalogsController {
     return { cid: query.cid, shares: (await this.catalogs.listShares(query.cid)).map(mapShare) };
   }
 
-  /** Share a catalog with a group, or replace an existing share's permissions (`manage`). */
+  @ApiOperation({ summary: 'Share a catalog with a group, or replace an existing share\'s permissions (`manage`).' })
   @Post('share')
   @HttpCode(200)
   @RequireCatalogPermission('manage')
@@ -68,7 +68,7 @@ export class CatalogsController {
     return { cid, ...mapShare(await this.catalogs.share(cid, share)) };
   }
 
-  /** Revoke a group's share (`manage`). */
+  @ApiOperation({ summary: 'Revoke a group\'s share (`manage`).' })
   @Delete('share')
   @RequireCatalogPermission('manage')
   @ApiOkResponse({ type: RevokedShareDto })

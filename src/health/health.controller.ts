@@ -1,5 +1,5 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOkResponse, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiProperty, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
@@ -38,7 +38,7 @@ export class HealthController {
     private readonly hypervisor: HypervisorService,
   ) {}
 
-  /** Liveness: the process answers. No authkey needed. */
+  @ApiOperation({ summary: 'Liveness: the process answers.', description: 'No authkey needed.' })
   @Public()
   @Get('health')
   @ApiOkResponse({ type: HealthDto })
@@ -46,7 +46,7 @@ export class HealthController {
     return { status: 'ok', version: VERSION, uptime: Math.round(process.uptime()), hypervisor: this.hypervisor.healthInfo() };
   }
 
-  /** Readiness: the database answers a query. No authkey needed. */
+  @ApiOperation({ summary: 'Readiness: the database answers a query.', description: 'No authkey needed.' })
   @Public()
   @Get('ready')
   @ApiOkResponse({ type: ReadyDto })

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, HttpCode, Patch, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { PresentedAuthkey, Public } from './auth/authenticated.decorator';
 import { AuthkeysService } from './authkeys.service';
@@ -10,7 +10,7 @@ import { AuthkeyDto, LoginDto, LogoutResponseDto } from './dto/auth.dto';
 export class AuthController {
   constructor(private readonly authkeys: AuthkeysService) {}
 
-  /** Log in with username and password; returns a new authkey. */
+  @ApiOperation({ summary: 'Log in with username and password; returns a new authkey.' })
   @Public()
   @Post()
   @HttpCode(200)
@@ -20,7 +20,7 @@ export class AuthController {
     return this.authkeys.login(body.username, body.password);
   }
 
-  /** Renew an authkey: returns a new key and invalidates the presented one at once. */
+  @ApiOperation({ summary: 'Renew an authkey: returns a new key and invalidates the presented one at once.' })
   @Public()
   @Patch()
   @ApiBearerAuth('authkey')
@@ -30,7 +30,7 @@ export class AuthController {
     return this.authkeys.renew(key);
   }
 
-  /** Log out: the presented authkey stops working (200 even when it was unknown). */
+  @ApiOperation({ summary: 'Log out: the presented authkey stops working (200 even when it was unknown).' })
   @Public()
   @Delete()
   @ApiBearerAuth('authkey')

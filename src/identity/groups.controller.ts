@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Put } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { Authenticated, CurrentUser } from './auth/authenticated.decorator';
 import { AuthenticatedUser } from './auth/authenticated-user';
@@ -20,7 +20,7 @@ import { GroupsService } from './groups.service';
 export class GroupsController {
   constructor(private readonly groups: GroupsService) {}
 
-  /** Create a group (usermanager). */
+  @ApiOperation({ summary: 'Create a group (usermanager).' })
   @Put()
   @Authenticated({ group: 'usermanager' })
   @ApiOkResponse({ type: GroupDto })
@@ -29,7 +29,7 @@ export class GroupsController {
     return mapGroup(await this.groups.create(body.groupname));
   }
 
-  /** Delete a group; special and personal groups cannot be deleted (usermanager). */
+  @ApiOperation({ summary: 'Delete a group; special and personal groups cannot be deleted (usermanager).' })
   @Delete()
   @Authenticated({ group: 'usermanager' })
   @ApiOkResponse({ type: DeletedGroupDto })
@@ -39,7 +39,7 @@ export class GroupsController {
     return { gid: body.gid };
   }
 
-  /** Groups: all of them for usermanager, else the caller's own. */
+  @ApiOperation({ summary: 'Groups: all of them for usermanager, else the caller\'s own.' })
   @Get('list')
   @Authenticated()
   @ApiOkResponse({ type: GroupListDto })
@@ -47,7 +47,7 @@ export class GroupsController {
     return { groups: (await this.groups.list(caller)).map(mapGroup) };
   }
 
-  /** Add a user to groups; only root may assign the root group (usermanager). */
+  @ApiOperation({ summary: 'Add a user to groups; only root may assign the root group (usermanager).' })
   @Put('assign')
   @Authenticated({ group: 'usermanager' })
   @ApiOkResponse({ type: MembershipResultDto })
@@ -56,7 +56,7 @@ export class GroupsController {
     return { uid: body.uid, groups: (await this.groups.assign(caller, body.uid, body.groups)).map(mapGroup) };
   }
 
-  /** Remove a user from groups; not from their personal group, root only by root (usermanager). */
+  @ApiOperation({ summary: 'Remove a user from groups; not from their personal group, root only by root (usermanager).' })
   @Delete('assign')
   @Authenticated({ group: 'usermanager' })
   @ApiOkResponse({ type: MembershipResultDto })

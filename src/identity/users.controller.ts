@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Put } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { Authenticated, CurrentUser } from './auth/authenticated.decorator';
 import { AuthenticatedUser } from './auth/authenticated-user';
@@ -11,7 +11,7 @@ import { UsersService } from './users.service';
 export class UsersController {
   constructor(private readonly users: UsersService) {}
 
-  /** Create a user, their personal group, and memberships (usermanager). */
+  @ApiOperation({ summary: 'Create a user, their personal group, and memberships (usermanager).' })
   @Put()
   @Authenticated({ group: 'usermanager' })
   @ApiOkResponse({ type: UserDto })
@@ -20,7 +20,7 @@ export class UsersController {
     return mapUser(await this.users.create(caller, body));
   }
 
-  /** Delete a user with their personal group and everything it owns (usermanager). */
+  @ApiOperation({ summary: 'Delete a user with their personal group and everything it owns (usermanager).' })
   @Delete()
   @Authenticated({ group: 'usermanager' })
   @ApiOkResponse({ type: DeletedUserDto })
@@ -30,7 +30,7 @@ export class UsersController {
     return { uid: body.uid };
   }
 
-  /** The calling user. */
+  @ApiOperation({ summary: 'The calling user.' })
   @Get()
   @Authenticated()
   @ApiOkResponse({ type: UserDto })
@@ -38,7 +38,7 @@ export class UsersController {
     return mapUser(await this.users.get(caller.uid));
   }
 
-  /** Every user (usermanager). */
+  @ApiOperation({ summary: 'Every user (usermanager).' })
   @Get('list')
   @Authenticated({ group: 'usermanager' })
   @ApiOkResponse({ type: UserListDto })

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Put } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { Authenticated, CurrentUser } from '../identity/auth/authenticated.decorator';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
@@ -11,7 +11,7 @@ import { NicsService } from './nics.service';
 export class NicsController {
   constructor(private readonly nics: NicsService) {}
 
-  /** The NICs the caller may attach: NAT, the host's bridgeable interfaces, their groups' FILEHANDLE NICs. */
+  @ApiOperation({ summary: 'The NICs the caller may attach: NAT, the host\'s bridgeable interfaces, their groups\' FILEHANDLE NICs.' })
   @Get('list')
   @Authenticated()
   @ApiOkResponse({ type: NicListDto })
@@ -19,7 +19,7 @@ export class NicsController {
     return { nics: (await this.nics.list(caller)).map((n) => mapNic(n, this.nics.socketPathOf(n.nicid))) };
   }
 
-  /** Create a FILEHANDLE NIC for a group: a datagram socket path under the data directory. */
+  @ApiOperation({ summary: 'Create a FILEHANDLE NIC for a group: a datagram socket path under the data directory.' })
   @Put()
   @Authenticated()
   @ApiOkResponse({ type: NicDto })
@@ -29,7 +29,7 @@ export class NicsController {
     return mapNic(nic, this.nics.socketPathOf(nic.nicid));
   }
 
-  /** Delete a FILEHANDLE NIC; 409 while a VM uses it or for the built-in NICs. */
+  @ApiOperation({ summary: 'Delete a FILEHANDLE NIC; 409 while a VM uses it or for the built-in NICs.' })
   @Delete()
   @Authenticated()
   @ApiOkResponse({ type: NicIdDto })

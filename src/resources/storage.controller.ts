@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Post, Put, Query, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { Authenticated, CurrentUser } from '../identity/auth/authenticated.decorator';
@@ -20,7 +20,7 @@ import { StorageService } from './storage.service';
 export class StorageController {
   constructor(private readonly storage: StorageService) {}
 
-  /** Create a blank, sparse raw disk image for a group (member, poolmanager or root). */
+  @ApiOperation({ summary: 'Create a blank, sparse raw disk image for a group (member, poolmanager or root).' })
   @Put()
   @Authenticated()
   @ApiOkResponse({ type: StorageDto })
@@ -29,10 +29,7 @@ export class StorageController {
     return mapStorage(await this.storage.createBlank(caller, body, body.size_mb * 1024 * 1024));
   }
 
-  /**
-   * Upload an image (installer ISO or raw disk) as the request body, streamed to disk.
-   * Send `Content-Type: application/octet-stream`; the authkey goes in the header or query.
-   */
+  @ApiOperation({ summary: 'Upload an image (installer ISO or raw disk) as the request body, streamed to disk.', description: 'Send `Content-Type: application/octet-stream`; the authkey goes in the header or query.' })
   @Post('upload')
   @HttpCode(200)
   @Authenticated()
@@ -63,7 +60,7 @@ export class StorageController {
     }
   }
 
-  /** One image (member of the owning group, poolmanager or root). */
+  @ApiOperation({ summary: 'One image (member of the owning group, poolmanager or root).' })
   @Get()
   @Authenticated()
   @ApiOkResponse({ type: StorageDto })
@@ -72,7 +69,7 @@ export class StorageController {
     return mapStorage(await this.storage.get(caller, query.stid));
   }
 
-  /** The images the caller may use, paginated. */
+  @ApiOperation({ summary: 'The images the caller may use, paginated.' })
   @Get('list')
   @Authenticated()
   @ApiOkResponse({ type: StorageListDto })
@@ -82,7 +79,7 @@ export class StorageController {
     return { storage: items.map(mapStorage), total, limit: query.limit, offset: query.offset };
   }
 
-  /** Delete an image and its file; 409 while a VM uses it. */
+  @ApiOperation({ summary: 'Delete an image and its file; 409 while a VM uses it.' })
   @Delete()
   @Authenticated()
   @ApiOkResponse({ type: StorageIdDto })

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiProduces, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
@@ -26,7 +26,7 @@ export class VmInteractController {
     private readonly files: VmFiles,
   ) {}
 
-  /** Recent serial console output (`interact`). Live, two-way: WebSocket `/v/console/stream?vmid=…`. */
+  @ApiOperation({ summary: 'Recent serial console output (`interact`).', description: 'Live, two-way: WebSocket `/v/console/stream?vmid=…`.' })
   @Get('console')
   @RequireCatalogPermission('interact', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: ConsoleOutputDto })
@@ -35,7 +35,7 @@ export class VmInteractController {
     return { vmid: query.vmid, output: output.toString('utf8'), size };
   }
 
-  /** Type text on the serial console (`interact`). */
+  @ApiOperation({ summary: 'Type text on the serial console (`interact`).' })
   @Post('console')
   @HttpCode(200)
   @RequireCatalogPermission('interact', { reference: VM_BY_VMID })
@@ -46,7 +46,7 @@ export class VmInteractController {
     return { vmid: body.vmid };
   }
 
-  /** A PNG of one display of a running VM, where the driver can capture frames (`interact`). */
+  @ApiOperation({ summary: 'A PNG of one display of a running VM, where the driver can capture frames (`interact`).' })
   @Get('screenshot')
   @RequireCatalogPermission('interact', { reference: VM_BY_VMID })
   @ApiProduces('image/png')

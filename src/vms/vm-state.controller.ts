@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Post, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { RequireCatalogPermission } from '../catalogs/permissions/require-catalog-permission.decorator';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
@@ -16,7 +16,7 @@ export class VmStateController {
     private readonly vms: VmsService,
   ) {}
 
-  /** The VM's current state (`view`). */
+  @ApiOperation({ summary: 'The VM\'s current state (`view`).' })
   @Get()
   @RequireCatalogPermission('view', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmStateDto })
@@ -25,10 +25,7 @@ export class VmStateController {
     return { vmid: query.vmid, state: this.states.current(query.vmid, record.vm.state) };
   }
 
-  /**
-   * Request RUNNING, PAUSED or STOPPED (`state`). Answers once the transition is done; a
-   * graceful stop the guest has not finished within VELOCITY_STOP_TIMEOUT answers STOPPING.
-   */
+  @ApiOperation({ summary: 'Request RUNNING, PAUSED or STOPPED (`state`).', description: 'Answers once the transition is done; a graceful stop the guest has not finished within VELOCITY_STOP_TIMEOUT answers STOPPING.' })
   @Post()
   @RequireCatalogPermission('state', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmStateDto, description: 'State changed' })

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Patch, Put, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { CurrentUser } from '../identity/auth/authenticated.decorator';
@@ -28,7 +28,7 @@ export class VmsController {
     private readonly hypervisor: HypervisorService,
   ) {}
 
-  /** Create an EFI virtual machine (`create` on the catalog). */
+  @ApiOperation({ summary: 'Create an EFI virtual machine (`create` on the catalog).' })
   @Put('efi')
   @RequireCatalogPermission('create', { reference: CATALOG_BY_CATALOG_FIELD })
   @ApiOkResponse({ type: VmCreatedDto })
@@ -37,7 +37,7 @@ export class VmsController {
     return this.created(await this.vms.create(caller, body.catalog, { ...body, type: 'EFI' }));
   }
 
-  /** Create a direct-kernel-boot virtual machine (`create` on the catalog). */
+  @ApiOperation({ summary: 'Create a direct-kernel-boot virtual machine (`create` on the catalog).' })
   @Put('kboot')
   @RequireCatalogPermission('create', { reference: CATALOG_BY_CATALOG_FIELD })
   @ApiOkResponse({ type: VmCreatedDto })
@@ -46,7 +46,7 @@ export class VmsController {
     return this.created(await this.vms.create(caller, body.catalog, { ...body, type: 'KBOOT' }));
   }
 
-  /** Create a macOS virtual machine where the driver supports it (`create` on the catalog). */
+  @ApiOperation({ summary: 'Create a macOS virtual machine where the driver supports it (`create` on the catalog).' })
   @Put('mac')
   @RequireCatalogPermission('create', { reference: CATALOG_BY_CATALOG_FIELD })
   @ApiOkResponse({ type: VmCreatedDto })
@@ -55,7 +55,7 @@ export class VmsController {
     return this.created(await this.vms.create(caller, body.catalog, { ...body, type: 'MAC' }));
   }
 
-  /** One VM's definition and state (`view`). */
+  @ApiOperation({ summary: 'One VM\'s definition and state (`view`).' })
   @Get()
   @RequireCatalogPermission('view', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmDto })
@@ -63,7 +63,7 @@ export class VmsController {
     return this.toDto(await this.vms.get(query.vmid));
   }
 
-  /** A catalog's VMs, paginated (`view`). */
+  @ApiOperation({ summary: 'A catalog\'s VMs, paginated (`view`).' })
   @Get('list')
   @RequireCatalogPermission('view')
   @ApiOkResponse({ type: VmListDto })
@@ -72,7 +72,7 @@ export class VmsController {
     return { vms: records.map((r) => this.toDto(r)), total, limit: query.limit, offset: query.offset };
   }
 
-  /** Change a stopped VM's definition; fields left out keep their value (`alter`). */
+  @ApiOperation({ summary: 'Change a stopped VM\'s definition; fields left out keep their value (`alter`).' })
   @Patch()
   @RequireCatalogPermission('alter', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmDto })
@@ -82,7 +82,7 @@ export class VmsController {
     return this.toDto(await this.vms.update(caller, vmid, changes));
   }
 
-  /** Remove a VM and its hypervisor files; its storage stays (`remove`). */
+  @ApiOperation({ summary: 'Remove a VM and its hypervisor files; its storage stays (`remove`).' })
   @Delete()
   @RequireCatalogPermission('remove', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmIdDto })
