@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { IdentityModule } from '../identity/identity.module';
 import { CatalogDeletionHooks } from './catalog-deletion-hooks';
 import { CatalogsController } from './catalogs.controller';
 import { CatalogsService } from './catalogs.service';
@@ -12,7 +13,7 @@ import { CatalogReferenceResolvers } from './permissions/catalog-references';
 
 /** Catalogs (`/c`), shares, and the permission guard other modules reuse. */
 @Module({
-  imports: [TypeOrmModule.forFeature([CatalogEntity, CatalogShareEntity])],
+  imports: [TypeOrmModule.forFeature([CatalogEntity, CatalogShareEntity]), IdentityModule],
   controllers: [CatalogsController],
   providers: [CatalogsService, CatalogPermissionsService, CatalogAuthorizer, CatalogReferenceResolvers, CatalogPermissionGuard, CatalogDeletionHooks],
   exports: [CatalogPermissionsService, CatalogAuthorizer, CatalogReferenceResolvers, CatalogPermissionGuard, CatalogDeletionHooks],

@@ -1,11 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
-import { Repository } from 'typeorm';
+import { In, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
+import { GroupDeletionHooks } from '../identity/group-deletion-hooks';
 import { CatalogDeletionHooks } from './catalog-deletion-hooks';
 import { CatalogEntity } from './entities/catalog.entity';
 import { CatalogShareEntity } from './entities/catalog-share.entity';
@@ -18,11 +19,19 @@ export type Share = { gid: string } & PermissionSet;
 @Injectable()
 export class CatalogsService {
   constructor(
+    @InjectRepository(CatalogEntity) private readonly catalogs: Repository<CatalogEntity>,
     @InjectRepository(CatalogShareEntity) private readonly shares: Repository<CatalogShareEntity>,
     private readonly permissions: CatalogPermissionsService,
     private readonly deletionHooks: CatalogDeletionHooks,
     private readonly unitOfWork: UnitOfWork,
-  ) {}
+    groupDeletion: GroupDeletionHooks,
+  ) {
+    // A group's catalogs go with it, each the way DELETE /c removes it (VMs stopped first).
+    groupDeletion.registerCleanup(async (gids) => {
+      const owned = await this.catalogs.find({ where: { gid: In(gids) }, select: { cid: true } });
+      for (const { cid } of owned) await this.delete(cid);
+    });
+  }
 
   /** Creates a catalog owned by `gid`; the caller must be a member of it (root: any group). */
   create(caller: AuthenticatedUser, gid: string, label: string): Promise<CatalogEntity> {

@@ -8,6 +8,7 @@ import { refuseWhileInUse } from './refuse-while-in-use';
 import { AuthenticatedUser } from './auth/authenticated-user';
 import { AuthkeyCache } from './auth/authkey-cache';
 import { GroupEntity } from './entities/group.entity';
+import { GroupDeletionHooks } from './group-deletion-hooks';
 import { UserEntity } from './entities/user.entity';
 
 const MEMBERSHIPS = 'memberships';
@@ -19,6 +20,7 @@ export class GroupsService {
     @InjectRepository(GroupEntity) private readonly groups: Repository<GroupEntity>,
     private readonly unitOfWork: UnitOfWork,
     private readonly authkeyCache: AuthkeyCache,
+    private readonly deletionHooks: GroupDeletionHooks,
   ) {}
 
   create(groupname: string): Promise<GroupEntity> {
@@ -29,16 +31,21 @@ export class GroupsService {
     });
   }
 
-  delete(gid: string): Promise<void> {
-    return this.unitOfWork.run(async (manager) => {
-      const group = await manager.findOneBy(GroupEntity, { gid });
-      if (!group) throw new ApiError('GROUP_NOT_FOUND', `Group ${gid} does not exist`);
-      if (group.special) throw new ApiError('PROTECTED_GROUP', `The special group ${group.groupname} cannot be deleted`);
-      if (group.personalUid) {
-        throw new ApiError('PROTECTED_GROUP', `${group.groupname} is a personal group; delete the user instead`);
-      }
-      await manager.delete(GroupEntity, { gid }).catch(refuseWhileInUse);
-    }).finally(() => this.authkeyCache.clear());
+  /** Deletes a group with what it owns (catalogs and their VMs, storage, FILEHANDLE NICs). */
+  async delete(gid: string): Promise<void> {
+    const group = await this.groups.findOneBy({ gid });
+    if (!group) throw new ApiError('GROUP_NOT_FOUND', `Group ${gid} does not exist`);
+    if (group.special) throw new ApiError('PROTECTED_GROUP', `The special group ${group.groupname} cannot be deleted`);
+    if (group.personalUid) {
+      throw new ApiError('PROTECTED_GROUP', `${group.groupname} is a personal group; delete the user instead`);
+    }
+    try {
+      const afterwards = await this.deletionHooks.prepare([gid]);
+      await this.unitOfWork.run((manager) => manager.delete(GroupEntity, { gid }).catch(refuseWhileInUse));
+      await afterwards();
+    } finally {
+      this.authkeyCache.clear();
+    }
   }
 
   /** Every group for usermanager and root; the caller's own groups for everyone else. */

@@ -10,6 +10,7 @@ import { AuthkeysService } from './authkeys.service';
 import { AuthkeyEntity } from './entities/authkey.entity';
 import { GroupEntity } from './entities/group.entity';
 import { UserEntity } from './entities/user.entity';
+import { GroupDeletionHooks } from './group-deletion-hooks';
 import { GroupsController } from './groups.controller';
 import { GroupsService } from './groups.service';
 import { IdentityBootstrapService } from './identity-bootstrap.service';
@@ -22,6 +23,7 @@ import { UsersService } from './users.service';
   controllers: [AuthController, UsersController, GroupsController],
   providers: [
     AuthkeyCache,
+    GroupDeletionHooks,
     AuthkeysService,
     UsersService,
     GroupsService,
@@ -29,6 +31,6 @@ import { UsersService } from './users.service';
     IdentityBootstrapService,
     { provide: APP_GUARD, useClass: AuthkeyGuard },
   ],
-  exports: [GroupsService, AuthkeysService],
+  exports: [GroupsService, AuthkeysService, GroupDeletionHooks],
 })
 export class IdentityModule {}

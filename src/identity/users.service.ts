@@ -9,6 +9,7 @@ import { AuthenticatedUser } from './auth/authenticated-user';
 import { AuthkeyCache } from './auth/authkey-cache';
 import { GroupEntity } from './entities/group.entity';
 import { UserEntity } from './entities/user.entity';
+import { GroupDeletionHooks } from './group-deletion-hooks';
 import { GroupsService } from './groups.service';
 import { hashPassword } from './password-hasher';
 
@@ -26,6 +27,7 @@ export class UsersService {
     private readonly groups: GroupsService,
     private readonly unitOfWork: UnitOfWork,
     private readonly authkeyCache: AuthkeyCache,
+    private readonly deletionHooks: GroupDeletionHooks,
   ) {}
 
   async create(caller: AuthenticatedUser, input: NewUser): Promise<UserEntity> {
@@ -56,14 +58,22 @@ export class UsersService {
     });
   }
 
-  /** Deletes the user; the database cascades to the personal group, memberships and keys. */
-  delete(caller: AuthenticatedUser, uid: string): Promise<void> {
-    return this.unitOfWork.run(async (manager) => {
-      const user = await this.load(manager.getRepository(UserEntity), uid);
-      if (user.username === 'root') throw new ApiError('PROTECTED_GROUP', 'The root user cannot be deleted');
-      this.groups.assertMayChange(caller, user.groups, 'revoke');
-      await manager.delete(UserEntity, { uid }).catch(refuseWhileInUse);
-    }).finally(() => this.authkeyCache.clear());
+  /**
+   * Deletes the user with what their personal group owns (catalogs and their VMs, storage);
+   * the database cascades to the group, memberships and keys.
+   */
+  async delete(caller: AuthenticatedUser, uid: string): Promise<void> {
+    const user = await this.load(this.users, uid);
+    if (user.username === 'root') throw new ApiError('PROTECTED_GROUP', 'The root user cannot be deleted');
+    this.groups.assertMayChange(caller, user.groups, 'revoke');
+    const personal = user.groups.filter((g) => g.personalUid === uid).map((g) => g.gid);
+    try {
+      const afterwards = await this.deletionHooks.prepare(personal);
+      await this.unitOfWork.run((manager) => manager.delete(UserEntity, { uid }).catch(refuseWhileInUse));
+      await afterwards();
+    } finally {
+      this.authkeyCache.clear();
+    }
   }
 
   get(uid: string): Promise<UserEntity> {

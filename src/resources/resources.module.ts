@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { HypervisorModule } from '../hypervisor/hypervisor.module';
+import { IdentityModule } from '../identity/identity.module';
 import { NicEntity } from './entities/nic.entity';
 import { StorageEntity } from './entities/storage.entity';
 import { NicsController } from './nics.controller';
@@ -11,7 +12,7 @@ import { StorageService } from './storage.service';
 
 /** Storage images and NICs (`/r`). */
 @Module({
-  imports: [TypeOrmModule.forFeature([StorageEntity, NicEntity]), HypervisorModule],
+  imports: [TypeOrmModule.forFeature([StorageEntity, NicEntity]), HypervisorModule, IdentityModule],
   controllers: [StorageController, NicsController],
   providers: [StorageService, NicsService, ResourceUsage],
   exports: [StorageService, NicsService, ResourceUsage],

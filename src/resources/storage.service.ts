@@ -12,6 +12,7 @@ import { AppConfig } from '../config/app-config';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
+import { GroupDeletionHooks } from '../identity/group-deletion-hooks';
 import { StorageEntity, StorageFormat } from './entities/storage.entity';
 import { mayManageGroupResources } from './resource-access';
 import { ResourceUsage } from './resource-usage';
@@ -38,8 +39,16 @@ export class StorageService implements OnModuleInit {
     private readonly unitOfWork: UnitOfWork,
     private readonly usage: ResourceUsage,
     private readonly config: AppConfig,
+    groupDeletion: GroupDeletionHooks,
   ) {
     this.directory = join(config.dataDir, 'storage');
+    // A group's images go with it: the rows by cascade, the files once the rows are gone.
+    groupDeletion.registerCleanup(async (gids) => {
+      const owned = await this.storage.find({ where: { gid: In(gids) }, select: { stid: true, format: true } });
+      return async () => {
+        await Promise.all(owned.map((image) => rm(this.pathOf(image), { force: true })));
+      };
+    });
   }
 
   /** Makes the directory; removes partial uploads a crash left behind (they never became images). */

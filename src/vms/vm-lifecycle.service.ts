@@ -1,7 +1,9 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { CatalogDeletionHooks } from '../catalogs/catalog-deletion-hooks';
 import { CatalogReferenceResolvers } from '../catalogs/permissions/catalog-references';
+import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
+import { GroupDeletionHooks } from '../identity/group-deletion-hooks';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { ResourceUsage } from '../resources/resource-usage';
 import { VmEntity } from './entities/vm.entity';
@@ -27,8 +29,13 @@ export class VmLifecycleService implements OnApplicationBootstrap {
     resolvers: CatalogReferenceResolvers,
     deletionHooks: CatalogDeletionHooks,
     usage: ResourceUsage,
+    groupDeletion: GroupDeletionHooks,
   ) {
     resolvers.register('vm', (vmid) => this.repository.catalogOf(vmid));
+    groupDeletion.registerCheck(async (gids) => {
+      const vmid = gids.length ? await this.repository.usingGroupResourcesOutside(gids) : null;
+      if (vmid) throw new ApiError('GROUP_IN_USE', `VM ${vmid} uses storage or NICs the group owns; detach them or delete that VM first`, { vmid });
+    });
     deletionHooks.register((cid) => this.deleteCatalogVms(cid));
     usage.register((kind, id) => this.repository.usedBy(kind, id));
   }

@@ -75,6 +75,21 @@ export class VmsRepository {
     return row?.vmid ?? null;
   }
 
+  /** A VM outside the groups' own catalogs that uses storage or NICs the groups own. */
+  async usingGroupResourcesOutside(gids: string[]): Promise<string | null> {
+    const list = gids.map(() => '?').join(', ');
+    const rows: Array<{ vmid: string }> = await this.dataSource.query(
+      `SELECT v.vmid FROM vm_storage a JOIN storage s ON s.stid = a.stid JOIN vms v ON v.vmid = a.vmid JOIN catalogs c ON c.cid = v.cid
+        WHERE s.gid IN (${list}) AND c.gid NOT IN (${list})
+       UNION
+       SELECT v.vmid FROM vm_nics n JOIN nics x ON x.nicid = n.nicid JOIN vms v ON v.vmid = n.vmid JOIN catalogs c ON c.cid = v.cid
+        WHERE x.gid IN (${list}) AND c.gid NOT IN (${list})
+       LIMIT 1`,
+      [...gids, ...gids, ...gids, ...gids],
+    );
+    return rows[0]?.vmid ?? null;
+  }
+
   async catalogOf(vmid: string): Promise<string | null> {
     const vm = await this.dataSource.manager.findOne(VmEntity, { where: { vmid }, select: { cid: true } });
     return vm?.cid ?? null;

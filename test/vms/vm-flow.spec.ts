@@ -242,11 +242,34 @@ describe('the seed /v flow with the sim driver through FFI', () => {
     const disk = await createDisk(t, lender.token, lender.personalGid, 'lent');
     // root may attach any group's storage to a VM in this catalog.
     const vmid = await createEfiVm(t, w.root, { name: 'borrower', catalog: w.cid, storage_devices: [disk] });
+    const catalogmanager = await t.specialGroupId(w.root, 'catalogmanager');
+    await t.call({ method: 'PUT', url: '/u/group/assign', token: w.root, body: { uid: lender.uid, groups: [catalogmanager] } });
+    const own = await t.call({ method: 'PUT', url: '/c', token: w.root, body: { group: lender.personalGid, label: 'lender catalog' } });
     const reply = await t.call({ method: 'DELETE', url: '/u/user', token: w.root, body: { uid: lender.uid } });
-    assert.deepEqual([reply.status, reply.body.code], [409, 'GROUP_IN_USE']);
+    assert.deepEqual([reply.status, reply.body.code, reply.body.vmid], [409, 'GROUP_IN_USE', vmid]);
     assert.equal(await t.count('users', 'uid = ?', [lender.uid]), 1);
     assert.equal(await t.count('storage', 'stid = ?', [disk]), 1);
+    assert.equal(await t.count('catalogs', 'cid = ?', [own.body.cid]), 1, 'refused before anything was removed');
     await t.call({ method: 'DELETE', url: '/v', token: w.owner.token, body: { vmid } });
     assert.equal((await t.call({ method: 'DELETE', url: '/u/user', token: w.root, body: { uid: lender.uid } })).status, 200);
+  });
+
+  it('deleting a user stops and removes the VMs of their catalogs and removes their images', async () => {
+    const catalogmanager = await t.specialGroupId(w.root, 'catalogmanager');
+    const leaver = await t.createUser(w.root, 'leaver', [catalogmanager]);
+    const cat = await t.call({ method: 'PUT', url: '/c', token: leaver.token, body: { group: leaver.personalGid, label: 'mine' } });
+    const disk = await createDisk(t, leaver.token, leaver.personalGid, 'mine');
+    const vmid = await createEfiVm(t, leaver.token, { name: 'mine', catalog: cat.body.cid, storage_devices: [disk] });
+    assert.equal((await setState(t, leaver.token, vmid, 'RUNNING')).status, 200);
+    const { existsSync } = await import('node:fs');
+    const image = `${t.config.dataDir}/storage/${disk}.img`;
+    assert.ok(existsSync(image));
+    const reply = await t.call({ method: 'DELETE', url: '/u/user', token: w.root, body: { uid: leaver.uid } });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    assert.equal(await t.count('vms', 'vmid = ?', [vmid]), 0);
+    assert.equal(await t.count('catalogs', 'cid = ?', [cat.body.cid]), 0);
+    assert.equal(await t.count('storage', 'stid = ?', [disk]), 0);
+    assert.equal(existsSync(image), false, 'the image file is gone too');
+    assert.equal(existsSync(`${t.config.dataDir}/vms/${vmid}`), false, 'and the VM directory');
   });
 });
