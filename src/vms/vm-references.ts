@@ -5,6 +5,3 @@ export const VM_BY_VMID: CatalogReference = { field: 'vmid', resolver: 'vm', not
 
 /** The catalog of a VM creation request, named by its `catalog` field. */
 export const CATALOG_BY_CATALOG_FIELD: CatalogReference = { field: 'catalog', resolver: 'catalog', notFound: 'CATALOG_NOT_FOUND' };
-
-/** The catalog of a list request (`cid`). */
-export { CATALOG_BY_CID } from '../catalogs/permissions/catalog-references';

@@ -9,7 +9,7 @@ import { CreateEfiVmDto, CreateKbootVmDto, CreateMacVmDto, UpdateVmDto, VmCreate
 import { DeleteVmDto, ListVmsQueryDto, VmDto, VmIdDto, VmListDto } from './dto/vm.dto';
 import { mapVm } from './dto/vm.mapper';
 import { VmStateService } from './vm-state.service';
-import { CATALOG_BY_CATALOG_FIELD, CATALOG_BY_CID, VM_BY_VMID } from './vm-references';
+import { CATALOG_BY_CATALOG_FIELD, VM_BY_VMID } from './vm-references';
 import { VmRecord } from './vms.repository';
 import { VmsService } from './vms.service';
 
