@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ErrorResponseDto } from './common/swagger/error-response.dto';
+import { VERSION } from './common/version';
 import { createValidationPipe } from './common/validation/validation.pipe';
 import { AppConfig } from './config/app-config';
 
@@ -74,7 +75,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
           '`Authorization: Bearer <authkey>` (or as the `authkey` field of the body or query). ' +
           'Every error body is `{code, message}`; the codes are listed in the ErrorResponse schema.',
       )
-      .setVersion(require('../../package.json').version)
+      .setVersion(VERSION)
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'authkey', description: 'An authkey from POST /u/auth' }, 'authkey')
       .build(),
     {

@@ -2,6 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiProperty, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
+import { VERSION } from '../common/version';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { HypervisorHealthInfo, HypervisorService } from '../hypervisor/hypervisor.service';
 import { Public } from '../identity/auth/authenticated.decorator';
@@ -27,8 +28,6 @@ export class ReadyDto {
   @ApiProperty({ example: 'ready' })
   status: 'ready';
 }
-
-const VERSION: string = require('../../../package.json').version;
 
 @ApiTags('health')
 @Controller()

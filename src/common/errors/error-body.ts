@@ -65,9 +65,6 @@ export function mapError(error: unknown): MappedError {
           : 'Unsupported content type; send application/json';
     return { status: fastify.statusCode ?? 400, body: body(code, message), unexpected: false };
   }
-  if (error instanceof SyntaxError && typeof fastify.statusCode === 'number' && fastify.statusCode === 400) {
-    return { status: 400, body: body('MALFORMED_BODY', 'The request body is not valid JSON'), unexpected: false };
-  }
   return {
     status: 500,
     body: body('INTERNAL_ERROR', 'Internal server error'),
