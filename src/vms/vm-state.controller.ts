@@ -5,7 +5,6 @@ import { RequireCatalogPermission } from '../catalogs/permissions/require-catalo
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { RequestStateDto, VmIdDto, VmStateDto } from './dto/vm.dto';
 import { VmStateService } from './vm-state.service';
-import { VmsService } from './vms.service';
 import { VM_BY_VMID } from './vm-references';
 
 @ApiTags('virtual machines')
@@ -13,7 +12,6 @@ import { VM_BY_VMID } from './vm-references';
 export class VmStateController {
   constructor(
     private readonly states: VmStateService,
-    private readonly vms: VmsService,
   ) {}
 
   @ApiOperation({ summary: 'The VM\'s current state (`view`).' })
@@ -21,8 +19,7 @@ export class VmStateController {
   @RequireCatalogPermission('view', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmStateDto })
   async getVmState(@Query() query: VmIdDto): Promise<VmStateDto> {
-    const record = await this.vms.get(query.vmid);
-    return { vmid: query.vmid, state: this.states.current(query.vmid, record.vm.state) };
+    return { vmid: query.vmid, state: await this.states.stateOf(query.vmid) };
   }
 
   @ApiOperation({ summary: 'Request RUNNING, PAUSED or STOPPED (`state`).', description: 'Answers once the transition is done; a graceful stop the guest has not finished within VELOCITY_STOP_TIMEOUT answers STOPPING.' })

@@ -9,6 +9,7 @@ import { HypervisorError } from '../hypervisor/hypervisor.errors';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { VmEntity } from './entities/vm.entity';
 import { VmLocks } from './vm-locks';
+import { VmsRepository } from './vms.repository';
 import { VmsService } from './vms.service';
 
 export type RequestableState = 'RUNNING' | 'PAUSED' | 'STOPPED';
@@ -56,6 +57,7 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
     private readonly locks: VmLocks,
     private readonly unitOfWork: UnitOfWork,
     private readonly vms: VmsService,
+    private readonly repository: VmsRepository,
     config: AppConfig,
   ) {
     this.gracefulStopMs = config.gracefulStopSeconds * 1000;
@@ -77,6 +79,11 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
   /** The VM's true state as the driver reports it. */
   current(vmid: string, recorded: VmState): VmState {
     return this.hypervisor.knows(vmid) ? this.hypervisor.state(vmid) : recorded;
+  }
+
+  /** The same, reading the recorded state only when the driver does not know the VM. */
+  async stateOf(vmid: string): Promise<VmState> {
+    return this.hypervisor.knows(vmid) ? this.hypervisor.state(vmid) : this.repository.recordedState(vmid);
   }
 
   request(vmid: string, requested: RequestableState, force: boolean): Promise<StateChangeResult> {

@@ -90,6 +90,12 @@ export class VmsRepository {
     return rows[0]?.vmid ?? null;
   }
 
+  /** The state last recorded for a VM (one indexed read). */
+  async recordedState(vmid: string): Promise<VmEntity['state']> {
+    const vm = await this.dataSource.manager.findOne(VmEntity, { where: { vmid }, select: { state: true } });
+    return vm?.state ?? 'STOPPED';
+  }
+
   async catalogOf(vmid: string): Promise<string | null> {
     const vm = await this.dataSource.manager.findOne(VmEntity, { where: { vmid }, select: { cid: true } });
     return vm?.cid ?? null;
