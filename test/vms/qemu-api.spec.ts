@@ -147,7 +147,12 @@ describe('VMs through the HTTP API with the qemu driver (TCG)', () => {
     const pid = pidOf(t, efi);
     process.kill(pid, 'SIGKILL');
     await waitForState(t, w.owner.token, efi, 'STOPPED', 10_000);
-    const vm = await t.call({ method: 'GET', url: '/v', token: w.owner.token, query: { vmid: efi } });
+    // The driver reports STOPPED, then the error; the error is recorded a moment later.
+    let vm = await t.call({ method: 'GET', url: '/v', token: w.owner.token, query: { vmid: efi } });
+    for (let i = 0; i < 40 && !vm.body.last_error; i++) {
+      await sleep(50);
+      vm = await t.call({ method: 'GET', url: '/v', token: w.owner.token, query: { vmid: efi } });
+    }
     assert.ok(vm.body.last_error, 'the VM records why it stopped');
     assert.equal((await setState(t, w.owner.token, efi, 'RUNNING')).status, 200);
     processes.track(pidOf(t, efi));
