@@ -2,12 +2,18 @@
 // Runs every compiled test file (dist/test/**/*.spec.js) with Node's built-in test
 // runner. `npm test` compiles first (pretest). Pass file-name fragments to run a subset:
 //   npm test -- identity catalogs
-// and TEST_EXCLUDE=qemu,deployment to leave files out (the macOS workflow has no QEMU,
-// nginx or Chromium from Debian).
+// and TEST_EXCLUDE=qemu,deployment to leave files out on purpose (the macOS workflow has no
+// QEMU, nginx or Chromium from Debian).
+//
+// Groups of tests that need system packages (scripts/test-requirements.js) are checked
+// first: a group whose packages are missing is named at the start with what it lacks, left
+// out, and the run fails at the end — a missing package is never a silent pass.
+// `npm run test:all` installs them (scripts/install-test-deps.js) before testing.
 'use strict';
 const { readdirSync, statSync } = require('node:fs');
 const { join } = require('node:path');
 const { spawnSync } = require('node:child_process');
+const { check, toolEnvironment } = require('./test-requirements');
 
 function collect(dir) {
   const out = [];
@@ -21,10 +27,26 @@ function collect(dir) {
 
 const filters = process.argv.slice(2);
 const excluded = (process.env.TEST_EXCLUDE ?? '').split(',').filter(Boolean);
-const files = collect(join(__dirname, '..', 'dist', 'test'))
+const selected = collect(join(__dirname, '..', 'dist', 'test'))
   .filter((f) => filters.length === 0 || filters.some((frag) => f.includes(frag)))
   .filter((f) => !excluded.some((frag) => f.includes(frag)))
   .sort();
+
+const inGroup = (group) => (file) => group.files.some((frag) => file.includes(frag));
+const groups = check();
+const unmet = [];
+for (const group of groups) {
+  if (!selected.some(inGroup(group))) continue;
+  if (!group.applies) {
+    console.log(`# not on ${process.platform}: ${group.name} tests (${group.files.join(', ')})`);
+  } else if (group.missing.length) {
+    unmet.push(group);
+    console.error(`# CANNOT RUN: ${group.name} tests — missing ${group.missing.map((need) => need.what).join('; ')}`);
+  }
+}
+if (unmet.length) console.error('# `npm run test:all` installs what is missing (needs root or sudo); this run will fail.');
+const cannotRun = groups.filter((group) => !group.applies || group.missing.length);
+const files = selected.filter((f) => !cannotRun.some((group) => inGroup(group)(f)));
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
@@ -34,6 +56,10 @@ const result = spawnSync(
   process.execPath,
   // A test that hangs fails after 5 minutes instead of running CI out of time.
   ['--test', '--test-reporter=spec', '--test-timeout=300000', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { ...process.env, ...toolEnvironment() } },
 );
+if (unmet.length) {
+  console.error(`# FAILED: ${unmet.map((group) => group.name).join(', ')} tests could not run (see the start of this output)`);
+  process.exit(1);
+}
 process.exit(result.status ?? 1);

@@ -10,8 +10,9 @@ import WebSocket from 'ws';
 import { TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, setState } from '../support/vm-fixture';
 
-const NGINX = '/usr/sbin/nginx';
-const CHROMIUM = '/usr/bin/chromium';
+// scripts/run-tests.js finds them (scripts/test-requirements.js); the defaults are Debian's.
+const NGINX = process.env.VELOCITY_TEST_NGINX ?? '/usr/sbin/nginx';
+const CHROMIUM = process.env.VELOCITY_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
