@@ -5,6 +5,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { AuthModule } from './identity/auth/auth.module';
 import { IdentityModule } from './identity/identity.module';
 import { ResourcesModule } from './resources/resources.module';
 import { VmsModule } from './vms/vms.module';
@@ -14,7 +15,17 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CommonModule, DatabaseModule, IdentityModule, CatalogsModule, ResourcesModule, VmsModule, HealthModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        CommonModule,
+        DatabaseModule,
+        AuthModule,
+        IdentityModule,
+        CatalogsModule,
+        ResourcesModule,
+        VmsModule,
+        HealthModule,
+      ],
     };
   }
 }

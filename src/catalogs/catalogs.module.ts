@@ -1,21 +1,18 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { IdentityModule } from '../identity/identity.module';
-import { CatalogDeletionHooks } from './catalog-deletion-hooks';
+import { VmsModule } from '../vms/vms.module';
 import { CatalogsController } from './catalogs.controller';
 import { CatalogsService } from './catalogs.service';
 import { CatalogEntity } from './entities/catalog.entity';
 import { CatalogShareEntity } from './entities/catalog-share.entity';
-import { CatalogAuthorizer } from './permissions/catalog-authorizer';
-import { CatalogPermissionGuard } from './permissions/catalog-permission.guard';
-import { CatalogPermissionsService } from './permissions/catalog-permissions.service';
-import { CatalogReferenceResolvers } from './permissions/catalog-references';
+import { CatalogAccessModule } from './permissions/catalog-access.module';
 
-/** Catalogs (`/c`), shares, and the permission guard other modules reuse. */
+/** Catalogs (`/c`) and their shares. Deleting a catalog deletes its VMs, so this builds on the VMs module. */
 @Module({
-  imports: [TypeOrmModule.forFeature([CatalogEntity, CatalogShareEntity]), IdentityModule],
+  imports: [TypeOrmModule.forFeature([CatalogEntity, CatalogShareEntity]), CatalogAccessModule, VmsModule],
   controllers: [CatalogsController],
-  providers: [CatalogsService, CatalogPermissionsService, CatalogAuthorizer, CatalogReferenceResolvers, CatalogPermissionGuard, CatalogDeletionHooks],
-  exports: [CatalogPermissionsService, CatalogAuthorizer, CatalogReferenceResolvers, CatalogPermissionGuard, CatalogDeletionHooks],
+  providers: [CatalogsService],
+  // Deleting a group deletes its catalogs (IdentityModule).
+  exports: [CatalogsService],
 })
 export class CatalogsModule {}

@@ -6,8 +6,7 @@ import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
-import { GroupDeletionHooks } from '../identity/group-deletion-hooks';
-import { CatalogDeletionHooks } from './catalog-deletion-hooks';
+import { VmsService } from '../vms/vms.service';
 import { CatalogEntity } from './entities/catalog.entity';
 import { CatalogShareEntity } from './entities/catalog-share.entity';
 import { PermissionSet } from './permissions/catalog-permission';
@@ -22,16 +21,9 @@ export class CatalogsService {
     @InjectRepository(CatalogEntity) private readonly catalogs: Repository<CatalogEntity>,
     @InjectRepository(CatalogShareEntity) private readonly shares: Repository<CatalogShareEntity>,
     private readonly permissions: CatalogPermissionsService,
-    private readonly deletionHooks: CatalogDeletionHooks,
+    private readonly vms: VmsService,
     private readonly unitOfWork: UnitOfWork,
-    groupDeletion: GroupDeletionHooks,
-  ) {
-    // A group's catalogs go with it, each the way DELETE /c removes it (VMs stopped first).
-    groupDeletion.registerCleanup(async (gids) => {
-      const owned = await this.catalogs.find({ where: { gid: In(gids) }, select: { cid: true } });
-      for (const { cid } of owned) await this.delete(cid);
-    });
-  }
+  ) {}
 
   /** Creates a catalog owned by `gid`; the caller must be a member of it (root: any group). */
   create(caller: AuthenticatedUser, gid: string, label: string): Promise<CatalogEntity> {
@@ -45,10 +37,16 @@ export class CatalogsService {
     });
   }
 
-  /** Deletes a catalog: first whatever lives in it (VMs), then the catalog and its shares. */
+  /** Deletes a catalog: first its VMs (stopping those that run), then the catalog and its shares. */
   async delete(cid: string): Promise<void> {
-    await this.deletionHooks.run(cid);
+    await this.vms.deleteAllInCatalog(cid);
     await this.unitOfWork.run((manager) => manager.delete(CatalogEntity, { cid }));
+  }
+
+  /** Deletes every catalog the groups own, each the way DELETE /c does (the groups are being deleted). */
+  async deleteOwnedBy(gids: string[]): Promise<void> {
+    const owned = await this.catalogs.find({ where: { gid: In(gids) }, select: { cid: true } });
+    for (const { cid } of owned) await this.delete(cid);
   }
 
   list(caller: AuthenticatedUser, page: Page): Promise<{ items: CatalogAccess[]; total: number }> {

@@ -8,7 +8,7 @@ import { refuseWhileInUse } from './refuse-while-in-use';
 import { AuthenticatedUser } from './auth/authenticated-user';
 import { AuthkeyCache } from './auth/authkey-cache';
 import { GroupEntity } from './entities/group.entity';
-import { GroupDeletionHooks } from './group-deletion-hooks';
+import { GroupContentsService } from './group-contents.service';
 import { UserEntity } from './entities/user.entity';
 
 const MEMBERSHIPS = 'memberships';
@@ -20,7 +20,7 @@ export class GroupsService {
     @InjectRepository(GroupEntity) private readonly groups: Repository<GroupEntity>,
     private readonly unitOfWork: UnitOfWork,
     private readonly authkeyCache: AuthkeyCache,
-    private readonly deletionHooks: GroupDeletionHooks,
+    private readonly groupContents: GroupContentsService,
   ) {}
 
   create(groupname: string): Promise<GroupEntity> {
@@ -40,7 +40,7 @@ export class GroupsService {
       throw new ApiError('PROTECTED_GROUP', `${group.groupname} is a personal group; delete the user instead`);
     }
     try {
-      const afterwards = await this.deletionHooks.prepare([gid]);
+      const afterwards = await this.groupContents.removeContents([gid]);
       await this.unitOfWork.run((manager) => manager.delete(GroupEntity, { gid }).catch(refuseWhileInUse));
       await afterwards();
     } finally {

@@ -1,36 +1,26 @@
 import { Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
-import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuthController } from './auth.controller';
-import { AuthkeyCache } from './auth/authkey-cache';
-import { AuthkeyGuard } from './auth/authkey.guard';
-import { AuthkeyStrategy } from './auth/authkey.strategy';
-import { AuthkeysService } from './authkeys.service';
-import { AuthkeyEntity } from './entities/authkey.entity';
+import { CatalogsModule } from '../catalogs/catalogs.module';
+import { ResourcesModule } from '../resources/resources.module';
+import { VmsRepositoryModule } from '../vms/vms-repository.module';
+import { AuthModule } from './auth/auth.module';
 import { GroupEntity } from './entities/group.entity';
 import { UserEntity } from './entities/user.entity';
-import { GroupDeletionHooks } from './group-deletion-hooks';
+import { GroupContentsService } from './group-contents.service';
 import { GroupsController } from './groups.controller';
 import { GroupsService } from './groups.service';
 import { IdentityBootstrapService } from './identity-bootstrap.service';
 import { UsersController } from './users.controller';
 import { UsersService } from './users.service';
 
-/** Users, groups, memberships and authkeys (`/u`), and the global authkey guard. */
+/**
+ * Users, groups and memberships (`/u/user`, `/u/group`), and the first start's `root`.
+ * Deleting a group deletes what it owns in the catalogs and resources modules, so this
+ * module builds on them (authkeys and the guard are AuthModule's, which they build on).
+ */
 @Module({
-  imports: [PassportModule, TypeOrmModule.forFeature([UserEntity, GroupEntity, AuthkeyEntity])],
-  controllers: [AuthController, UsersController, GroupsController],
-  providers: [
-    AuthkeyCache,
-    GroupDeletionHooks,
-    AuthkeysService,
-    UsersService,
-    GroupsService,
-    AuthkeyStrategy,
-    IdentityBootstrapService,
-    { provide: APP_GUARD, useClass: AuthkeyGuard },
-  ],
-  exports: [GroupsService, AuthkeysService, GroupDeletionHooks],
+  imports: [TypeOrmModule.forFeature([UserEntity, GroupEntity]), AuthModule, CatalogsModule, ResourcesModule, VmsRepositoryModule],
+  controllers: [UsersController, GroupsController],
+  providers: [UsersService, GroupsService, GroupContentsService, IdentityBootstrapService],
 })
 export class IdentityModule {}

@@ -9,7 +9,7 @@ import { AuthenticatedUser } from './auth/authenticated-user';
 import { AuthkeyCache } from './auth/authkey-cache';
 import { GroupEntity } from './entities/group.entity';
 import { UserEntity } from './entities/user.entity';
-import { GroupDeletionHooks } from './group-deletion-hooks';
+import { GroupContentsService } from './group-contents.service';
 import { GroupsService } from './groups.service';
 import { hashPassword } from './password-hasher';
 
@@ -27,7 +27,7 @@ export class UsersService {
     private readonly groups: GroupsService,
     private readonly unitOfWork: UnitOfWork,
     private readonly authkeyCache: AuthkeyCache,
-    private readonly deletionHooks: GroupDeletionHooks,
+    private readonly groupContents: GroupContentsService,
   ) {}
 
   async create(caller: AuthenticatedUser, input: NewUser): Promise<UserEntity> {
@@ -68,7 +68,7 @@ export class UsersService {
     this.groups.assertMayChange(caller, user.groups, 'revoke');
     const personal = user.groups.filter((g) => g.personalUid === uid).map((g) => g.gid);
     try {
-      const afterwards = await this.deletionHooks.prepare(personal);
+      const afterwards = await this.groupContents.removeContents(personal);
       await this.unitOfWork.run((manager) => manager.delete(UserEntity, { uid }).catch(refuseWhileInUse));
       await afterwards();
     } finally {

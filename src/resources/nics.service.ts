@@ -11,8 +11,8 @@ import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
 import { NicEntity } from './entities/nic.entity';
+import { VmsRepository } from '../vms/vms.repository';
 import { mayManageGroupResources } from './resource-access';
-import { ResourceUsage } from './resource-usage';
 
 /** NICs: the built-in NAT, the host's bridgeable interfaces, FILEHANDLE sockets. */
 @Injectable()
@@ -23,7 +23,7 @@ export class NicsService implements OnApplicationBootstrap {
   constructor(
     @InjectRepository(NicEntity) private readonly nics: Repository<NicEntity>,
     private readonly hypervisor: HypervisorService,
-    private readonly usage: ResourceUsage,
+    private readonly vms: VmsRepository,
     private readonly unitOfWork: UnitOfWork,
     config: AppConfig,
   ) {
@@ -96,7 +96,7 @@ export class NicsService implements OnApplicationBootstrap {
     const nic = await this.get(caller, nicid);
     if (nic.type !== 'FILEHANDLE') throw new ApiError('NIC_NOT_REMOVABLE', `The ${nic.type} NIC is built in and cannot be deleted`);
     await this.unitOfWork.run(async (manager) => {
-      const vmid = await this.usage.usedBy('nic', nicid);
+      const vmid = await this.vms.userOf('nic', nicid);
       if (vmid) throw new ApiError('NIC_IN_USE', `NIC ${nicid} is attached to VM ${vmid}`, { vmid });
       await manager.delete(NicEntity, { nicid });
     });

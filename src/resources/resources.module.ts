@@ -1,20 +1,19 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { HypervisorModule } from '../hypervisor/hypervisor.module';
-import { IdentityModule } from '../identity/identity.module';
+import { VmsRepositoryModule } from '../vms/vms-repository.module';
 import { NicEntity } from './entities/nic.entity';
 import { StorageEntity } from './entities/storage.entity';
 import { NicsController } from './nics.controller';
 import { NicsService } from './nics.service';
-import { ResourceUsage } from './resource-usage';
 import { StorageController } from './storage.controller';
 import { StorageService } from './storage.service';
 
-/** Storage images and NICs (`/r`). */
+/** Storage images and NICs (`/r`). What a VM attaches is refused deletion: the VM tables say which VM. */
 @Module({
-  imports: [TypeOrmModule.forFeature([StorageEntity, NicEntity]), HypervisorModule, IdentityModule],
+  imports: [TypeOrmModule.forFeature([StorageEntity, NicEntity]), HypervisorModule, VmsRepositoryModule],
   controllers: [StorageController, NicsController],
-  providers: [StorageService, NicsService, ResourceUsage],
-  exports: [StorageService, NicsService, ResourceUsage],
+  providers: [StorageService, NicsService],
+  exports: [StorageService, NicsService],
 })
 export class ResourcesModule {}

@@ -12,10 +12,9 @@ import { AppConfig } from '../config/app-config';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
-import { GroupDeletionHooks } from '../identity/group-deletion-hooks';
 import { StorageEntity, StorageFormat } from './entities/storage.entity';
+import { VmsRepository } from '../vms/vms.repository';
 import { mayManageGroupResources } from './resource-access';
-import { ResourceUsage } from './resource-usage';
 
 export interface StorageRequest {
   group: string;
@@ -37,18 +36,10 @@ export class StorageService implements OnModuleInit {
   constructor(
     @InjectRepository(StorageEntity) private readonly storage: Repository<StorageEntity>,
     private readonly unitOfWork: UnitOfWork,
-    private readonly usage: ResourceUsage,
+    private readonly vms: VmsRepository,
     private readonly config: AppConfig,
-    groupDeletion: GroupDeletionHooks,
   ) {
     this.directory = join(config.dataDir, 'storage');
-    // A group's images go with it: the rows by cascade, the files once the rows are gone.
-    groupDeletion.registerCleanup(async (gids) => {
-      const owned = await this.storage.find({ where: { gid: In(gids) }, select: { stid: true, format: true } });
-      return async () => {
-        await Promise.all(owned.map((image) => rm(this.pathOf(image), { force: true })));
-      };
-    });
   }
 
   /** Makes the directory; removes partial uploads a crash left behind (they never became images). */
@@ -158,10 +149,21 @@ export class StorageService implements OnModuleInit {
     return new Map(rows.filter((r) => kept.has(r.stid) || mayManageGroupResources(caller, r.gid)).map((r) => [r.stid, r]));
   }
 
+  /**
+   * The image files of the groups' storage, for when the groups are deleted: their rows go
+   * with the groups (by cascade), and the returned function then removes the files.
+   */
+  async filesRemoverFor(gids: string[]): Promise<() => Promise<void>> {
+    const owned = await this.storage.find({ where: { gid: In(gids) }, select: { stid: true, format: true } });
+    return async () => {
+      await Promise.all(owned.map((image) => rm(this.pathOf(image), { force: true })));
+    };
+  }
+
   async delete(caller: AuthenticatedUser, stid: string): Promise<void> {
     const image = await this.get(caller, stid);
     await this.unitOfWork.run(async (manager) => {
-      const vmid = await this.usage.usedBy('storage', stid);
+      const vmid = await this.vms.userOf('storage', stid);
       if (vmid) throw new ApiError('STORAGE_IN_USE', `Storage ${stid} is attached to VM ${vmid}`, { vmid });
       await manager.delete(StorageEntity, { stid });
     });

@@ -7,7 +7,7 @@ import { CatalogAuthorizer } from '../catalogs/permissions/catalog-authorizer';
 import { ApiError } from '../common/errors/api-error';
 import { mapError } from '../common/errors/error-body';
 import { AppConfig } from '../config/app-config';
-import { AuthkeysService } from '../identity/authkeys.service';
+import { AuthkeysService } from '../identity/auth/authkeys.service';
 import { VM_BY_VMID } from './vm-references';
 import { VmConsoleService } from './vm-console.service';
 

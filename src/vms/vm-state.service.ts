@@ -1,44 +1,19 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { filter, firstValueFrom, Subscription, timeout } from 'rxjs';
-import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
-import { UnitOfWork } from '../database/unit-of-work';
 import { VmState } from '../hypervisor/hypervisor-driver';
-import { HypervisorError } from '../hypervisor/hypervisor.errors';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
-import { VmEntity } from './entities/vm.entity';
+import { apiErrorOf, stateChangeNotAllowed } from './hypervisor-failures';
 import { VmLocks } from './vm-locks';
+import { planStateChange, RequestableState } from './vm-state-plan';
 import { VmsRepository } from './vms.repository';
 import { VmsService } from './vms.service';
-
-export type RequestableState = 'RUNNING' | 'PAUSED' | 'STOPPED';
-type Action = 'start' | 'resume' | 'pause' | 'requestStop' | 'stop';
 
 export interface StateChangeResult {
   /** 200 when a transition ran, 208 when the VM already was in the requested state. */
   status: 200 | 208;
   state: VmState;
-}
-
-/**
- * Which driver action takes a VM from `current` to `requested`, or null when the seed's
- * state machine does not allow it (transitional states accept nothing but a forced stop
- * of a VM that is already stopping).
- */
-function plan(current: VmState, requested: RequestableState, force: boolean): Action | null {
-  switch (requested) {
-    case 'RUNNING':
-      return current === 'STOPPED' ? 'start' : current === 'PAUSED' ? 'resume' : null;
-    case 'PAUSED':
-      return current === 'RUNNING' ? 'pause' : null;
-    case 'STOPPED':
-      if (current === 'RUNNING') return force ? 'stop' : 'requestStop';
-      // A paused guest cannot act on an ACPI request: stopping it is always immediate.
-      if (current === 'PAUSED') return 'stop';
-      if (current === 'STOPPING' && force) return 'stop';
-      return null;
-  }
 }
 
 /**
@@ -55,7 +30,6 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly hypervisor: HypervisorService,
     private readonly locks: VmLocks,
-    private readonly unitOfWork: UnitOfWork,
     private readonly vms: VmsService,
     private readonly repository: VmsRepository,
     config: AppConfig,
@@ -65,9 +39,9 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     this.subscription = this.hypervisor.events$.subscribe((event) => {
-      const change: Partial<VmEntity> = event.type === 'state' ? { state: event.state } : { lastError: event.message };
-      this.unitOfWork
-        .run((manager) => manager.update(VmEntity, { vmid: event.vmId }, change))
+      const change = event.type === 'state' ? { state: event.state } : { lastError: event.message };
+      this.repository
+        .record(event.vmId, change)
         .catch((error: Error) => this.logger.warn(`recording ${event.type} of VM ${event.vmId} failed: ${error.message}`));
     });
   }
@@ -93,22 +67,20 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
       if (!this.hypervisor.knows(vmid)) await this.vms.defineInDriver(await this.vms.get(vmid));
       const current = this.hypervisor.state(vmid);
       if (current === requested) return { status: 208, state: current };
-      const action = plan(current, requested, force);
-      if (!action) throw this.notAllowed(vmid, requested, current);
+      const action = planStateChange(current, requested, force);
+      if (!action) throw stateChangeNotAllowed(vmid, requested, current);
       try {
         if (action === 'requestStop') await this.requestStop(vmid);
         else await this.hypervisor[action](vmid);
       } catch (error) {
-        if (error instanceof HypervisorError && error.code === 'INVALID_STATE') {
-          throw this.notAllowed(vmid, requested, this.hypervisor.state(vmid));
-        }
         const state = this.hypervisor.state(vmid);
-        const message = error instanceof Error ? error.message : String(error);
-        await this.unitOfWork.run((manager) => manager.update(VmEntity, { vmid }, { lastError: message, state }));
-        throw new ApiError('HYPERVISOR_FAILURE', `The hypervisor failed to ${action} the VM: ${message}`, { vmid, state });
+        const failure = apiErrorOf(error, { vmid, action, state, requested });
+        const lastError = error instanceof Error ? error.message : String(error);
+        if (failure.code !== 'STATE_CHANGE_NOT_ALLOWED') await this.repository.record(vmid, { state, lastError });
+        throw failure;
       }
       const state = this.hypervisor.state(vmid);
-      await this.unitOfWork.run((manager) => manager.update(VmEntity, { vmid }, { state }));
+      await this.repository.record(vmid, { state });
       return { status: 200, state };
     });
   }
@@ -141,13 +113,5 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
         timeout({ first: ms }),
       ),
     ).catch(() => undefined);
-  }
-
-  private notAllowed(vmid: string, requested: RequestableState, current: VmState): ApiError {
-    return new ApiError('STATE_CHANGE_NOT_ALLOWED', `A ${current} VM cannot be brought to ${requested}`, {
-      vmid,
-      req_state: requested,
-      cur_state: current,
-    });
   }
 }

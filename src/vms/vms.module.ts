@@ -1,45 +1,38 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { CatalogsModule } from '../catalogs/catalogs.module';
+import { CatalogAccessModule } from '../catalogs/permissions/catalog-access.module';
 import { HypervisorModule } from '../hypervisor/hypervisor.module';
-import { IdentityModule } from '../identity/identity.module';
+import { AuthModule } from '../identity/auth/auth.module';
 import { ResourcesModule } from '../resources/resources.module';
-import { VmNicEntity } from './entities/vm-nic.entity';
-import { VmStorageEntity } from './entities/vm-storage.entity';
-import { VmEntity } from './entities/vm.entity';
 import { VmConfigBuilder } from './vm-config.builder';
 import { VmConsoleGateway } from './vm-console.gateway';
 import { VmConsoleService } from './vm-console.service';
+import { VmDisplayService } from './vm-display.service';
 import { VmFiles } from './vm-files';
 import { VmInteractController } from './vm-interact.controller';
-import { VmLifecycleService } from './vm-lifecycle.service';
 import { VmLocks } from './vm-locks';
+import { VmReconciliationService } from './vm-reconciliation.service';
 import { VmStateController } from './vm-state.controller';
 import { VmStateService } from './vm-state.service';
+import { VmsRepositoryModule } from './vms-repository.module';
 import { VmsController } from './vms.controller';
-import { VmsRepository } from './vms.repository';
 import { VmsService } from './vms.service';
 
 /** Virtual machines (`/v`): definitions, state, console and display. */
 @Module({
-  imports: [
-    TypeOrmModule.forFeature([VmEntity, VmStorageEntity, VmNicEntity]),
-    CatalogsModule,
-    ResourcesModule,
-    HypervisorModule,
-    IdentityModule,
-  ],
+  imports: [VmsRepositoryModule, CatalogAccessModule, ResourcesModule, HypervisorModule, AuthModule],
   controllers: [VmsController, VmStateController, VmInteractController],
   providers: [
     VmsService,
-    VmsRepository,
     VmStateService,
-    VmLifecycleService,
+    VmReconciliationService,
     VmConfigBuilder,
     VmFiles,
     VmLocks,
     VmConsoleService,
     VmConsoleGateway,
+    VmDisplayService,
   ],
+  // Deleting a catalog deletes its VMs (CatalogsService).
+  exports: [VmsService],
 })
 export class VmsModule {}

@@ -1,10 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+import { CatalogIdResolver } from '../catalogs/permissions/catalog-references';
+import { UnitOfWork } from '../database/unit-of-work';
+import type { VmState } from '../hypervisor/hypervisor-driver';
 import { NicEntity } from '../resources/entities/nic.entity';
 import { StorageEntity } from '../resources/entities/storage.entity';
 import { VmNicEntity } from './entities/vm-nic.entity';
 import { StorageRole, VmStorageEntity } from './entities/vm-storage.entity';
 import { VmEntity } from './entities/vm.entity';
+import type { VmDefinition } from './vm-definition';
 
 export interface StorageAttachment {
   role: StorageRole;
@@ -33,10 +37,31 @@ export function diskIds({ storage }: VmRecord): string[] {
   return storage.filter((a) => a.role === 'disk').map((a) => a.storage.stid);
 }
 
-/** Reads of VMs with their attachments (three queries for any number of VMs). */
+/** One row of vm_storage to write: the image, what it is to the VM, and whether the VM writes it. */
+export interface StorageAttachmentRow {
+  stid: string;
+  role: StorageRole;
+  writable: boolean;
+}
+
+/** One row of vm_nics to write. */
+export interface NicAttachmentRow {
+  nicid: string;
+  mac: string;
+}
+
+/**
+ * The one owner of the VM tables (vms, vm_storage, vm_nics): every query and write on them
+ * is here. Reads load VMs with their attachments in three queries for any number of VMs.
+ * Methods that take an EntityManager run inside the caller's transaction (UnitOfWork);
+ * the others are whole units of their own.
+ */
 @Injectable()
-export class VmsRepository {
-  constructor(private readonly dataSource: DataSource) {}
+export class VmsRepository implements CatalogIdResolver {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly unitOfWork: UnitOfWork,
+  ) {}
 
   async load(vmid: string, manager: EntityManager = this.dataSource.manager): Promise<VmRecord | null> {
     const vm = await manager.findOneBy(VmEntity, { vmid });
@@ -67,7 +92,8 @@ export class VmsRepository {
     return row?.vmid ?? null;
   }
 
-  async usedBy(kind: 'storage' | 'nic', id: string): Promise<string | null> {
+  /** The VM that attaches a storage image or NIC, if any. */
+  async userOf(kind: 'storage' | 'nic', id: string): Promise<string | null> {
     const row =
       kind === 'storage'
         ? await this.dataSource.manager.findOneBy(VmStorageEntity, { stid: id })
@@ -106,6 +132,38 @@ export class VmsRepository {
     return rows.map((r) => r.vmid);
   }
 
+  /** The VM of the catalog named `name`, other than `exceptVmid` (names are unique per catalog). */
+  async nameHolder(manager: EntityManager, cid: string, name: string, exceptVmid?: string): Promise<string | null> {
+    const holder = await manager.findOne(VmEntity, { where: { cid, name }, select: { vmid: true } });
+    return holder && holder.vmid !== exceptVmid ? holder.vmid : null;
+  }
+
+  async insert(manager: EntityManager, vmid: string, cid: string, definition: VmDefinition): Promise<void> {
+    await manager.insert(VmEntity, { vmid, cid, state: 'STOPPED', lastError: null, ...columnsOf(definition) });
+  }
+
+  async updateDefinition(manager: EntityManager, vmid: string, definition: VmDefinition): Promise<void> {
+    await manager.update(VmEntity, { vmid }, columnsOf(definition));
+  }
+
+  /** Replaces the VM's attachments with these, in this order. */
+  async replaceAttachments(manager: EntityManager, vmid: string, storage: StorageAttachmentRow[], nics: NicAttachmentRow[]): Promise<void> {
+    await manager.delete(VmStorageEntity, { vmid });
+    await manager.delete(VmNicEntity, { vmid });
+    for (const [position, row] of storage.entries()) await manager.insert(VmStorageEntity, { vmid, position, ...row });
+    for (const [position, row] of nics.entries()) await manager.insert(VmNicEntity, { vmid, position, ...row });
+  }
+
+  /** Records what the hypervisor reports (a state, an error, or both). */
+  async record(vmid: string, change: { state?: VmState; lastError?: string | null }): Promise<void> {
+    await this.unitOfWork.run((manager) => manager.update(VmEntity, { vmid }, change));
+  }
+
+  /** Deletes the VM; its attachments go with it (ON DELETE CASCADE). */
+  async delete(vmid: string): Promise<void> {
+    await this.unitOfWork.run((manager) => manager.delete(VmEntity, { vmid }));
+  }
+
   private async withAttachments(vms: VmEntity[], manager: EntityManager = this.dataSource.manager): Promise<VmRecord[]> {
     if (vms.length === 0) return [];
     const ids = vms.map((v) => v.vmid);
@@ -127,4 +185,19 @@ export class VmsRepository {
       nics: nics.filter((n) => n.vmid === vm.vmid).map((n) => ({ mac: n.mac, nic: n.nic! })),
     }));
   }
+}
+
+/** The vms columns of a definition (attachments are rows of their own). */
+function columnsOf(definition: VmDefinition): Partial<VmEntity> {
+  return {
+    name: definition.name,
+    type: definition.type,
+    cpuCount: definition.cpu_count,
+    memorySizeMb: definition.memory_size_mb,
+    displays: definition.displays.map((d) => ({ width: d.width, height: d.height, ...(d.description ? { description: d.description } : {}) })),
+    rosetta: definition.rosetta,
+    autostart: definition.autostart,
+    cmdline: definition.type === 'KBOOT' ? (definition.cmdline ?? '') : null,
+    simOptions: definition.sim ?? null,
+  };
 }

@@ -3,19 +3,19 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
-import { HypervisorError } from '../hypervisor/hypervisor.errors';
+import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { NicEntity } from '../resources/entities/nic.entity';
 import { StorageEntity } from '../resources/entities/storage.entity';
 import { NicsService } from '../resources/nics.service';
 import { StorageService } from '../resources/storage.service';
-import { VmNicEntity } from './entities/vm-nic.entity';
-import { StorageRole, VmStorageEntity } from './entities/vm-storage.entity';
-import { VmEntity } from './entities/vm.entity';
+import { StorageRole } from './entities/vm-storage.entity';
+import { apiErrorOf } from './hypervisor-failures';
 import { VmConfigBuilder } from './vm-config.builder';
 import { definitionOf, VmDefinition } from './vm-definition';
 import { VmFiles } from './vm-files';
+import { checkAgainstHost } from './vm-host-limits';
 import { VmLocks } from './vm-locks';
 import { VmRecord, VmsRepository } from './vms.repository';
 
@@ -46,17 +46,14 @@ export class VmsService {
   ) {}
 
   async create(caller: AuthenticatedUser, cid: string, definition: VmDefinition): Promise<VmRecord> {
-    this.checkAgainstHost(definition);
+    checkAgainstHost(definition, this.hypervisor.capabilities);
     const resources = await this.resolveResources(caller, definition);
     const vmid = randomUUID();
     try {
       return await this.unitOfWork.run(async (manager) => {
-        const clash = await manager.findOne(VmEntity, { where: { cid, name: definition.name }, select: { vmid: true } });
-        if (clash) {
-          throw new ApiError('VM_NAME_TAKEN', `A VM named ${definition.name} already exists in this catalog`, { vmid: clash.vmid });
-        }
+        await this.assertNameFree(manager, cid, definition.name);
         await this.assertWritableFree(manager, resources);
-        await manager.insert(VmEntity, { vmid, cid, state: 'STOPPED', lastError: null, ...this.columns(definition) });
+        await this.repository.insert(manager, vmid, cid, definition);
         await this.writeAttachments(manager, vmid, resources, []);
         const record = (await this.repository.load(vmid, manager))!;
         // Inside the transaction: a definition the driver refuses leaves no row behind.
@@ -85,16 +82,13 @@ export class VmsService {
       const current = await this.get(vmid);
       this.assertStopped(vmid);
       const definition = { ...definitionOf(current), ...stripUndefined(changes) };
-      this.checkAgainstHost(definition);
+      checkAgainstHost(definition, this.hypervisor.capabilities);
       const kept = new Set([...current.storage.map((a) => a.storage.stid), ...current.nics.map((n) => n.nic.nicid)]);
       const resources = await this.resolveResources(caller, definition, kept);
       return this.unitOfWork.run(async (manager) => {
-        if (definition.name !== current.vm.name) {
-          const clash = await manager.findOne(VmEntity, { where: { cid: current.vm.cid, name: definition.name }, select: { vmid: true } });
-          if (clash) throw new ApiError('VM_NAME_TAKEN', `A VM named ${definition.name} already exists in this catalog`, { vmid: clash.vmid });
-        }
+        await this.assertNameFree(manager, current.vm.cid, definition.name, vmid);
         await this.assertWritableFree(manager, resources, vmid);
-        await manager.update(VmEntity, { vmid }, this.columns(definition));
+        await this.repository.updateDefinition(manager, vmid, definition);
         await this.writeAttachments(manager, vmid, resources, current.nics.map((n) => n.mac));
         const updated = (await this.repository.load(vmid, manager))!;
         if (this.hypervisor.knows(vmid)) await this.hypervisor.destroy(vmid);
@@ -113,63 +107,41 @@ export class VmsService {
   delete(vmid: string, force: boolean): Promise<void> {
     return this.locks.run(vmid, async () => {
       await this.get(vmid);
-      const state = this.hypervisor.knows(vmid) ? this.hypervisor.state(vmid) : 'STOPPED';
+      const state = this.driverState(vmid);
       if (state !== 'STOPPED') {
         if (!force) throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; stop it first or pass force`);
         await this.hypervisor.stop(vmid).catch((error: unknown) => {
-          throw new ApiError('HYPERVISOR_FAILURE', `Stopping the VM failed: ${(error as Error).message}`, { vmid, state: this.hypervisor.state(vmid) });
+          throw apiErrorOf(error, { vmid, action: 'stop', state: this.driverState(vmid) });
         });
       }
       if (this.hypervisor.knows(vmid)) await this.hypervisor.destroy(vmid);
-      await this.unitOfWork.run((manager) => manager.delete(VmEntity, { vmid }));
+      await this.repository.delete(vmid);
       await this.files.remove(vmid);
     });
   }
 
+  /** Deletes every VM of a catalog, stopping those that run (the catalog is being deleted). */
+  async deleteAllInCatalog(cid: string): Promise<void> {
+    for (const vmid of await this.repository.idsInCatalog(cid)) await this.delete(vmid, true);
+  }
+
   /**
    * Defines a stored VM in the driver (at creation, at start, after a change), making its
-   * directory and console FIFO first; maps the driver's refusals to 4xx.
+   * directory and console FIFO first; a refusal becomes an API error (apiErrorOf).
    */
   async defineInDriver(record: VmRecord): Promise<void> {
-    await this.files.prepare(record.vm.vmid);
+    const { vmid } = record.vm;
+    await this.files.prepare(vmid);
     try {
-      await this.hypervisor.create(record.vm.vmid, this.configBuilder.build(record));
+      await this.hypervisor.create(vmid, this.configBuilder.build(record));
     } catch (error) {
-      if (error instanceof HypervisorError && error.code === 'UNSUPPORTED') throw new ApiError('UNSUPPORTED_ON_HOST', error.message);
-      if (error instanceof HypervisorError && ['INVALID_CONFIG', 'INVALID_ARGUMENT'].includes(error.code)) {
-        throw new ApiError('INVALID_VM_CONFIG', error.message);
-      }
-      throw error;
+      throw apiErrorOf(error, { vmid, action: 'define', state: 'STOPPED' });
     }
   }
 
-  /** Checks the definition against what the driver reports for this host. */
-  private checkAgainstHost(definition: VmDefinition): void {
-    const caps = this.hypervisor.capabilities;
-    if (!caps.vm_types.includes(definition.type)) {
-      const why = definition.type === 'MAC' ? 'macOS guests need the vz driver on Apple silicon' : `the ${caps.driver} driver does not run ${definition.type} VMs`;
-      throw new ApiError('UNSUPPORTED_ON_HOST', `${definition.type} VMs are not available on this host: ${why}`);
-    }
-    if (definition.cpu_count > caps.max_cpu_count) {
-      throw new ApiError('HOST_LIMIT_EXCEEDED', `cpu_count ${definition.cpu_count} exceeds the host's limit of ${caps.max_cpu_count}`);
-    }
-    if (definition.memory_size_mb > caps.max_memory_mb || definition.memory_size_mb < caps.min_memory_mb) {
-      throw new ApiError(
-        'HOST_LIMIT_EXCEEDED',
-        `memory_size_mb ${definition.memory_size_mb} is outside the host's range of ${caps.min_memory_mb} to ${caps.max_memory_mb} MiB`,
-      );
-    }
-    for (const d of definition.displays) {
-      if (d.width > caps.max_display_width || d.height > caps.max_display_height) {
-        throw new ApiError('HOST_LIMIT_EXCEEDED', `display ${d.width}x${d.height} exceeds the host's limit of ${caps.max_display_width}x${caps.max_display_height}`);
-      }
-    }
-    if (definition.sim && caps.driver !== 'sim') {
-      throw new ApiError('VALIDATION_FAILED', `Invalid request: sim: simulator controls need the sim driver; this server runs ${caps.driver}`);
-    }
-    if (definition.type === 'KBOOT' && !definition.kernel) {
-      throw new ApiError('VALIDATION_FAILED', 'Invalid request: kernel: a KBOOT VM needs a kernel image');
-    }
+  /** The VM's state as the driver has it; STOPPED for a VM the driver could not define. */
+  driverState(vmid: string): VmState {
+    return this.hypervisor.knows(vmid) ? this.hypervisor.state(vmid) : 'STOPPED';
   }
 
   /**
@@ -196,6 +168,11 @@ export class VmsService {
     return { storage, nics };
   }
 
+  private async assertNameFree(manager: EntityManager, cid: string, name: string, exceptVmid?: string): Promise<void> {
+    const holder = await this.repository.nameHolder(manager, cid, name, exceptVmid);
+    if (holder) throw new ApiError('VM_NAME_TAKEN', `A VM named ${name} already exists in this catalog`, { vmid: holder });
+  }
+
   private async assertWritableFree(manager: EntityManager, resources: ResolvedResources, exceptVmid?: string): Promise<void> {
     for (const { role, image } of resources.storage) {
       if (role !== 'disk' || image.readOnly) continue;
@@ -205,36 +182,22 @@ export class VmsService {
   }
 
   private async writeAttachments(manager: EntityManager, vmid: string, resources: ResolvedResources, macs: string[]): Promise<void> {
-    await manager.delete(VmStorageEntity, { vmid });
-    await manager.delete(VmNicEntity, { vmid });
     const seen = new Set<string>();
-    for (const [position, { role, image }] of resources.storage.entries()) {
+    for (const { image } of resources.storage) {
       if (seen.has(image.stid)) throw new ApiError('VALIDATION_FAILED', `Invalid request: storage ${image.stid} is listed twice`);
       seen.add(image.stid);
-      await manager.insert(VmStorageEntity, { vmid, stid: image.stid, role, position, writable: role === 'disk' && !image.readOnly });
     }
-    for (const [position, nic] of resources.nics.entries()) {
+    await this.repository.replaceAttachments(
+      manager,
+      vmid,
+      resources.storage.map(({ role, image }) => ({ stid: image.stid, role, writable: role === 'disk' && !image.readOnly })),
       // Keep a NIC's MAC across edits so the guest's network configuration stays valid.
-      await manager.insert(VmNicEntity, { vmid, position, nicid: nic.nicid, mac: macs[position] ?? randomMac() });
-    }
-  }
-
-  private columns(definition: VmDefinition): Partial<VmEntity> {
-    return {
-      name: definition.name,
-      type: definition.type,
-      cpuCount: definition.cpu_count,
-      memorySizeMb: definition.memory_size_mb,
-      displays: definition.displays.map((d) => ({ width: d.width, height: d.height, ...(d.description ? { description: d.description } : {}) })),
-      rosetta: definition.rosetta,
-      autostart: definition.autostart,
-      cmdline: definition.type === 'KBOOT' ? (definition.cmdline ?? '') : null,
-      simOptions: definition.sim ?? null,
-    };
+      resources.nics.map((nic, position) => ({ nicid: nic.nicid, mac: macs[position] ?? randomMac() })),
+    );
   }
 
   private assertStopped(vmid: string): void {
-    const state = this.hypervisor.knows(vmid) ? this.hypervisor.state(vmid) : 'STOPPED';
+    const state = this.driverState(vmid);
     if (state !== 'STOPPED') throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; its definition can only change while it is stopped`);
   }
 }

@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { isUUID } from 'class-validator';
 import { ApiError } from '../../common/errors/api-error';
 import { AuthenticatedUser } from '../../identity/auth/authenticated-user';
 import { CatalogPermission } from './catalog-permission';
 import { CatalogAccess, CatalogPermissionsService } from './catalog-permissions.service';
-import { CatalogReference, CatalogReferenceResolvers } from './catalog-references';
+import { CatalogReference } from './catalog-references';
 
 export interface CatalogPermissionRequirement {
   permission: CatalogPermission | 'any';
@@ -21,7 +22,7 @@ export interface CatalogPermissionRequirement {
 export class CatalogAuthorizer {
   constructor(
     private readonly permissions: CatalogPermissionsService,
-    private readonly resolvers: CatalogReferenceResolvers,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   async authorize(user: AuthenticatedUser, requirement: CatalogPermissionRequirement, id: unknown): Promise<CatalogAccess> {
@@ -29,7 +30,8 @@ export class CatalogAuthorizer {
     if (typeof id !== 'string' || !isUUID(id)) {
       throw new ApiError('VALIDATION_FAILED', `Invalid request: ${field}: must be a UUID`);
     }
-    const cid = await this.resolvers.get(resolver)(id);
+    // The resolver is a provider of the module that owns what the id names (VMs, say).
+    const cid = resolver ? await this.moduleRef.get(resolver, { strict: false }).catalogOf(id) : id;
     const access = cid ? await this.permissions.resolve(user, cid) : null;
     const visible = access && Object.values(access.permissions).some(Boolean);
     if (!access || !visible) throw new ApiError(notFound, `${field} ${id} does not exist or is not visible to you`);

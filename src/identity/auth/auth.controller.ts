@@ -1,9 +1,9 @@
 import { Body, Controller, Delete, HttpCode, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiErrors } from '../common/swagger/api-errors.decorator';
-import { PresentedAuthkey, Public } from './auth/authenticated.decorator';
+import { ApiErrors } from '../../common/swagger/api-errors.decorator';
+import { PresentedAuthkey, Public } from './authenticated.decorator';
 import { AuthkeysService } from './authkeys.service';
-import { AuthkeyDto, LoginDto, LogoutResponseDto } from './dto/auth.dto';
+import { AuthkeyDto, LoginDto, LogoutResponseDto } from '../dto/auth.dto';
 
 @ApiTags('identity')
 @Controller('u/auth')

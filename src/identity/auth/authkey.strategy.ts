@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
 import { Strategy } from 'passport-custom';
-import { AuthkeysService } from '../authkeys.service';
+import { AuthkeysService } from './authkeys.service';
 import { AuthenticatedUser } from './authenticated-user';
 import { extractAuthkey } from './authkey-extractor';
 

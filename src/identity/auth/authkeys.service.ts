@@ -2,15 +2,15 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { createHash, randomBytes } from 'node:crypto';
 import { LessThanOrEqual, Repository } from 'typeorm';
-import { Clock } from '../common/clock';
-import { ApiError } from '../common/errors/api-error';
-import { AppConfig } from '../config/app-config';
-import { UnitOfWork } from '../database/unit-of-work';
-import { AuthenticatedUser } from './auth/authenticated-user';
-import { AuthkeyCache } from './auth/authkey-cache';
-import { AuthkeyEntity } from './entities/authkey.entity';
-import { UserEntity } from './entities/user.entity';
-import { dummyPasswordHash, verifyPassword } from './password-hasher';
+import { Clock } from '../../common/clock';
+import { ApiError } from '../../common/errors/api-error';
+import { AppConfig } from '../../config/app-config';
+import { UnitOfWork } from '../../database/unit-of-work';
+import { AuthenticatedUser } from './authenticated-user';
+import { AuthkeyCache } from './authkey-cache';
+import { AuthkeyEntity } from '../entities/authkey.entity';
+import { UserEntity } from '../entities/user.entity';
+import { dummyPasswordHash, verifyPassword } from '../password-hasher';
 
 export interface IssuedAuthkey {
   authkey: string;

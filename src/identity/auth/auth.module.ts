@@ -1,0 +1,24 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { PassportModule } from '@nestjs/passport';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuthkeyEntity } from '../entities/authkey.entity';
+import { UserEntity } from '../entities/user.entity';
+import { AuthController } from './auth.controller';
+import { AuthkeyCache } from './authkey-cache';
+import { AuthkeyGuard } from './authkey.guard';
+import { AuthkeyStrategy } from './authkey.strategy';
+import { AuthkeysService } from './authkeys.service';
+
+/**
+ * Authkeys (`/u/auth`) and the global guard that makes every route need one. Every other
+ * module builds on this one; managing users and groups (IdentityModule) sits on top of them
+ * all, since deleting a group deletes what it owns in those modules.
+ */
+@Module({
+  imports: [PassportModule, TypeOrmModule.forFeature([AuthkeyEntity, UserEntity])],
+  controllers: [AuthController],
+  providers: [AuthkeyCache, AuthkeysService, AuthkeyStrategy, { provide: APP_GUARD, useClass: AuthkeyGuard }],
+  exports: [AuthkeysService, AuthkeyCache],
+})
+export class AuthModule {}

@@ -1,0 +1,46 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { VmStateService } from './vm-state.service';
+import { VmsRepository } from './vms.repository';
+import { VmsService } from './vms.service';
+
+/**
+ * At start: every stored VM is defined in the driver, its recorded state reconciled with
+ * what the driver reports (a QEMU process that outlived the server is re-attached), and
+ * autostart VMs are started.
+ */
+@Injectable()
+export class VmReconciliationService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('VmReconciliation');
+
+  constructor(
+    private readonly repository: VmsRepository,
+    private readonly vms: VmsService,
+    private readonly states: VmStateService,
+    private readonly hypervisor: HypervisorService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const records = await this.repository.all();
+    const autostart: string[] = [];
+    for (const record of records) {
+      const { vmid, name } = record.vm;
+      let lastError: string | null = record.vm.lastError;
+      try {
+        await this.vms.defineInDriver(record);
+      } catch (error) {
+        lastError = `could not be defined in the ${this.hypervisor.driverName} driver at start: ${(error as Error).message}`;
+        this.logger.error(`VM ${name} (${vmid}) ${lastError}`);
+      }
+      const state = this.vms.driverState(vmid);
+      if (state !== record.vm.state) this.logger.log(`VM ${name} (${vmid}): recorded ${record.vm.state}, driver reports ${state}`);
+      await this.repository.record(vmid, { state, lastError });
+      if (record.vm.autostart && state === 'STOPPED' && this.hypervisor.knows(vmid)) autostart.push(vmid);
+    }
+    // Autostart runs in the background: the server answers (and reports STARTING) meanwhile.
+    for (const vmid of autostart) {
+      this.states.request(vmid, 'RUNNING', false).catch((error: Error) => this.logger.error(`autostart of VM ${vmid} failed: ${error.message}`));
+    }
+    if (records.length) this.logger.log(`${records.length} VM(s) reconciled, ${autostart.length} autostarting`);
+  }
+}
