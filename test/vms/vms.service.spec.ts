@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EntityManager } from 'typeorm';
+import { ApiError } from '../../src/common/errors/api-error';
+import { UnitOfWork } from '../../src/database/unit-of-work';
+import { HostCapabilities } from '../../src/hypervisor/hypervisor-driver';
+import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
+import { HypervisorService } from '../../src/hypervisor/hypervisor.service';
+import { AuthenticatedUser } from '../../src/identity/auth/authenticated-user';
+import { NicEntity } from '../../src/resources/entities/nic.entity';
+import { StorageEntity } from '../../src/resources/entities/storage.entity';
+import { NicsService } from '../../src/resources/nics.service';
+import { StorageService } from '../../src/resources/storage.service';
+import { VmConfigBuilder } from '../../src/vms/vm-config.builder';
+import { VmDefinition } from '../../src/vms/vm-definition';
+import { VmFiles } from '../../src/vms/vm-files';
+import { VmLocks } from '../../src/vms/vm-locks';
+import { NicAttachmentRow, StorageAttachmentRow, VmRecord, VmsRepository } from '../../src/vms/vms.repository';
+import { VmsService } from '../../src/vms/vms.service';
+import { CallLog, strictFake } from '../support/strict-fake';
+
+/**
+ * VmsService's rules without an app: which resources a definition may link (visible ones,
+ * or ones the VM already had), what is checked before anything is written, and what is
+ * written. The repository, the resource services and the driver are typed fakes.
+ */
+
+const CALLER = new AuthenticatedUser('u1', 'alice', [{ gid: 'g1', groupname: 'alice', special: null }]);
+const CID = 'c1';
+const caps: HostCapabilities = {
+  driver: 'sim',
+  max_cpu_count: 8,
+  max_memory_mb: 16384,
+  min_memory_mb: 64,
+  max_display_width: 3840,
+  max_display_height: 2160,
+  bridge_interfaces: [],
+  rosetta: false,
+  macos_guests: false,
+  screenshots: true,
+  vm_types: ['EFI', 'KBOOT'],
+};
+const image = (stid: string, readOnly = false) => ({ stid, readOnly }) as StorageEntity;
+const nic = (nicid: string) => ({ nicid }) as NicEntity;
+
+function definition(overrides: Partial<VmDefinition> = {}): VmDefinition {
+  return { name: 'web', type: 'EFI', cpu_count: 1, memory_size_mb: 512, displays: [], storage_devices: [], nics: [], rosetta: false, autostart: false, ...overrides };
+}
+
+interface Setup {
+  visibleStorage?: StorageEntity[];
+  usableNics?: NicEntity[];
+  nameHolder?: string | null;
+  writableHolder?: string | null;
+  driverRefuses?: HypervisorError;
+  /** The stored VM, for changes. */
+  current?: VmRecord;
+}
+
+function world(setup: Setup = {}) {
+  const log = new CallLog();
+  const written: { storage?: StorageAttachmentRow[]; nics?: NicAttachmentRow[] } = {};
+  const manager = {} as EntityManager;
+  const record = { vm: { vmid: 'new' } } as VmRecord;
+  const repository = strictFake<VmsRepository>('repository', {
+    nameHolder: log.track('nameHolder', async () => setup.nameHolder ?? null),
+    writableHolder: log.track('writableHolder', async () => setup.writableHolder ?? null),
+    insert: log.track('insert', async () => undefined),
+    replaceAttachments: async (_m: EntityManager, _vmid: string, storage: StorageAttachmentRow[], nics: NicAttachmentRow[]) => {
+      log.calls.push('replaceAttachments');
+      Object.assign(written, { storage, nics });
+    },
+    load: async () => setup.current ?? record,
+    updateDefinition: log.track('updateDefinition', async () => undefined),
+  });
+  const storage = strictFake<StorageService>('storage', {
+    // The real rule lives in StorageService; here only what was asked for comes back, and
+    // only when visible or kept — so the test fails if the service forgets to pass `kept`.
+    findVisible: log.track('findVisible', async (_caller: AuthenticatedUser, stids: string[], kept?: ReadonlySet<string>) => {
+      const found = (setup.visibleStorage ?? []).filter((s) => stids.includes(s.stid) && (s.stid !== 'someone-elses' || kept?.has(s.stid)));
+      return new Map(found.map((s) => [s.stid, s]));
+    }),
+  });
+  const nics = strictFake<NicsService>('nics', {
+    findUsable: log.track('findUsable', async (_caller: AuthenticatedUser, nicids: string[]) => {
+      return new Map((setup.usableNics ?? []).filter((n) => nicids.includes(n.nicid)).map((n) => [n.nicid, n]));
+    }),
+  });
+  const hypervisor = strictFake<HypervisorService>('hypervisor', {
+    capabilities: caps,
+    knows: () => setup.current !== undefined,
+    state: () => 'STOPPED',
+    destroy: log.track('driver.destroy', async () => undefined),
+    create: log.track('driver.create', async () => {
+      if (setup.driverRefuses) throw setup.driverRefuses;
+    }),
+  });
+  const unitOfWork = strictFake<UnitOfWork>('unitOfWork', { run: <T>(work: (m: EntityManager) => Promise<T>) => work(manager) });
+  const files = strictFake<VmFiles>('files', { prepare: async () => undefined, remove: log.track('files.remove', async () => undefined) });
+  const builder = strictFake<VmConfigBuilder>('configBuilder', { build: () => ({}) as never });
+  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks());
+  return { service, log, written };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<ApiError> {
+  const error = await promise.then(
+    () => assert.fail('the request succeeded'),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ApiError, `an ApiError, not ${String(error)}`);
+  return error;
+}
+
+describe('VmsService (fakes, no app)', () => {
+  it('creates a VM from visible resources: disks writable unless read-only, kernel by role, a MAC per NIC', async () => {
+    const { service, log, written } = world({ visibleStorage: [image('disk'), image('iso', true), image('kernel', true)], usableNics: [nic('nat')] });
+    await service.create(CALLER, CID, definition({ type: 'KBOOT', kernel: 'kernel', storage_devices: ['disk', 'iso'], nics: ['nat'] }));
+    assert.deepEqual(written.storage, [
+      { stid: 'disk', role: 'disk', writable: true },
+      { stid: 'iso', role: 'disk', writable: false },
+      { stid: 'kernel', role: 'kernel', writable: false },
+    ]);
+    assert.equal(written.nics?.length, 1);
+    assert.match(written.nics![0].mac, /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/, 'a locally administered unicast MAC');
+    // Written first, then defined in the driver, inside the one transaction.
+    const writes = log.calls.map((c) => c.split('(')[0]).filter((c) => ['insert', 'replaceAttachments', 'driver.create'].includes(c));
+    assert.deepEqual(writes, ['insert', 'replaceAttachments', 'driver.create']);
+  });
+
+  it('a change may keep what the VM already attaches even if the caller cannot see it, and keeps its MACs', async () => {
+    const current = {
+      vm: { vmid: 'vm1', cid: CID, name: 'web', type: 'EFI', cpuCount: 1, memorySizeMb: 512, displays: [], rosetta: false, autostart: false, cmdline: null, simOptions: null },
+      storage: [{ role: 'disk', storage: image('someone-elses') }],
+      nics: [{ mac: '02:00:00:00:00:01', nic: nic('nat') }],
+    } as unknown as VmRecord;
+    const { service, written } = world({ visibleStorage: [image('someone-elses')], usableNics: [nic('nat')], current });
+    await service.update(CALLER, 'vm1', { cpu_count: 2 });
+    assert.deepEqual(written.storage, [{ stid: 'someone-elses', role: 'disk', writable: true }]);
+    assert.deepEqual(written.nics, [{ nicid: 'nat', mac: '02:00:00:00:00:01' }]);
+  });
+
+  it('a storage id the caller cannot see is a 404 naming it, and nothing is written', async () => {
+    const { service, log } = world({ visibleStorage: [image('mine')] });
+    const error = await refusal(service.create(CALLER, CID, definition({ storage_devices: ['mine', 'theirs'] })));
+    assert.deepEqual([error.status, error.code, error.extras], [404, 'RESOURCE_NOT_FOUND', { type: 'storage', rid: 'theirs' }]);
+    assert.ok(!log.calls.some((c) => c.startsWith('insert')));
+  });
+
+  it('a NIC the caller may not use is a 404 naming it', async () => {
+    const { service } = world({ usableNics: [nic('nat')] });
+    const error = await refusal(service.create(CALLER, CID, definition({ nics: ['nat', 'bridge0'] })));
+    assert.deepEqual([error.code, error.extras], ['RESOURCE_NOT_FOUND', { type: 'nic', rid: 'bridge0' }]);
+  });
+
+  it('host limits are checked before any resource is looked up', async () => {
+    const { service, log } = world();
+    const error = await refusal(service.create(CALLER, CID, definition({ cpu_count: 9 })));
+    assert.equal(error.code, 'HOST_LIMIT_EXCEEDED');
+    assert.deepEqual(log.calls, []);
+  });
+
+  it('a taken name, a writable disk held elsewhere, a disk listed twice: 409, 409, 400', async () => {
+    const taken = await refusal(world({ nameHolder: 'other' }).service.create(CALLER, CID, definition()));
+    assert.deepEqual([taken.code, taken.extras], ['VM_NAME_TAKEN', { vmid: 'other' }]);
+    const held = await refusal(world({ visibleStorage: [image('disk')], writableHolder: 'other' }).service.create(CALLER, CID, definition({ storage_devices: ['disk'] })));
+    assert.deepEqual([held.code, held.extras], ['STORAGE_IN_USE', { vmid: 'other' }]);
+    const twice = await refusal(world({ visibleStorage: [image('disk', true)] }).service.create(CALLER, CID, definition({ storage_devices: ['disk', 'disk'] })));
+    assert.equal(twice.code, 'VALIDATION_FAILED');
+  });
+
+  it('a definition the driver refuses is a 422 and leaves no files behind', async () => {
+    const { service, log } = world({ driverRefuses: new HypervisorError('INVALID_CONFIG', 'the disk image is missing') });
+    const error = await refusal(service.create(CALLER, CID, definition()));
+    assert.deepEqual([error.status, error.code, error.message], [422, 'INVALID_VM_CONFIG', 'the disk image is missing']);
+    assert.ok(log.calls.some((c) => c.startsWith('files.remove(')));
+  });
+});
