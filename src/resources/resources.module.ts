@@ -7,13 +7,14 @@ import { StorageEntity } from './entities/storage.entity';
 import { NicsController } from './nics.controller';
 import { NicsService } from './nics.service';
 import { StorageController } from './storage.controller';
+import { StorageFiles } from './storage-files';
 import { StorageService } from './storage.service';
 
 /** Storage images and NICs (`/r`). What a VM attaches is refused deletion: the VM tables say which VM. */
 @Module({
   imports: [TypeOrmModule.forFeature([StorageEntity, NicEntity]), HypervisorModule, VmsRepositoryModule],
   controllers: [StorageController, NicsController],
-  providers: [StorageService, NicsService],
+  providers: [StorageService, StorageFiles, NicsService],
   exports: [StorageService, NicsService],
 })
 export class ResourcesModule {}

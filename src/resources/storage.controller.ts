@@ -24,7 +24,7 @@ export class StorageController {
   @Put()
   @Authenticated()
   @ApiOkResponse({ type: StorageDto })
-  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND'])
+  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'HOST_LIMIT_EXCEEDED'])
   async createStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateStorageDto): Promise<StorageDto> {
     return mapStorage(await this.storage.createBlank(caller, body, body.size_mb * 1024 * 1024));
   }

@@ -2,8 +2,6 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { In, Repository } from 'typeorm';
@@ -15,6 +13,7 @@ import { GroupEntity } from '../identity/entities/group.entity';
 import { StorageEntity, StorageFormat } from './entities/storage.entity';
 import { VmsRepository } from '../vms/vms.repository';
 import { mayManageGroupResources } from './resource-access';
+import { FileTooLargeError, StorageFiles } from './storage-files';
 
 export interface StorageRequest {
   group: string;
@@ -31,52 +30,46 @@ class UploadTooLarge extends Error {}
 /** Disk images: blank sparse images, streamed uploads, listing and deletion. */
 @Injectable()
 export class StorageService implements OnModuleInit {
-  private readonly directory: string;
-
   constructor(
     @InjectRepository(StorageEntity) private readonly storage: Repository<StorageEntity>,
     private readonly unitOfWork: UnitOfWork,
     private readonly vms: VmsRepository,
+    private readonly files: StorageFiles,
     private readonly config: AppConfig,
-  ) {
-    this.directory = join(config.dataDir, 'storage');
-  }
+  ) {}
 
-  /** Makes the directory; removes partial uploads a crash left behind (they never became images). */
+  /** Brings the image files in line with the rows after whatever stopped the last run. */
   async onModuleInit(): Promise<void> {
-    await mkdir(this.directory, { recursive: true });
-    const partial = (await readdir(this.directory)).filter((name) => name.startsWith('.upload-') && name.endsWith('.part'));
-    await Promise.all(partial.map((name) => rm(join(this.directory, name), { force: true })));
+    await this.files.reconcile(await this.storage.find({ select: { stid: true, format: true } }));
   }
 
   /** Where an image lives: always under the data directory, named by its id. */
   pathOf(image: Pick<StorageEntity, 'stid' | 'format'>): string {
-    return join(this.directory, `${image.stid}.${image.format === 'iso' ? 'iso' : 'img'}`);
+    return this.files.pathOf(image);
   }
 
   /** A blank raw image of `sizeBytes`, sparse: it takes no space until the guest writes. */
   async createBlank(caller: AuthenticatedUser, request: StorageRequest, sizeBytes: number): Promise<StorageEntity> {
     await this.assertGroup(caller, request.group);
     const image = this.storage.create({ stid: randomUUID(), name: request.name, gid: request.group, format: 'raw', readOnly: false, sizeBytes });
-    const path = this.pathOf(image);
-    const handle = await open(path, 'wx');
     try {
-      await handle.truncate(sizeBytes);
-    } finally {
-      await handle.close();
-    }
-    try {
-      return await this.unitOfWork.run((manager) => manager.save(image));
+      await this.files.createSparsePartial(image.stid, sizeBytes);
+      await this.unitOfWork.run((manager) => manager.save(image));
     } catch (error) {
-      await rm(path, { force: true });
+      await this.files.removePartial(image.stid);
+      if (error instanceof FileTooLargeError) {
+        throw new ApiError('HOST_LIMIT_EXCEEDED', `size_mb ${sizeBytes / 2 ** 20} is too large for this host: ${error.message}`);
+      }
       throw error;
     }
+    await this.files.complete(image);
+    return image;
   }
 
   /**
    * Streams a request body to a new image without holding it in memory. The body goes to a
-   * temporary file that becomes the image only when complete and within the limit; any
-   * failure removes it.
+   * partial file that becomes the image only when complete, within the limit and committed;
+   * any failure before the commit removes it.
    */
   async upload(caller: AuthenticatedUser, request: UploadRequest, body: Readable, declaredLength?: number): Promise<StorageEntity> {
     await this.assertGroup(caller, request.group);
@@ -90,7 +83,7 @@ export class StorageService implements OnModuleInit {
       readOnly: request.readOnly,
       sizeBytes: 0,
     });
-    const partial = join(this.directory, `.upload-${image.stid}.part`);
+    const partial = this.files.partialPathOf(image.stid);
     let received = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
@@ -110,17 +103,17 @@ export class StorageService implements OnModuleInit {
       await written;
       if (received === 0) throw new ApiError('VALIDATION_FAILED', 'Invalid request: the image is empty');
       image.sizeBytes = received;
-      await rename(partial, this.pathOf(image));
-      return await this.unitOfWork.run((manager) => manager.save(image));
+      await this.unitOfWork.run((manager) => manager.save(image));
     } catch (error) {
       body.unpipe(counter);
-      await rm(partial, { force: true });
-      await rm(this.pathOf(image), { force: true });
+      await this.files.removePartial(image.stid);
       if (error instanceof UploadTooLarge) throw this.tooLarge(limit);
       throw error;
     } finally {
       body.off('error', abort);
     }
+    await this.files.complete(image);
+    return image;
   }
 
   async get(caller: AuthenticatedUser, stid: string): Promise<StorageEntity> {
@@ -156,7 +149,7 @@ export class StorageService implements OnModuleInit {
   async filesRemoverFor(gids: string[]): Promise<() => Promise<void>> {
     const owned = await this.storage.find({ where: { gid: In(gids) }, select: { stid: true, format: true } });
     return async () => {
-      await Promise.all(owned.map((image) => rm(this.pathOf(image), { force: true })));
+      await Promise.all(owned.map((image) => this.files.remove(image)));
     };
   }
 
@@ -167,7 +160,7 @@ export class StorageService implements OnModuleInit {
       if (vmid) throw new ApiError('STORAGE_IN_USE', `Storage ${stid} is attached to VM ${vmid}`, { vmid });
       await manager.delete(StorageEntity, { stid });
     });
-    await rm(this.pathOf(image), { force: true });
+    await this.files.remove(image);
   }
 
   private async assertGroup(caller: AuthenticatedUser, gid: string): Promise<void> {

@@ -1,6 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { execFile } from 'node:child_process';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AppConfig } from '../config/app-config';
@@ -13,6 +13,7 @@ const execFileAsync = promisify(execFile);
  */
 @Injectable()
 export class VmFiles {
+  private readonly logger = new Logger('VmFiles');
   private readonly root: string;
 
   constructor(config: AppConfig) {
@@ -43,5 +44,16 @@ export class VmFiles {
 
   async remove(vmid: string): Promise<void> {
     await rm(this.directory(vmid), { recursive: true, force: true });
+  }
+
+  /** At start: removes the directories of VMs that have no row (a crash cut their deletion or creation short). */
+  async removeAllBut(vmids: string[]): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    const known = new Set(vmids);
+    for (const name of await readdir(this.root)) {
+      if (known.has(name)) continue;
+      await rm(join(this.root, name), { recursive: true, force: true });
+      this.logger.warn(`removed ${join(this.root, name)}: no VM row names it (left by a crash)`);
+    }
   }
 }

@@ -1,11 +1,12 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { VmFiles } from './vm-files';
 import { VmStateService } from './vm-state.service';
 import { VmsRepository } from './vms.repository';
 import { VmsService } from './vms.service';
 
 /**
- * At start: every stored VM is defined in the driver, its recorded state reconciled with
+ * At start: VM directories no row names are removed, every stored VM is defined in the driver, its recorded state reconciled with
  * what the driver reports (a QEMU process that outlived the server is re-attached), and
  * autostart VMs are started.
  */
@@ -18,10 +19,12 @@ export class VmReconciliationService implements OnApplicationBootstrap {
     private readonly vms: VmsService,
     private readonly states: VmStateService,
     private readonly hypervisor: HypervisorService,
+    private readonly files: VmFiles,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     const records = await this.repository.all();
+    await this.files.removeAllBut(records.map((r) => r.vm.vmid));
     const autostart: string[] = [];
     for (const record of records) {
       const { vmid, name } = record.vm;

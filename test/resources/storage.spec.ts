@@ -159,22 +159,70 @@ describe('storage images', () => {
   });
 });
 
-describe('partial uploads left by a crash', () => {
-  it('are removed at the next start', async () => {
+describe('files a crash leaves behind', () => {
+  it('are made to match the rows at the next start: completed, or removed and logged', async () => {
     const first = await TestApp.start();
     const dataDir = first.config.dataDir;
+    const root = await first.loginRoot();
+    const gid = (await first.call({ method: 'GET', url: '/u/user', token: root })).body.groups[0].gid;
+    const made = async (name: string) => (await first.call({ method: 'PUT', url: '/r/storage', token: root, body: { group: gid, name, size_mb: 1 } })).body.stid as string;
+    const [kept, cutOff] = [await made('kept'), await made('rename-cut-off')];
     await first.close({ keepData: true });
-    const { writeFileSync } = await import('node:fs');
-    const leftover = join(dataDir, 'storage', '.upload-00000000-0000-4000-8000-000000000000.part');
-    writeFileSync(leftover, Buffer.alloc(1024));
+    const { mkdirSync, renameSync, writeFileSync, rmSync } = await import('node:fs');
+    const storage = join(dataDir, 'storage');
+    // Committed, but the crash came before the partial file got its final name.
+    renameSync(join(storage, `${cutOff}.img`), join(storage, `.${cutOff}.part`));
+    // Never committed: a partial file, an old-style partial upload, a complete file without a row.
+    const orphans = [
+      join(storage, '.00000000-0000-4000-8000-000000000001.part'),
+      join(storage, '.upload-00000000-0000-4000-8000-000000000002.part'),
+      join(storage, '00000000-0000-4000-8000-000000000003.img'),
+    ];
+    for (const path of orphans) writeFileSync(path, Buffer.alloc(1024));
+    const orphanVmDir = join(dataDir, 'vms', '00000000-0000-4000-8000-000000000004');
+    mkdirSync(orphanVmDir, { recursive: true });
+    writeFileSync(join(orphanVmDir, 'console.log'), 'left behind');
     const second = await TestApp.start({ dataDir });
     try {
-      assert.equal(existsSync(leftover), false);
+      assert.deepEqual(readdirSync(storage).sort(), [`${cutOff}.img`, `${kept}.img`].sort());
+      assert.equal(statSync(join(storage, `${cutOff}.img`)).size, MiB);
+      assert.equal(existsSync(orphanVmDir), false);
+      const token = await second.loginRoot();
+      assert.equal((await second.call({ method: 'GET', url: '/r/storage', token, query: { stid: cutOff } })).status, 200);
     } finally {
       await second.close({ keepData: true });
-      const { rmSync } = await import('node:fs');
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a blank image larger than the filesystem takes', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await TestApp.start();
+  });
+  after(() => t.close());
+
+  it('is a 422 naming the real limit, and leaves no file and no row', async () => {
+    const root = await t.loginRoot();
+    const gid = (await t.call({ method: 'GET', url: '/u/user', token: root })).body.groups[0].gid;
+    // The DTO's own maximum: 16 TiB, one block more than ext4 takes with 4 KiB blocks.
+    const reply = await t.call({ method: 'PUT', url: '/r/storage', token: root, body: { group: gid, name: 'huge', size_mb: 16 * 1024 * 1024 } });
+    if (reply.status === 200) {
+      // A filesystem that takes 16 TiB files (XFS, btrfs): then the image must be there and sparse.
+      assert.ok(statSync(join(t.config.dataDir, 'storage', `${reply.body.stid}.img`)).blocks < 1024);
+      return;
+    }
+    assert.equal(reply.status, 422, JSON.stringify(reply.body));
+    assert.equal(reply.body.code, 'HOST_LIMIT_EXCEEDED');
+    assert.match(reply.body.message, /the filesystem takes files of at most \d+ MiB/);
+    const limitMb = Number(/at most (\d+) MiB/.exec(reply.body.message)![1]);
+    assert.ok(limitMb > 1024 && limitMb < 16 * 1024 * 1024, `a real limit, not a guess: ${limitMb}`);
+    assert.deepEqual(readdirSync(join(t.config.dataDir, 'storage')), []);
+    assert.equal(await t.count('storage'), 0);
+    // The limit it named is taken.
+    const fits = await t.call({ method: 'PUT', url: '/r/storage', token: root, body: { group: gid, name: 'largest', size_mb: limitMb } });
+    assert.equal(fits.status, 200, JSON.stringify(fits.body));
   });
 });
 
