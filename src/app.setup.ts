@@ -1,3 +1,4 @@
+import rateLimit from '@fastify/rate-limit';
 import { Logger } from '@nestjs/common';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
@@ -23,6 +24,8 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   // The seed sends GET requests with a JSON body (authkey and fields); Fastify ignores
   // GET bodies unless told that GET may carry one.
   adapter.getInstance().addHttpMethod('GET', { hasBody: true, overrideExisting: true });
+  // Limits are applied where declared (login: LoginRateLimitGuard), not on every route.
+  void adapter.getInstance().register(rateLimit, { global: false });
   return adapter;
 }
 

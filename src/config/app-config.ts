@@ -28,6 +28,8 @@ export class AppConfig {
   readonly uploadLimitBytes: number;
   /** How long a graceful stop request waits for the guest before answering STOPPING. */
   readonly gracefulStopSeconds: number;
+  /** Login attempts allowed per minute, per client address and per username. */
+  readonly loginAttemptsPerMinute: number;
 
   constructor(values: Omit<AppConfig, 'databasePath'>) {
     Object.assign(this, values);
@@ -102,5 +104,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     qemuAccel: oneOf(env, 'VELOCITY_QEMU_ACCEL', ['auto', 'kvm', 'tcg'] as const, 'auto'),
     uploadLimitBytes: integer(env, 'VELOCITY_UPLOAD_LIMIT_MB', 65_536, 1, 16_777_216) * 1024 * 1024,
     gracefulStopSeconds: integer(env, 'VELOCITY_STOP_TIMEOUT', 30, 0, 3600),
+    loginAttemptsPerMinute: integer(env, 'VELOCITY_LOGIN_ATTEMPTS_PER_MINUTE', 10, 1, 100_000),
   });
 }

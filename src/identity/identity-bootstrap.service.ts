@@ -2,9 +2,9 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork } from '../database/unit-of-work';
+import { PasswordHasher } from './auth/password-hasher';
 import { GroupEntity, SPECIAL_GROUPS } from './entities/group.entity';
 import { UserEntity } from './entities/user.entity';
-import { hashPassword } from './password-hasher';
 
 /** On the first start: the four special groups and the `root` user in group `root`. */
 @Injectable()
@@ -14,6 +14,7 @@ export class IdentityBootstrapService implements OnApplicationBootstrap {
   constructor(
     private readonly unitOfWork: UnitOfWork,
     private readonly config: AppConfig,
+    private readonly passwords: PasswordHasher,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -27,7 +28,7 @@ export class IdentityBootstrapService implements OnApplicationBootstrap {
       }
       if (await manager.existsBy(UserEntity, { username: 'root' })) return false;
       const uid = randomUUID();
-      const passwordHash = await hashPassword(this.config.adminPassword ?? generated!);
+      const passwordHash = await this.passwords.hash(this.config.adminPassword ?? generated!);
       await manager.insert(UserEntity, { uid, username: 'root', passwordHash });
       const rootGroup = await manager.findOneByOrFail(GroupEntity, { special: 'root' });
       await manager.createQueryBuilder().relation(UserEntity, 'groups').of(uid).add(rootGroup.gid);

@@ -7,11 +7,11 @@ import { UnitOfWork } from '../database/unit-of-work';
 import { refuseWhileInUse } from './refuse-while-in-use';
 import { AuthenticatedUser } from './auth/authenticated-user';
 import { AuthkeyCache } from './auth/authkey-cache';
+import { PasswordHasher } from './auth/password-hasher';
 import { GroupEntity } from './entities/group.entity';
 import { UserEntity } from './entities/user.entity';
 import { GroupContentsService } from './group-contents.service';
 import { GroupsService } from './groups.service';
-import { hashPassword } from './password-hasher';
 
 export interface NewUser {
   username: string;
@@ -28,11 +28,12 @@ export class UsersService {
     private readonly unitOfWork: UnitOfWork,
     private readonly authkeyCache: AuthkeyCache,
     private readonly groupContents: GroupContentsService,
+    private readonly passwords: PasswordHasher,
   ) {}
 
   async create(caller: AuthenticatedUser, input: NewUser): Promise<UserEntity> {
     // Hash outside the transaction: it takes tens of milliseconds and needs no lock.
-    const passwordHash = await hashPassword(input.password);
+    const passwordHash = await this.passwords.hash(input.password);
     return this.unitOfWork.run(async (manager) => {
       if (await manager.existsBy(UserEntity, { username: input.username })) {
         throw new ApiError('USERNAME_TAKEN', `A user named ${input.username} already exists`);

@@ -58,6 +58,8 @@ export class TestApp {
       VELOCITY_DATA_DIR: dataDir,
       VELOCITY_ADMIN_PASSWORD: ROOT_PASSWORD,
       VELOCITY_HYPERVISOR: 'sim',
+      // Tests log in far more often than a person; the login limits have tests of their own.
+      VELOCITY_LOGIN_ATTEMPTS_PER_MINUTE: '100000',
       ...options.env,
     });
     const clock = new ManualClock();

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from './api-error';
 import { mapError } from './error-body';
 
 /** The single place where Nest turns exceptions into HTTP error responses. */
@@ -15,6 +16,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (unexpected) {
       const stack = exception instanceof Error ? exception.stack : String(exception);
       this.logger.error(`[${request.id}] ${request.method} ${request.url} failed: ${stack}`);
+    }
+    if (exception instanceof ApiError && exception.retryAfterSeconds !== undefined) {
+      void reply.header('retry-after', String(Math.max(1, Math.ceil(exception.retryAfterSeconds))));
     }
     void reply.status(status).send(body);
   }

@@ -14,6 +14,8 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly extras: ErrorExtras = {},
+    /** Sent as `Retry-After` (429, 503): when the client may try again. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.status = ERROR_CODES[code].status;

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   INVALID_CREDENTIALS: { status: 403, description: 'Wrong username or password.' },
   AUTHKEY_INVALID: { status: 403, description: 'The authkey to renew is unknown or expired.' },
   PERMISSION_DENIED: { status: 401, description: 'The caller lacks the group membership or permission this action needs.' },
+  RATE_LIMITED: { status: 429, description: 'Too many attempts (logins per client address or per username, or passwords being checked at once); `Retry-After` says when to try again.' },
   PROTECTED_GROUP: { status: 406, description: 'The action would change the root group, a special group or a personal group in a way that is not allowed.' },
   NOT_FOUND: { status: 404, description: 'The route does not exist.' },
   USER_NOT_FOUND: { status: 404, description: 'No such user.' },

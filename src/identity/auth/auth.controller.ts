@@ -1,8 +1,9 @@
-import { Body, Controller, Delete, HttpCode, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Delete, HttpCode, Patch, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../../common/swagger/api-errors.decorator';
 import { PresentedAuthkey, Public } from './authenticated.decorator';
 import { AuthkeysService } from './authkeys.service';
+import { LoginRateLimitGuard } from './login-rate-limit.guard';
 import { AuthkeyDto, LoginDto, LogoutResponseDto } from '../dto/auth.dto';
 
 @ApiTags('identity')
@@ -14,8 +15,9 @@ export class AuthController {
   @Public()
   @Post()
   @HttpCode(200)
+  @UseGuards(LoginRateLimitGuard)
   @ApiOkResponse({ type: AuthkeyDto })
-  @ApiErrors(['VALIDATION_FAILED', 'INVALID_CREDENTIALS'])
+  @ApiErrors(['VALIDATION_FAILED', 'INVALID_CREDENTIALS', 'RATE_LIMITED'])
   login(@Body() body: LoginDto): Promise<AuthkeyDto> {
     return this.authkeys.login(body.username, body.password);
   }

@@ -9,6 +9,8 @@ import { AuthkeyCache } from './authkey-cache';
 import { AuthkeyGuard } from './authkey.guard';
 import { AuthkeyStrategy } from './authkey.strategy';
 import { AuthkeysService } from './authkeys.service';
+import { LoginRateLimitGuard } from './login-rate-limit.guard';
+import { PasswordHasher } from './password-hasher';
 
 /**
  * Authkeys (`/u/auth`) and the global guard that makes every route need one. Every other
@@ -18,7 +20,7 @@ import { AuthkeysService } from './authkeys.service';
 @Module({
   imports: [PassportModule, TypeOrmModule.forFeature([AuthkeyEntity, UserEntity])],
   controllers: [AuthController],
-  providers: [AuthkeyCache, AuthkeysService, AuthkeyStrategy, { provide: APP_GUARD, useClass: AuthkeyGuard }],
-  exports: [AuthkeysService, AuthkeyCache],
+  providers: [AuthkeyCache, AuthkeysService, AuthkeyStrategy, PasswordHasher, LoginRateLimitGuard, { provide: APP_GUARD, useClass: AuthkeyGuard }],
+  exports: [AuthkeysService, AuthkeyCache, PasswordHasher],
 })
 export class AuthModule {}

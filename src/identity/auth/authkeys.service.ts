@@ -8,9 +8,9 @@ import { AppConfig } from '../../config/app-config';
 import { UnitOfWork } from '../../database/unit-of-work';
 import { AuthenticatedUser } from './authenticated-user';
 import { AuthkeyCache } from './authkey-cache';
+import { PasswordHasher } from './password-hasher';
 import { AuthkeyEntity } from '../entities/authkey.entity';
 import { UserEntity } from '../entities/user.entity';
-import { dummyPasswordHash, verifyPassword } from '../password-hasher';
 
 export interface IssuedAuthkey {
   authkey: string;
@@ -32,12 +32,14 @@ export class AuthkeysService {
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly cache: AuthkeyCache,
+    private readonly passwords: PasswordHasher,
   ) {}
 
   async login(username: string, password: string): Promise<IssuedAuthkey> {
+    this.passwords.assertCapacity();
     const user = await this.users.findOne({ where: { username }, select: { uid: true, passwordHash: true } });
     // Hash even for an unknown user so the response time does not reveal which names exist.
-    const valid = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
+    const valid = user ? await this.passwords.verify(password, user.passwordHash) : await this.passwords.verifyUnknownUser(password);
     if (!user || !valid) throw new ApiError('INVALID_CREDENTIALS', 'Wrong username or password');
     return this.unitOfWork.run(async (manager) => {
       await manager.delete(AuthkeyEntity, { expiresAt: LessThanOrEqual(this.clock.nowSeconds()) });
