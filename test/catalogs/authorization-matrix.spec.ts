@@ -3,12 +3,14 @@ import { after, before, describe, it } from 'node:test';
 import { CATALOG_PERMISSIONS, CatalogPermission } from '../../src/catalogs/permissions/catalog-permission';
 import { requestTo, rowName } from '../support/matrix-route';
 import { TestApp } from '../support/test-app';
-import { CATALOG_ENDPOINTS, CatalogFixture } from './authorization-matrix.rows';
+import { CATALOG_COLLECTION_ENDPOINTS, CATALOG_ENDPOINTS, CatalogCollectionEndpoint, CatalogFixture } from './authorization-matrix.rows';
 
 /**
- * Generated authorization matrix for every catalog endpoint that acts on one catalog: for each
- * of the seven permissions, a caller holding only it, a caller holding all but it, a member
- * of the owning group, root, a user with no relation and a request without a key.
+ * Generated authorization matrix for every catalog endpoint. Those that act on one catalog:
+ * for each of the seven permissions, a caller holding only it, a caller holding all but it, a
+ * member of the owning group, root, a user with no relation and a request without a key.
+ * Those that act on no one catalog (create, list): a catalogmanager in the owning group,
+ * root, a catalogmanager outside it, a user who is no catalogmanager, and no key.
  */
 
 function flags(granted: (p: CatalogPermission) => boolean): Record<CatalogPermission, boolean> {
@@ -21,6 +23,7 @@ describe('catalog authorization matrix', () => {
   let ownerToken: string;
   let ownersGid: string;
   let strangerToken: string;
+  let plainToken: string;
   let fixture: CatalogFixture;
   const only = new Map<CatalogPermission, { token: string; gid: string }>();
   const allBut = new Map<CatalogPermission, { token: string; gid: string }>();
@@ -30,9 +33,10 @@ describe('catalog authorization matrix', () => {
     root = await t.loginRoot();
     const catalogmanager = await t.specialGroupId(root, 'catalogmanager');
     ownersGid = await t.createGroup(root, 'owners');
-    fixture = { bystanderGid: await t.createGroup(root, 'bystanders') };
+    fixture = { ownersGid, bystanderGid: await t.createGroup(root, 'bystanders') };
     ownerToken = (await t.createUser(root, 'owner', [ownersGid, catalogmanager])).token;
     strangerToken = (await t.createUser(root, 'stranger', [catalogmanager])).token;
+    plainToken = (await t.createUser(root, 'plain')).token;
     for (const p of CATALOG_PERMISSIONS) {
       // Every matrix user is a catalogmanager, so DELETE /c turns on the share permission alone.
       const onlyGid = await t.createGroup(root, `only-${p}`);
@@ -95,6 +99,38 @@ describe('catalog authorization matrix', () => {
     }
   }
 
+  /** Callers of the endpoints that act on no one catalog; each request names the owning group. */
+  const COLLECTION_CALLERS: Array<{ who: string; token: () => string | undefined; membership: 'owner' | 'root' | 'stranger' | 'plain' | 'none' }> = [
+    { who: 'owning group member', token: () => ownerToken, membership: 'owner' },
+    { who: 'root', token: () => root, membership: 'root' },
+    { who: 'catalogmanager outside the owning group', token: () => strangerToken, membership: 'stranger' },
+    { who: 'user who is no catalogmanager', token: () => plainToken, membership: 'plain' },
+    { who: 'no key', token: () => undefined, membership: 'none' },
+    { who: 'unknown key', token: () => 'not-a-real-key', membership: 'none' },
+  ];
+
+  function collectionExpectation(endpoint: CatalogCollectionEndpoint, membership: (typeof COLLECTION_CALLERS)[number]['membership']) {
+    if (membership === 'none') return { status: 401, code: 'AUTH_REQUIRED' };
+    if (endpoint.needs === 'any' || membership === 'owner' || membership === 'root') return { status: 200 };
+    return membership === 'stranger' ? { status: 404, code: 'GROUP_NOT_FOUND' } : { status: 401, code: 'PERMISSION_DENIED' };
+  }
+
+  let n = 0;
+  for (const endpoint of CATALOG_COLLECTION_ENDPOINTS) {
+    for (const caller of COLLECTION_CALLERS) {
+      const expected = collectionExpectation(endpoint, caller.membership);
+      it(`${rowName(endpoint)} [needs ${endpoint.needs}] by ${caller.who} → ${expected.status}`, async () => {
+        const before = await snapshot();
+        const reply = await t.call({ ...requestTo(endpoint, endpoint.request(++n, fixture)), token: caller.token() });
+        assert.equal(reply.status, expected.status, JSON.stringify(reply.body));
+        if (expected.code) {
+          assert.equal(reply.body.code, expected.code);
+          assert.equal(await snapshot(), before, 'a denied request changes nothing');
+        }
+      });
+    }
+  }
+
   it('GET /c/list shows each caller exactly their effective permissions', async () => {
     const cid = await freshCatalog('state');
     const find = async (token: string) => {
@@ -115,13 +151,15 @@ describe('catalog authorization matrix', () => {
     const before = await snapshot();
     t.clock.advance(t.config.authkeyTtlSeconds + 1);
     try {
-      for (const endpoint of CATALOG_ENDPOINTS) {
-        const reply = await t.call({ ...requestTo(endpoint, endpoint.request(cid, fixture)), token: ownerToken });
-        assert.equal(reply.status, 401, rowName(endpoint));
+      const requests = [
+        ...CATALOG_ENDPOINTS.map((endpoint) => ({ name: rowName(endpoint), ...requestTo(endpoint, endpoint.request(cid, fixture)) })),
+        ...CATALOG_COLLECTION_ENDPOINTS.map((endpoint) => ({ name: rowName(endpoint), ...requestTo(endpoint, endpoint.request(++n, fixture)) })),
+      ];
+      for (const { name, ...request } of requests) {
+        const reply = await t.call({ ...request, token: ownerToken });
+        assert.equal(reply.status, 401, name);
         assert.equal(reply.body.code, 'AUTH_REQUIRED');
       }
-      const create = await t.call({ method: 'PUT', url: '/c', token: ownerToken, body: { group: ownersGid, label: 'late' } });
-      assert.equal(create.status, 401);
       assert.equal(await snapshot(), before);
     } finally {
       t.clock.advance(-(t.config.authkeyTtlSeconds + 1));
