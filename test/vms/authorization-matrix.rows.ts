@@ -29,8 +29,13 @@ export interface VEndpoint extends MatrixRoute {
    * none (catalog-addressed endpoints).
    */
   vm: 'running' | 'fresh' | 'none';
-  /** What an authorized caller gets (the sim driver cannot create MAC VMs: 422). */
+  /**
+   * What an authorized caller gets (the sim driver cannot create MAC VMs: 422; the console
+   * stream answers 101 Switching Protocols).
+   */
   allowed: { status: number; code?: string };
+  /** 'websocket': the request is a WebSocket upgrade to the listening server. */
+  transport?: 'http' | 'websocket';
   request: (c: VContext) => RequestParts;
   /** Checks the effect of an allowed request. */
   verify?: (t: TestApp, reply: Reply, c: VContext) => Promise<void>;
@@ -168,6 +173,16 @@ export const V_ENDPOINTS: VEndpoint[] = [
     allowed: { status: 200 },
     request: (c) => ({ body: { vmid: c.vmid, input: 'x\n' } }),
     verify: async (_t, reply, c) => assert.deepEqual(reply.body, { vmid: c.vmid }),
+  },
+  {
+    method: 'GET',
+    path: '/v/console/stream',
+    transport: 'websocket',
+    permission: 'interact',
+    addressing: 'vmid',
+    vm: 'running',
+    allowed: { status: 101 },
+    request: (c) => ({ query: { vmid: c.vmid } }),
   },
   {
     method: 'GET',

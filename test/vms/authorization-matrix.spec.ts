@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
+import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { CATALOG_PERMISSIONS, CatalogPermission } from '../../src/catalogs/permissions/catalog-permission';
 import { requestTo, rowName } from '../support/matrix-route';
 import { Call, Reply, TestApp } from '../support/test-app';
@@ -11,10 +13,10 @@ import { R_ENDPOINTS, RContext, REndpoint, V_ENDPOINTS, VContext, VEndpoint } fr
 /**
  * Generated authorization matrix for every /v and /r endpoint.
  *
- * /v is catalog-scoped: for each endpoint and each of the seven share permissions, a caller
- * holding only that permission and a caller holding all but it; once per endpoint the owning
- * group's member, root, a user with no relation, the owner naming an unknown id, no key, an
- * unknown key and an expired key.
+ * /v is catalog-scoped: for each endpoint (the console stream's WebSocket upgrade included)
+ * and each of the seven share permissions, a caller holding only that permission and a caller
+ * holding all but it; once per endpoint the owning group's member, root, a user with no
+ * relation, the owner naming an unknown id, no key, an unknown key and an expired key.
  *
  * /r is group-scoped: members of the owning group, poolmanager and root may manage a group's
  * storage and FILEHANDLE NICs; everybody else (a share on the group's catalog included) gets
@@ -71,10 +73,14 @@ describe('/v and /r authorization matrix', () => {
   let catalogmanagerOnly: string;
   let usermanager: string;
   let fullShare: { token: string; cid: string };
+  /** The listening server's port, for the WebSocket upgrade. */
+  let port: number;
   let seq = 0;
 
   before(async () => {
     t = await TestApp.start();
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.getHttpServer().address() as AddressInfo).port;
     root = await t.loginRoot();
     const special = async (name: string) => t.specialGroupId(root, name);
     const catalogmanager = await special('catalogmanager');
@@ -169,12 +175,38 @@ describe('/v and /r authorization matrix', () => {
     return reply.body.state;
   }
 
-  /** Sends the request, with the clock past the key's expiry if asked. */
-  async function send(request: Omit<Call, 'token'>, token: string | undefined, expired: boolean): Promise<Reply> {
-    if (!expired) return t.call({ ...request, token });
+  /**
+   * Opens a WebSocket with the request's path and query: 101 when the upgrade is accepted
+   * (the socket is closed again at once), else the refusal's status and `{code, message}` body.
+   */
+  function upgrade(request: Omit<Call, 'token'>, token: string | undefined): Promise<Reply> {
+    const url = `ws://127.0.0.1:${port}${t.config.basePath}${request.url}?${new URLSearchParams(request.query)}`;
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      ws.on('unexpected-response', (req, res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          // With this listener, ws leaves the refused response to us: drop its socket.
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()), headers: res.headers });
+        });
+      });
+      ws.on('open', () => {
+        ws.once('close', () => resolve({ status: 101, body: undefined, headers: {} }));
+        ws.close();
+      });
+      ws.on('error', reject);
+    });
+  }
+
+  /** Sends the request (as a WebSocket upgrade if asked), with the clock past the key's expiry if asked. */
+  async function send(request: Omit<Call, 'token'>, token: string | undefined, expired: boolean, transport: VEndpoint['transport'] = 'http'): Promise<Reply> {
+    const deliver = () => (transport === 'websocket' ? upgrade(request, token) : t.call({ ...request, token }));
+    if (!expired) return deliver();
     t.clock.advance(t.config.authkeyTtlSeconds + 1);
     try {
-      return await t.call({ ...request, token });
+      return await deliver();
     } finally {
       t.clock.advance(-(t.config.authkeyTtlSeconds + 1));
     }
@@ -238,11 +270,12 @@ describe('/v and /r authorization matrix', () => {
           };
           const stateBefore = vmid ? await stateOf(vmid) : undefined;
           const before = await snapshot();
-          const reply = await send(requestTo(endpoint, endpoint.request(context)), c.token(), c.expired ?? false);
+          const reply = await send(requestTo(endpoint, endpoint.request(context)), c.token(), c.expired ?? false, endpoint.transport);
           try {
             assert.equal(reply.status, c.status, JSON.stringify(reply.body));
             if (c.code) assert.equal(reply.body.code, c.code, JSON.stringify(reply.body));
-            if (reply.status === 200) {
+            // Allowed: 200, or 101 for an accepted WebSocket upgrade.
+            if (reply.status < 400) {
               await endpoint.verify?.(t, reply, context);
             } else {
               assert.equal(typeof reply.body.message, 'string');
@@ -261,8 +294,9 @@ describe('/v and /r authorization matrix', () => {
     }
 
     // A GET request may name its target in the body and in the query at once: the id the
-    // permission is checked on and the id that is served must be the same one.
-    for (const endpoint of V_ENDPOINTS.filter((e) => e.method === 'GET' && e.vm === 'running')) {
+    // permission is checked on and the id that is served must be the same one. (A WebSocket
+    // upgrade carries no body.)
+    for (const endpoint of V_ENDPOINTS.filter((e) => e.method === 'GET' && e.vm === 'running' && e.transport !== 'websocket')) {
       const field = endpoint.addressing === 'vmid' ? 'vmid' : 'cid';
       for (const visibleIn of ['body', 'query'] as const) {
         it(`${rowName(endpoint)} with a visible ${field} in the ${visibleIn} and an invisible one in the ${visibleIn === 'body' ? 'query' : 'body'} never serves the invisible one`, async () => {
