@@ -1,34 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CATALOG_PERMISSIONS, CatalogPermission } from '../../src/catalogs/permissions/catalog-permission';
-import { Call, TestApp } from '../support/test-app';
+import { requestTo, rowName } from '../support/matrix-route';
+import { TestApp } from '../support/test-app';
+import { CATALOG_COLLECTION_ENDPOINTS, CATALOG_ENDPOINTS, CatalogCollectionEndpoint, CatalogFixture } from './authorization-matrix.rows';
 
 /**
- * Generated authorization matrix for every catalog endpoint that acts on one catalog: for each
- * of the seven permissions, a caller holding only it, a caller holding all but it, a member
- * of the owning group, root, a user with no relation and a request without a key.
+ * Generated authorization matrix for every catalog endpoint. Those that act on one catalog:
+ * for each of the seven permissions, a caller holding only it, a caller holding all but it, a
+ * member of the owning group, root, a user with no relation and a request without a key.
+ * Those that act on no one catalog (create, list): a catalogmanager in the owning group,
+ * root, a catalogmanager outside it, a user who is no catalogmanager, and no key.
  */
-interface Endpoint {
-  name: string;
-  permission: CatalogPermission;
-  request: (cid: string, fixture: Fixture) => Omit<Call, 'token'>;
-}
-
-interface Fixture {
-  bystanderGid: string;
-}
-
-const ENDPOINTS: Endpoint[] = [
-  { name: 'GET /c/share (query)', permission: 'manage', request: (cid) => ({ method: 'GET', url: '/c/share', query: { cid } }) },
-  { name: 'GET /c/share (body)', permission: 'manage', request: (cid) => ({ method: 'GET', url: '/c/share', body: { cid } }) },
-  {
-    name: 'POST /c/share',
-    permission: 'manage',
-    request: (cid, f) => ({ method: 'POST', url: '/c/share', body: { cid, gid: f.bystanderGid, view: true, interact: true } }),
-  },
-  { name: 'DELETE /c/share', permission: 'manage', request: (cid, f) => ({ method: 'DELETE', url: '/c/share', body: { cid, gid: f.bystanderGid } }) },
-  { name: 'DELETE /c', permission: 'manage', request: (cid) => ({ method: 'DELETE', url: '/c', body: { cid } }) },
-];
 
 function flags(granted: (p: CatalogPermission) => boolean): Record<CatalogPermission, boolean> {
   return Object.fromEntries(CATALOG_PERMISSIONS.map((p) => [p, granted(p)])) as Record<CatalogPermission, boolean>;
@@ -40,7 +23,8 @@ describe('catalog authorization matrix', () => {
   let ownerToken: string;
   let ownersGid: string;
   let strangerToken: string;
-  let bystanderGid: string;
+  let plainToken: string;
+  let fixture: CatalogFixture;
   const only = new Map<CatalogPermission, { token: string; gid: string }>();
   const allBut = new Map<CatalogPermission, { token: string; gid: string }>();
 
@@ -49,9 +33,10 @@ describe('catalog authorization matrix', () => {
     root = await t.loginRoot();
     const catalogmanager = await t.specialGroupId(root, 'catalogmanager');
     ownersGid = await t.createGroup(root, 'owners');
-    bystanderGid = await t.createGroup(root, 'bystanders');
+    fixture = { ownersGid, bystanderGid: await t.createGroup(root, 'bystanders') };
     ownerToken = (await t.createUser(root, 'owner', [ownersGid, catalogmanager])).token;
     strangerToken = (await t.createUser(root, 'stranger', [catalogmanager])).token;
+    plainToken = (await t.createUser(root, 'plain')).token;
     for (const p of CATALOG_PERMISSIONS) {
       // Every matrix user is a catalogmanager, so DELETE /c turns on the share permission alone.
       const onlyGid = await t.createGroup(root, `only-${p}`);
@@ -70,7 +55,7 @@ describe('catalog authorization matrix', () => {
     const shares = [
       { gid: only.get(p)!.gid, ...flags((q) => q === p) },
       { gid: allBut.get(p)!.gid, ...flags((q) => q !== p) },
-      { gid: bystanderGid, ...flags((q) => q === 'view') },
+      { gid: fixture.bystanderGid, ...flags((q) => q === 'view') },
     ];
     for (const share of shares) {
       assert.equal((await t.call({ method: 'POST', url: '/c/share', token: ownerToken, body: { cid, ...share } })).status, 200);
@@ -84,7 +69,7 @@ describe('catalog authorization matrix', () => {
     return JSON.stringify({ catalogs, shares });
   }
 
-  for (const endpoint of ENDPOINTS) {
+  for (const endpoint of CATALOG_ENDPOINTS) {
     for (const p of CATALOG_PERMISSIONS) {
       const callers: Array<{ who: string; token: () => string | undefined; status: number }> = [
         { who: `only ${p}`, token: () => only.get(p)!.token, status: p === endpoint.permission ? 200 : 401 },
@@ -100,10 +85,10 @@ describe('catalog authorization matrix', () => {
         );
       }
       for (const caller of callers) {
-        it(`${endpoint.name} [needs ${endpoint.permission}] by ${caller.who} → ${caller.status}`, async () => {
+        it(`${rowName(endpoint)} [needs ${endpoint.permission}] by ${caller.who} → ${caller.status}`, async () => {
           const cid = await freshCatalog(p);
           const before = await snapshot();
-          const reply = await t.call({ ...endpoint.request(cid, { bystanderGid }), token: caller.token() });
+          const reply = await t.call({ ...requestTo(endpoint, endpoint.request(cid, fixture)), token: caller.token() });
           assert.equal(reply.status, caller.status, JSON.stringify(reply.body));
           if (caller.status !== 200) {
             assert.equal(typeof reply.body.code, 'string');
@@ -111,6 +96,38 @@ describe('catalog authorization matrix', () => {
           }
         });
       }
+    }
+  }
+
+  /** Callers of the endpoints that act on no one catalog; each request names the owning group. */
+  const COLLECTION_CALLERS: Array<{ who: string; token: () => string | undefined; membership: 'owner' | 'root' | 'stranger' | 'plain' | 'none' }> = [
+    { who: 'owning group member', token: () => ownerToken, membership: 'owner' },
+    { who: 'root', token: () => root, membership: 'root' },
+    { who: 'catalogmanager outside the owning group', token: () => strangerToken, membership: 'stranger' },
+    { who: 'user who is no catalogmanager', token: () => plainToken, membership: 'plain' },
+    { who: 'no key', token: () => undefined, membership: 'none' },
+    { who: 'unknown key', token: () => 'not-a-real-key', membership: 'none' },
+  ];
+
+  function collectionExpectation(endpoint: CatalogCollectionEndpoint, membership: (typeof COLLECTION_CALLERS)[number]['membership']) {
+    if (membership === 'none') return { status: 401, code: 'AUTH_REQUIRED' };
+    if (endpoint.needs === 'any' || membership === 'owner' || membership === 'root') return { status: 200 };
+    return membership === 'stranger' ? { status: 404, code: 'GROUP_NOT_FOUND' } : { status: 401, code: 'PERMISSION_DENIED' };
+  }
+
+  let n = 0;
+  for (const endpoint of CATALOG_COLLECTION_ENDPOINTS) {
+    for (const caller of COLLECTION_CALLERS) {
+      const expected = collectionExpectation(endpoint, caller.membership);
+      it(`${rowName(endpoint)} [needs ${endpoint.needs}] by ${caller.who} → ${expected.status}`, async () => {
+        const before = await snapshot();
+        const reply = await t.call({ ...requestTo(endpoint, endpoint.request(++n, fixture)), token: caller.token() });
+        assert.equal(reply.status, expected.status, JSON.stringify(reply.body));
+        if (expected.code) {
+          assert.equal(reply.body.code, expected.code);
+          assert.equal(await snapshot(), before, 'a denied request changes nothing');
+        }
+      });
     }
   }
 
@@ -134,13 +151,15 @@ describe('catalog authorization matrix', () => {
     const before = await snapshot();
     t.clock.advance(t.config.authkeyTtlSeconds + 1);
     try {
-      for (const endpoint of ENDPOINTS) {
-        const reply = await t.call({ ...endpoint.request(cid, { bystanderGid }), token: ownerToken });
-        assert.equal(reply.status, 401, endpoint.name);
+      const requests = [
+        ...CATALOG_ENDPOINTS.map((endpoint) => ({ name: rowName(endpoint), ...requestTo(endpoint, endpoint.request(cid, fixture)) })),
+        ...CATALOG_COLLECTION_ENDPOINTS.map((endpoint) => ({ name: rowName(endpoint), ...requestTo(endpoint, endpoint.request(++n, fixture)) })),
+      ];
+      for (const { name, ...request } of requests) {
+        const reply = await t.call({ ...request, token: ownerToken });
+        assert.equal(reply.status, 401, name);
         assert.equal(reply.body.code, 'AUTH_REQUIRED');
       }
-      const create = await t.call({ method: 'PUT', url: '/c', token: ownerToken, body: { group: ownersGid, label: 'late' } });
-      assert.equal(create.status, 401);
       assert.equal(await snapshot(), before);
     } finally {
       t.clock.advance(-(t.config.authkeyTtlSeconds + 1));

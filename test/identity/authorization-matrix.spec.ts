@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Call, TestApp } from '../support/test-app';
+import { requestTo, rowName } from '../support/matrix-route';
+import { TestApp } from '../support/test-app';
+import { IDENTITY_ENDPOINTS, IdentityEndpoint, IdentityFixture } from './authorization-matrix.rows';
 
 /**
  * Generated authorization cases for every /u endpoint: root, a usermanager, a plain user,
@@ -9,19 +11,10 @@ import { Call, TestApp } from '../support/test-app';
  */
 type Caller = 'root' | 'usermanager' | 'plain' | 'no key' | 'unknown key' | 'expired key';
 
-interface Endpoint {
-  name: string;
-  /** Who may: 'usermanager' (and root) or 'any' authenticated user. */
-  needs: 'usermanager' | 'any';
-  /** Builds a fresh request (fresh names and victims, so allowed cases can run repeatedly). */
-  request: (n: number) => Promise<Omit<Call, 'token'>>;
-}
-
 describe('identity authorization matrix', () => {
   let t: TestApp;
   const tokens = new Map<Caller, string | undefined>();
-  let plainUid: string;
-  let extraGid: string;
+  let fixture: IdentityFixture;
   let n = 0;
 
   before(async () => {
@@ -31,30 +24,19 @@ describe('identity authorization matrix', () => {
     tokens.set('root', root);
     tokens.set('usermanager', (await t.createUser(root, 'um', [usermanager])).token);
     const plain = await t.createUser(root, 'plain');
-    plainUid = plain.uid;
     tokens.set('plain', plain.token);
     tokens.set('no key', undefined);
     tokens.set('unknown key', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
-    extraGid = await t.createGroup(root, 'extra');
+    fixture = {
+      victim: async (i) => (await t.createUser(root, `victim-${i}`)).uid,
+      group: async (i) => t.createGroup(root, `doomed-${i}`),
+      plainUid: plain.uid,
+      extraGid: await t.createGroup(root, 'extra'),
+    };
   });
   after(() => t.close());
 
-  const victim = async (i: number) => (await t.createUser(tokens.get('root')!, `victim-${i}`)).uid;
-  const group = async (i: number) => t.createGroup(tokens.get('root')!, `doomed-${i}`);
-
-  const ENDPOINTS: Endpoint[] = [
-    { name: 'PUT /u/user', needs: 'usermanager', request: async (i) => ({ method: 'PUT', url: '/u/user', body: { username: `new-${i}`, password: 'password-123' } }) },
-    { name: 'DELETE /u/user', needs: 'usermanager', request: async (i) => ({ method: 'DELETE', url: '/u/user', body: { uid: await victim(i) } }) },
-    { name: 'GET /u/user', needs: 'any', request: async () => ({ method: 'GET', url: '/u/user' }) },
-    { name: 'GET /u/user/list', needs: 'usermanager', request: async () => ({ method: 'GET', url: '/u/user/list' }) },
-    { name: 'PUT /u/group', needs: 'usermanager', request: async (i) => ({ method: 'PUT', url: '/u/group', body: { groupname: `g-${i}` } }) },
-    { name: 'DELETE /u/group', needs: 'usermanager', request: async (i) => ({ method: 'DELETE', url: '/u/group', body: { gid: await group(i) } }) },
-    { name: 'GET /u/group/list', needs: 'any', request: async () => ({ method: 'GET', url: '/u/group/list' }) },
-    { name: 'PUT /u/group/assign', needs: 'usermanager', request: async () => ({ method: 'PUT', url: '/u/group/assign', body: { uid: plainUid, groups: [extraGid] } }) },
-    { name: 'DELETE /u/group/assign', needs: 'usermanager', request: async () => ({ method: 'DELETE', url: '/u/group/assign', body: { uid: plainUid, groups: [extraGid] } }) },
-  ];
-
-  function expected(endpoint: Endpoint, caller: Caller): number {
+  function expected(endpoint: IdentityEndpoint, caller: Caller): number {
     if (caller === 'no key' || caller === 'unknown key' || caller === 'expired key') return 401;
     if (endpoint.needs === 'usermanager' && caller === 'plain') return 401;
     return 200;
@@ -68,11 +50,11 @@ describe('identity authorization matrix', () => {
   }
 
   const CALLERS: Caller[] = ['root', 'usermanager', 'plain', 'no key', 'unknown key', 'expired key'];
-  for (const endpoint of ENDPOINTS) {
+  for (const endpoint of IDENTITY_ENDPOINTS) {
     for (const caller of CALLERS) {
       const status = expected(endpoint, caller);
-      it(`${endpoint.name} by ${caller} → ${status}`, async () => {
-        const request = await endpoint.request(++n);
+      it(`${rowName(endpoint)} by ${caller} → ${status}`, async () => {
+        const request = requestTo(endpoint, await endpoint.request(++n, fixture));
         const before = await snapshot();
         let token = tokens.get(caller);
         if (caller === 'expired key') {

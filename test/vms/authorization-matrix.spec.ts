@@ -1,18 +1,22 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
+import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { CATALOG_PERMISSIONS, CatalogPermission } from '../../src/catalogs/permissions/catalog-permission';
+import { requestTo, rowName } from '../support/matrix-route';
 import { Call, Reply, TestApp } from '../support/test-app';
 import { createDisk, setState } from '../support/vm-fixture';
+import { R_ENDPOINTS, RContext, REndpoint, V_ENDPOINTS, VContext, VEndpoint } from './authorization-matrix.rows';
 
 /**
  * Generated authorization matrix for every /v and /r endpoint.
  *
- * /v is catalog-scoped: for each endpoint and each of the seven share permissions, a caller
- * holding only that permission and a caller holding all but it; once per endpoint the owning
- * group's member, root, a user with no relation, the owner naming an unknown id, no key, an
- * unknown key and an expired key.
+ * /v is catalog-scoped: for each endpoint (the console stream's WebSocket upgrade included)
+ * and each of the seven share permissions, a caller holding only that permission and a caller
+ * holding all but it; once per endpoint the owning group's member, root, a user with no
+ * relation, the owner naming an unknown id, no key, an unknown key and an expired key.
  *
  * /r is group-scoped: members of the owning group, poolmanager and root may manage a group's
  * storage and FILEHANDLE NICs; everybody else (a share on the group's catalog included) gets
@@ -40,291 +44,14 @@ function flags(granted: (p: CatalogPermission) => boolean): Record<CatalogPermis
   return Object.fromEntries(CATALOG_PERMISSIONS.map((p) => [p, granted(p)])) as Record<CatalogPermission, boolean>;
 }
 
-/** How a request names what it acts on, and so which 404 code hides it. */
-type Addressing = 'catalog' | 'vmid';
-
-/** What a /v case's request is built from. */
-interface VContext {
-  cid: string;
-  vmid: string;
-  /** A name no VM has yet. */
-  name: string;
-  /** A kernel image the caller may use. */
-  kernel: string;
-  natNic: string;
-}
-
-interface VEndpoint {
-  name: string;
-  permission: CatalogPermission;
-  addressing: Addressing;
-  /**
-   * The VM a case acts on: a long-lived running one (read-only and console endpoints), a
-   * fresh stopped one per case (endpoints whose allowed request changes or destroys it), or
-   * none (catalog-addressed endpoints).
-   */
-  vm: 'running' | 'fresh' | 'none';
-  /** What an authorized caller gets (the sim driver cannot create MAC VMs: 422). */
-  allowed: { status: number; code?: string };
-  request: (c: VContext) => Omit<Call, 'token'>;
-  /** Checks the effect of an allowed request. */
-  verify?: (t: TestApp, reply: Reply, c: VContext) => Promise<void>;
-}
-
-async function vmRow(t: TestApp, vmid: string): Promise<Record<string, unknown> | undefined> {
-  return (await t.dataSource.query('SELECT * FROM vms WHERE vmid = ?', [vmid]))[0];
-}
-
-async function assertCreated(t: TestApp, reply: Reply, c: VContext, type: string): Promise<void> {
-  const row = await vmRow(t, reply.body.vmid);
-  assert.ok(row, 'the VM exists');
-  assert.deepEqual([row.cid, row.name, row.type], [c.cid, c.name, type]);
-}
-
-const V_ENDPOINTS: VEndpoint[] = [
-  {
-    name: 'PUT /v/efi',
-    permission: 'create',
-    addressing: 'catalog',
-    vm: 'none',
-    allowed: { status: 200 },
-    request: (c) => ({ method: 'PUT', url: '/v/efi', body: { name: c.name, catalog: c.cid, cpu_count: 1, memory_size_mb: 256, nics: [c.natNic] } }),
-    verify: (t, reply, c) => assertCreated(t, reply, c, 'EFI'),
-  },
-  {
-    name: 'PUT /v/kboot',
-    permission: 'create',
-    addressing: 'catalog',
-    vm: 'none',
-    allowed: { status: 200 },
-    request: (c) => ({
-      method: 'PUT',
-      url: '/v/kboot',
-      body: { name: c.name, catalog: c.cid, cpu_count: 1, memory_size_mb: 256, kernel: c.kernel, cmdline: 'console=ttyS0' },
-    }),
-    verify: (t, reply, c) => assertCreated(t, reply, c, 'KBOOT'),
-  },
-  {
-    name: 'PUT /v/mac',
-    permission: 'create',
-    addressing: 'catalog',
-    vm: 'none',
-    allowed: { status: 422, code: 'UNSUPPORTED_ON_HOST' },
-    request: (c) => ({ method: 'PUT', url: '/v/mac', body: { name: c.name, catalog: c.cid, cpu_count: 1, memory_size_mb: 4096 } }),
-  },
-  {
-    name: 'GET /v',
-    permission: 'view',
-    addressing: 'vmid',
-    vm: 'running',
-    allowed: { status: 200 },
-    request: (c) => ({ method: 'GET', url: '/v', query: { vmid: c.vmid } }),
-    verify: async (_t, reply, c) => assert.deepEqual([reply.body.vmid, reply.body.catalog, reply.body.state], [c.vmid, c.cid, 'RUNNING']),
-  },
-  {
-    name: 'GET /v/list',
-    permission: 'view',
-    addressing: 'catalog',
-    vm: 'running',
-    allowed: { status: 200 },
-    request: (c) => ({ method: 'GET', url: '/v/list', query: { cid: c.cid, limit: '1000' } }),
-    verify: async (_t, reply, c) => {
-      const vms: Array<{ vmid: string; catalog: string }> = reply.body.vms;
-      assert.ok(vms.some((v) => v.vmid === c.vmid), 'the catalog\'s VM is listed');
-      assert.ok(vms.every((v) => v.catalog === c.cid), 'only the catalog\'s VMs are listed');
-    },
-  },
-  {
-    name: 'PATCH /v',
-    permission: 'alter',
-    addressing: 'vmid',
-    vm: 'fresh',
-    allowed: { status: 200 },
-    request: (c) => ({ method: 'PATCH', url: '/v', body: { vmid: c.vmid, memory_size_mb: 512 } }),
-    verify: async (t, reply, c) => {
-      assert.equal(reply.body.memory_size_mb, 512);
-      assert.equal((await vmRow(t, c.vmid))!.memory_size_mb, 512);
-    },
-  },
-  {
-    name: 'DELETE /v',
-    permission: 'remove',
-    addressing: 'vmid',
-    vm: 'fresh',
-    allowed: { status: 200 },
-    request: (c) => ({ method: 'DELETE', url: '/v', body: { vmid: c.vmid } }),
-    verify: async (t, reply, c) => {
-      assert.deepEqual(reply.body, { vmid: c.vmid });
-      assert.equal(await t.count('vms', 'vmid = ?', [c.vmid]), 0);
-    },
-  },
-  {
-    name: 'GET /v/state',
-    permission: 'view',
-    addressing: 'vmid',
-    vm: 'running',
-    allowed: { status: 200 },
-    request: (c) => ({ method: 'GET', url: '/v/state', query: { vmid: c.vmid } }),
-    verify: async (_t, reply, c) => assert.deepEqual(reply.body, { vmid: c.vmid, state: 'RUNNING' }),
-  },
-  {
-    name: 'POST /v/state',
-    permission: 'state',
-    addressing: 'vmid',
-    vm: 'fresh',
-    allowed: { status: 200 },
-    request: (c) => ({ method: 'POST', url: '/v/state', body: { vmid: c.vmid, state: 'RUNNING' } }),
-    verify: async (_t, reply, c) => assert.deepEqual(reply.body, { vmid: c.vmid, state: 'RUNNING' }),
-  },
-  {
-    name: 'GET /v/console',
-    permission: 'interact',
-    addressing: 'vmid',
-    vm: 'running',
-    allowed: { status: 200 },
-    request: (c) => ({ method: 'GET', url: '/v/console', query: { vmid: c.vmid } }),
-    verify: async (_t, reply, c) => {
-      assert.equal(reply.body.vmid, c.vmid);
-      assert.equal(typeof reply.body.output, 'string');
-    },
-  },
-  {
-    name: 'POST /v/console',
-    permission: 'interact',
-    addressing: 'vmid',
-    vm: 'running',
-    allowed: { status: 200 },
-    request: (c) => ({ method: 'POST', url: '/v/console', body: { vmid: c.vmid, input: 'x\n' } }),
-    verify: async (_t, reply, c) => assert.deepEqual(reply.body, { vmid: c.vmid }),
-  },
-  {
-    name: 'GET /v/screenshot',
-    permission: 'interact',
-    addressing: 'vmid',
-    vm: 'running',
-    allowed: { status: 200 },
-    request: (c) => ({ method: 'GET', url: '/v/screenshot', query: { vmid: c.vmid } }),
-    verify: async (_t, reply) => {
-      assert.match(String(reply.headers['content-type']), /^image\/png/);
-      assert.equal(String(reply.body).slice(1, 4), 'PNG', 'a PNG signature');
-    },
-  },
-];
-
 /** The resources of one group that the /r matrix looks for. */
 interface GroupResources {
   stid: string;
   nicid: string;
 }
 
-interface RContext {
-  /** The group a create request names. */
-  gid: string;
-  /** The owning group's storage or NIC an id-addressed request names. */
-  id: string;
-  name: string;
-}
-
 /** What the caller may see of the owning group's and of the other group's resources. */
 type Reach = 'owning group' | 'other group' | 'every group' | 'no group';
-
-interface REndpoint {
-  name: string;
-  kind: 'create' | 'id' | 'list';
-  notFound?: string;
-  /** id-addressed endpoints whose allowed request destroys the target: a fresh one per case. */
-  fresh?: 'storage' | 'nic';
-  /** The target of id-addressed endpoints that read. */
-  target?: 'storage' | 'nic';
-  request: (c: RContext) => Omit<Call, 'token'>;
-  verify?: (t: TestApp, reply: Reply, c: RContext) => Promise<void>;
-  /** list endpoints: the ids in the reply. */
-  listed?: (reply: Reply) => string[];
-  kindOfItem?: 'storage' | 'nic';
-}
-
-const R_ENDPOINTS: REndpoint[] = [
-  {
-    name: 'PUT /r/storage',
-    kind: 'create',
-    notFound: 'GROUP_NOT_FOUND',
-    request: (c) => ({ method: 'PUT', url: '/r/storage', body: { group: c.gid, name: c.name, size_mb: 1 } }),
-    verify: async (t, reply, c) => {
-      assert.deepEqual([reply.body.gid, reply.body.name], [c.gid, c.name]);
-      assert.equal(await t.count('storage', 'stid = ? AND gid = ?', [reply.body.stid, c.gid]), 1);
-    },
-  },
-  {
-    name: 'POST /r/storage/upload',
-    kind: 'create',
-    notFound: 'GROUP_NOT_FOUND',
-    request: (c) => ({
-      method: 'POST',
-      url: '/r/storage/upload',
-      query: { group: c.gid, name: c.name },
-      headers: { 'content-type': 'application/octet-stream' },
-      payload: Buffer.alloc(4096, 7),
-    }),
-    verify: async (t, reply, c) => {
-      assert.deepEqual([reply.body.gid, reply.body.name, reply.body.size_bytes], [c.gid, c.name, 4096]);
-      assert.equal(await t.count('storage', 'stid = ? AND gid = ?', [reply.body.stid, c.gid]), 1);
-    },
-  },
-  {
-    name: 'GET /r/storage',
-    kind: 'id',
-    notFound: 'STORAGE_NOT_FOUND',
-    target: 'storage',
-    request: (c) => ({ method: 'GET', url: '/r/storage', query: { stid: c.id } }),
-    verify: async (_t, reply, c) => assert.equal(reply.body.stid, c.id),
-  },
-  {
-    name: 'GET /r/storage/list',
-    kind: 'list',
-    kindOfItem: 'storage',
-    request: () => ({ method: 'GET', url: '/r/storage/list', query: { limit: '1000' } }),
-    listed: (reply) => reply.body.storage.map((s: { stid: string }) => s.stid),
-  },
-  {
-    name: 'DELETE /r/storage',
-    kind: 'id',
-    notFound: 'STORAGE_NOT_FOUND',
-    fresh: 'storage',
-    request: (c) => ({ method: 'DELETE', url: '/r/storage', body: { stid: c.id } }),
-    verify: async (t, reply, c) => {
-      assert.deepEqual(reply.body, { stid: c.id });
-      assert.equal(await t.count('storage', 'stid = ?', [c.id]), 0);
-    },
-  },
-  {
-    name: 'GET /r/nic/list',
-    kind: 'list',
-    kindOfItem: 'nic',
-    request: () => ({ method: 'GET', url: '/r/nic/list' }),
-    listed: (reply) => reply.body.nics.map((n: { nicid: string }) => n.nicid),
-  },
-  {
-    name: 'PUT /r/nic',
-    kind: 'create',
-    notFound: 'GROUP_NOT_FOUND',
-    request: (c) => ({ method: 'PUT', url: '/r/nic', body: { group: c.gid, description: c.name } }),
-    verify: async (t, reply, c) => {
-      assert.deepEqual([reply.body.type, reply.body.gid], ['FILEHANDLE', c.gid]);
-      assert.equal(await t.count('nics', 'nicid = ? AND gid = ?', [reply.body.nicid, c.gid]), 1);
-    },
-  },
-  {
-    name: 'DELETE /r/nic',
-    kind: 'id',
-    notFound: 'NIC_NOT_FOUND',
-    fresh: 'nic',
-    request: (c) => ({ method: 'DELETE', url: '/r/nic', body: { nicid: c.id } }),
-    verify: async (t, reply, c) => {
-      assert.deepEqual(reply.body, { nicid: c.id });
-      assert.equal(await t.count('nics', 'nicid = ?', [c.id]), 0);
-    },
-  },
-];
 
 describe('/v and /r authorization matrix', () => {
   let t: TestApp;
@@ -346,10 +73,14 @@ describe('/v and /r authorization matrix', () => {
   let catalogmanagerOnly: string;
   let usermanager: string;
   let fullShare: { token: string; cid: string };
+  /** The listening server's port, for the WebSocket upgrade. */
+  let port: number;
   let seq = 0;
 
   before(async () => {
     t = await TestApp.start();
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.getHttpServer().address() as AddressInfo).port;
     root = await t.loginRoot();
     const special = async (name: string) => t.specialGroupId(root, name);
     const catalogmanager = await special('catalogmanager');
@@ -444,12 +175,38 @@ describe('/v and /r authorization matrix', () => {
     return reply.body.state;
   }
 
-  /** Sends the request, with the clock past the key's expiry if asked. */
-  async function send(request: Omit<Call, 'token'>, token: string | undefined, expired: boolean): Promise<Reply> {
-    if (!expired) return t.call({ ...request, token });
+  /**
+   * Opens a WebSocket with the request's path and query: 101 when the upgrade is accepted
+   * (the socket is closed again at once), else the refusal's status and `{code, message}` body.
+   */
+  function upgrade(request: Omit<Call, 'token'>, token: string | undefined): Promise<Reply> {
+    const url = `ws://127.0.0.1:${port}${t.config.basePath}${request.url}?${new URLSearchParams(request.query)}`;
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      ws.on('unexpected-response', (req, res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          // With this listener, ws leaves the refused response to us: drop its socket.
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()), headers: res.headers });
+        });
+      });
+      ws.on('open', () => {
+        ws.once('close', () => resolve({ status: 101, body: undefined, headers: {} }));
+        ws.close();
+      });
+      ws.on('error', reject);
+    });
+  }
+
+  /** Sends the request (as a WebSocket upgrade if asked), with the clock past the key's expiry if asked. */
+  async function send(request: Omit<Call, 'token'>, token: string | undefined, expired: boolean, transport: VEndpoint['transport'] = 'http'): Promise<Reply> {
+    const deliver = () => (transport === 'websocket' ? upgrade(request, token) : t.call({ ...request, token }));
+    if (!expired) return deliver();
     t.clock.advance(t.config.authkeyTtlSeconds + 1);
     try {
-      return await t.call({ ...request, token });
+      return await deliver();
     } finally {
       t.clock.advance(-(t.config.authkeyTtlSeconds + 1));
     }
@@ -501,7 +258,7 @@ describe('/v and /r authorization matrix', () => {
   describe('/v (catalog-scoped)', () => {
     for (const endpoint of V_ENDPOINTS) {
       for (const c of vCases(endpoint)) {
-        it(`${endpoint.name} [needs ${endpoint.permission}] by ${c.who} (catalog shared for ${c.catalog}) → ${c.status}`, async () => {
+        it(`${rowName(endpoint)} [needs ${endpoint.permission}] by ${c.who} (catalog shared for ${c.catalog}) → ${c.status}`, async () => {
           const cid = catalogs.get(c.catalog)!;
           const vmid = endpoint.vm === 'fresh' ? await freshVm(cid) : endpoint.vm === 'running' ? runningVms.get(c.catalog)! : '';
           const context: VContext = {
@@ -513,11 +270,12 @@ describe('/v and /r authorization matrix', () => {
           };
           const stateBefore = vmid ? await stateOf(vmid) : undefined;
           const before = await snapshot();
-          const reply = await send(endpoint.request(context), c.token(), c.expired ?? false);
+          const reply = await send(requestTo(endpoint, endpoint.request(context)), c.token(), c.expired ?? false, endpoint.transport);
           try {
             assert.equal(reply.status, c.status, JSON.stringify(reply.body));
             if (c.code) assert.equal(reply.body.code, c.code, JSON.stringify(reply.body));
-            if (reply.status === 200) {
+            // Allowed: 200, or 101 for an accepted WebSocket upgrade.
+            if (reply.status < 400) {
               await endpoint.verify?.(t, reply, context);
             } else {
               assert.equal(typeof reply.body.message, 'string');
@@ -536,15 +294,16 @@ describe('/v and /r authorization matrix', () => {
     }
 
     // A GET request may name its target in the body and in the query at once: the id the
-    // permission is checked on and the id that is served must be the same one.
-    for (const endpoint of V_ENDPOINTS.filter((e) => e.request({} as VContext).method === 'GET' && e.vm === 'running')) {
+    // permission is checked on and the id that is served must be the same one. (A WebSocket
+    // upgrade carries no body.)
+    for (const endpoint of V_ENDPOINTS.filter((e) => e.method === 'GET' && e.vm === 'running' && e.transport !== 'websocket')) {
       const field = endpoint.addressing === 'vmid' ? 'vmid' : 'cid';
       for (const visibleIn of ['body', 'query'] as const) {
-        it(`${endpoint.name} with a visible ${field} in the ${visibleIn} and an invisible one in the ${visibleIn === 'body' ? 'query' : 'body'} never serves the invisible one`, async () => {
+        it(`${rowName(endpoint)} with a visible ${field} in the ${visibleIn} and an invisible one in the ${visibleIn === 'body' ? 'query' : 'body'} never serves the invisible one`, async () => {
           // "all but manage" sees the manage catalog only; the view catalog is invisible to it.
           const id = (p: CatalogPermission) => (field === 'vmid' ? runningVms.get(p)! : catalogs.get(p)!);
           const [visible, invisible] = [id('manage'), id('view')];
-          const request = endpoint.request({ cid: '', vmid: '', name: '', kernel: '', natNic });
+          const request = requestTo(endpoint, endpoint.request({ cid: '', vmid: '', name: '', kernel: '', natNic }));
           const body = { [field]: visibleIn === 'body' ? visible : invisible };
           const query = { ...request.query, [field]: visibleIn === 'query' ? visible : invisible };
           const reply = await t.call({ ...request, query, body, token: allBut.get('manage')!.token });
@@ -626,7 +385,7 @@ describe('/v and /r authorization matrix', () => {
       for (const caller of R_CALLERS) {
         if (caller.unknownId && endpoint.kind === 'list') continue;
         const expected = rExpectation(endpoint, caller);
-        it(`${endpoint.name} on the owning group's ${endpoint.kind === 'create' ? 'group' : 'resources'} by ${caller.who} → ${expected.status}`, async () => {
+        it(`${rowName(endpoint)} on the owning group's ${endpoint.kind === 'create' ? 'group' : 'resources'} by ${caller.who} → ${expected.status}`, async () => {
           let id = '';
           if (endpoint.fresh === 'storage') id = await createDisk(t, owner.token, ownersGid, `doomed-${++seq}`, 1);
           else if (endpoint.fresh === 'nic') id = await createNic(owner.token, ownersGid, `doomed ${++seq}`);
@@ -638,7 +397,7 @@ describe('/v and /r authorization matrix', () => {
             name: `made-${++seq}`,
           };
           const before = await snapshot();
-          const reply = await send(endpoint.request(context), caller.token(), caller.expired ?? false);
+          const reply = await send(requestTo(endpoint, endpoint.request(context)), caller.token(), caller.expired ?? false);
           assert.equal(reply.status, expected.status, JSON.stringify(reply.body));
           if (expected.code) assert.equal(reply.body.code, expected.code, JSON.stringify(reply.body));
           if (reply.status !== 200) {

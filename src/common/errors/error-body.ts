@@ -39,8 +39,11 @@ function body(code: ErrorCode, message: string, extras = {}): ErrorBody {
 
 /**
  * Turns anything thrown while handling a request into the `{code, message}` body and its
- * status. Both the Nest exception filter and Fastify's error handler use it, so every
- * error response has the same shape, and none carries a stack trace or SQL.
+ * status, so every error response has the same shape and none carries a stack trace or SQL.
+ * Its callers are the global exception filter (every HTTP error) and the console gateway
+ * (refused WebSocket upgrades, failed writes). Fastify's own errors (body parsing, limits)
+ * reach the filter too: Nest sets Fastify's error handler and turns them into HttpExceptions
+ * with Fastify's status and message on the way.
  */
 export function mapError(error: unknown): MappedError {
   if (error instanceof ApiError) {

@@ -11,7 +11,10 @@ const STATUS_TEXT: Record<number, string> = {
   406: 'Not acceptable',
   409: 'Conflict',
   413: 'Payload too large',
+  415: 'Unsupported media type',
+  422: 'Unprocessable entity',
   500: 'Internal server error',
+  503: 'Service unavailable',
 };
 
 /**
