@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { buildQemuArgs } from '../../src/hypervisor/drivers/qemu/qemu-command';
+import { vmFiles } from '../../src/hypervisor/drivers/qemu/qemu-files';
 import { QemuDriver } from '../../src/hypervisor/drivers/qemu/qemu.driver';
 import { QmpClient } from '../../src/hypervisor/drivers/qemu/qmp-client';
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
@@ -274,9 +276,19 @@ describe('qemu driver: refusals', () => {
     assertNothingStarted();
   });
 
-  it('rosetta is ignored with a note', async () => {
-    await driver.create('rosetta', qemuConfig(dir, { rosetta: true }));
-    assert.match(driver.notes('rosetta').join(' '), /Rosetta is not available/);
-    assert.deepEqual(driver.notes('headless'), []);
+  it('rosetta is ignored: the VM is defined and would run exactly as without it', async () => {
+    const config = qemuConfig(dir, { rosetta: true });
+    await driver.create('rosetta', config);
+    assert.equal(driver.state('rosetta'), 'STOPPED');
+    const args = (rosetta: boolean) =>
+      buildQemuArgs({
+        vmId: 'rosetta',
+        config: { ...config, rosetta },
+        arch: driver.installation.arch,
+        accelerator: driver.accelerator,
+        files: vmFiles(config.directory),
+        firmware: driver.installation.firmware,
+      });
+    assert.deepEqual(args(true), args(false));
   });
 });

@@ -63,7 +63,7 @@ export function buildQemuArgs(input: QemuCommandInput): string[] {
     `socket,id=qmp,path=${optValue(files.qmpSocket)},server=on,wait=off`,
     '-mon',
     'chardev=qmp,mode=control',
-    // The serial console; see serialLinks() in qemu.driver.ts for why a pipe chardev.
+    // The serial console; see QemuInstance in qemu-instance.ts for why a pipe chardev.
     '-chardev',
     `pipe,id=serial0,path=${optValue(files.serialBase)},logfile=${optValue(config.console.output)},logappend=on`,
     '-serial',
