@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto';
-import { VmConfig, VmNicConfig } from '../../hypervisor-driver';
+import { Accelerator, VmConfig, VmNicConfig } from '../../hypervisor-driver';
 import { EfiFirmware, QemuArch } from './qemu-host';
 import { QemuVmFiles } from './qemu-files';
-
-export type QemuAccelerator = 'kvm' | 'tcg';
 
 export interface QemuCommandInput {
   vmId: string;
   config: VmConfig;
   arch: QemuArch;
-  accelerator: QemuAccelerator;
+  accelerator: Accelerator;
   files: QemuVmFiles;
   /** Required for EFI VMs. */
   firmware?: EfiFirmware;

@@ -3,9 +3,9 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { copyFile, rm, symlink } from 'node:fs/promises';
 import { Subscription } from 'rxjs';
-import { VmConfig } from '../../hypervisor-driver';
+import { Accelerator, VmConfig } from '../../hypervisor-driver';
 import { HypervisorError } from '../../hypervisor.errors';
-import { optValue, QemuAccelerator } from './qemu-command';
+import { optValue } from './qemu-command';
 import { QemuVmFiles } from './qemu-files';
 import { connectWhenReady, fileId, isPidAlive, openFileIds, pollUntil, readCmdline, readPidFile, signal } from './qemu-process';
 import { QmpClient, QmpConnectionError, QmpEvent } from './qmp-client';
@@ -22,7 +22,7 @@ export interface QemuLaunch {
   binary: string;
   args: string[];
   /** For the log line. */
-  accelerator: QemuAccelerator;
+  accelerator: Accelerator;
   /** EFI VMs: the firmware's variable store, copied once into the VM's directory. */
   efiVarsTemplate?: string;
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Observable, Subject } from 'rxjs';
 import { QemuAccel } from '../../../config/app-config';
 import {
+  Accelerator,
   CapturedFrame,
   HostCapabilities,
   HypervisorDriver,
@@ -17,7 +18,7 @@ import {
 import { DriverUnavailableError, HypervisorError } from '../../hypervisor.errors';
 import { convertPpmFileToPng } from '../../ppm';
 import { chooseAccelerator, KvmProbeOptions } from './qemu-accel';
-import { buildQemuArgs, QemuAccelerator } from './qemu-command';
+import { buildQemuArgs } from './qemu-command';
 import { QemuLimits, validateVmConfig } from './qemu-config';
 import { QemuVmFiles, vmFiles } from './qemu-files';
 import { detectQemu, listBridgeInterfaces, QemuInstallation } from './qemu-host';
@@ -59,7 +60,7 @@ export interface QemuDriverOptions {
 
 export interface QemuHostCapabilities extends HostCapabilities {
   driver: 'qemu';
-  accelerator: QemuAccelerator;
+  accelerator: Accelerator;
 }
 
 /** A forced stop waiting for the process to be gone. */
@@ -115,9 +116,9 @@ export class QemuDriver implements HypervisorDriver {
   private constructor(
     readonly installation: QemuInstallation,
     /** The accelerator every VM of this driver runs under. */
-    readonly accelerator: QemuAccelerator,
+    readonly accelerator: Accelerator,
     /** Why that accelerator (VELOCITY_QEMU_ACCEL, or the probe's finding). */
-    readonly acceleratorReason: string,
+    private readonly acceleratorReason: string,
     options: QemuDriverOptions,
   ) {
     this.timings = {
