@@ -11,7 +11,8 @@ import { HostCapabilities, HypervisorDriver, HypervisorEvent, VmState } from '..
 import { DriverUnavailableError, HypervisorError, NativeLibraryNotFoundError } from '../../src/hypervisor/hypervisor.errors';
 import { HypervisorModule } from '../../src/hypervisor/hypervisor.module';
 import { HypervisorService } from '../../src/hypervisor/hypervisor.service';
-import { SIM_LIBRARY, simConfig, TempDir, vmId } from './sim-fixture';
+import { ScratchDir } from '../support/scratch-dir';
+import { SIM_LIBRARY, simConfig, vmId } from './sim-fixture';
 
 /** Captures what Nest loggers print. */
 class CapturingLogger implements LoggerService {
@@ -104,7 +105,7 @@ describe('HypervisorService', () => {
 
   it('auto on this (non-macOS) host runs qemu where installed, else the sim driver with a warning, and serves VMs', { skip: process.platform === 'darwin' }, async () => {
     const { moduleRef, logger, service } = await start('auto');
-    const dir = new TempDir();
+    const dir = new ScratchDir();
     const expected = qemuInstalled() ? 'qemu' : 'sim';
     const id = vmId();
     try {
@@ -163,7 +164,7 @@ describe('HypervisorService', () => {
   });
 
   it('a server restarted in the same process can define the same VM again', async () => {
-    const dir = new TempDir();
+    const dir = new ScratchDir();
     const id = vmId();
     try {
       for (let round = 0; round < 2; round++) {
