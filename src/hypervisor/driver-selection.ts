@@ -75,7 +75,8 @@ export function selectDriver(
 export async function openDriver(config: Pick<AppConfig, 'hypervisor' | 'qemuAccel'>): Promise<HypervisorDriver> {
   const { driver, warning } = selectDriver(config.hypervisor);
   if (warning) new Logger('Hypervisor').warn(warning);
-  return driver === 'qemu' ? QemuDriver.open({ accel: config.qemuAccel }) : NativeHypervisorDriver.open(driver, nativeLibraryPath(driver));
+  if (driver === 'qemu') return QemuDriver.open({ accel: config.qemuAccel });
+  return NativeHypervisorDriver.open(driver, nativeLibraryPath(driver));
 }
 
 /** The repository root: the nearest ancestor of `from` holding package.json and native-bridge/. */

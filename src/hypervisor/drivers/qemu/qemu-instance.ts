@@ -127,7 +127,12 @@ export class QemuInstance {
    * Prepares the VM's files and spawns QEMU, paused (-S); boot() lets the guest run. An
    * end of the process from here on is reported to `listener`.
    */
-  static async launch(vm: QemuInstanceVm, launch: QemuLaunch, listener: QemuInstanceListener, timings: QemuInstanceTimings): Promise<QemuInstance> {
+  static async launch(
+    vm: QemuInstanceVm,
+    launch: QemuLaunch,
+    listener: QemuInstanceListener,
+    timings: QemuInstanceTimings,
+  ): Promise<QemuInstance> {
     await prepareFiles(vm, launch.efiVarsTemplate);
     const log = openSync(vm.files.stderrLog, 'w', 0o640);
     let child: ChildProcess;
@@ -167,7 +172,10 @@ export class QemuInstance {
   ): Promise<{ instance: QemuInstance; status: string }> {
     let qmp: QmpClient;
     try {
-      qmp = await QmpClient.connect(vm.files.qmpSocket, { timeoutMs: timings.attachTimeoutMs, commandTimeoutMs: timings.commandTimeoutMs });
+      qmp = await QmpClient.connect(vm.files.qmpSocket, {
+        timeoutMs: timings.attachTimeoutMs,
+        commandTimeoutMs: timings.commandTimeoutMs,
+      });
     } catch (err) {
       throw new HypervisorError(
         'HYPERVISOR_ERROR',
@@ -187,7 +195,7 @@ export class QemuInstance {
     }
   }
 
-  /** True once the process is gone (reported through `exited`). */
+  /** True once the process is gone (and, unless detached, the listener was told). */
   get exited(): boolean {
     return this.ended;
   }

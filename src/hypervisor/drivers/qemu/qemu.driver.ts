@@ -22,7 +22,7 @@ import { buildQemuArgs } from './qemu-command';
 import { QemuLimits, validateVmConfig } from './qemu-config';
 import { QemuVmFiles, vmFiles } from './qemu-files';
 import { detectQemu, listBridgeInterfaces, QemuInstallation } from './qemu-host';
-import { QemuExit, QemuInstance, QemuInstanceListener, QemuInstanceTimings } from './qemu-instance';
+import { QemuExit, QemuInstance, QemuInstanceListener, QemuInstanceTimings, QemuLaunch } from './qemu-instance';
 import { readTail } from './qemu-process';
 import { QmpConnectionError } from './qmp-client';
 
@@ -181,7 +181,6 @@ export class QemuDriver implements HypervisorDriver {
     const running = await QemuInstance.findRunning(files);
     if (running === undefined) validateVmConfig(config, limits, { images: true, runtime: false });
     if (this.vms.has(vmId)) throw new HypervisorError('ALREADY_EXISTS', `VM ${vmId} already exists`);
-    if (config.rosetta) this.logger.log(`VM ${vmId}: Rosetta is not available with the qemu driver: the VM runs without it`);
     const vm: QemuVm = { id: vmId, config, files, state: 'STOPPED', stopWaiters: [] };
     if (running !== undefined) {
       const { instance, status } = await QemuInstance.attach(vm, running, this.listenerFor(vm), this.timings);
@@ -189,6 +188,7 @@ export class QemuDriver implements HypervisorDriver {
       vm.state = stateOfStatus(status);
     }
     this.vms.set(vmId, vm);
+    if (config.rosetta) this.logger.log(`VM ${vmId}: Rosetta is not available with the qemu driver: the VM runs without it`);
     if (vm.instance) this.emitState(vm);
   }
 
@@ -211,20 +211,7 @@ export class QemuDriver implements HypervisorDriver {
     this.setState(vm, 'STARTING');
     let instance: QemuInstance | undefined;
     try {
-      const launch = {
-        binary: this.installation.binary,
-        args: buildQemuArgs({
-          vmId: vm.id,
-          config: vm.config,
-          arch: this.installation.arch,
-          accelerator: this.accelerator,
-          files: vm.files,
-          firmware: this.installation.firmware,
-        }),
-        accelerator: this.accelerator,
-        efiVarsTemplate: this.installation.firmware?.varsTemplate,
-      };
-      instance = vm.instance = await QemuInstance.launch(vm, launch, this.listenerFor(vm), this.timings);
+      instance = vm.instance = await QemuInstance.launch(vm, this.launchOf(vm), this.listenerFor(vm), this.timings);
       await instance.boot();
     } catch (err) {
       const detail = await this.abortStart(vm, instance, err as Error);
@@ -439,6 +426,16 @@ export class QemuDriver implements HypervisorDriver {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  private launchOf(vm: QemuVm): QemuLaunch {
+    const { binary, arch, firmware } = this.installation;
+    return {
+      binary,
+      args: buildQemuArgs({ vmId: vm.id, config: vm.config, arch, accelerator: this.accelerator, files: vm.files, firmware }),
+      accelerator: this.accelerator,
+      efiVarsTemplate: firmware?.varsTemplate,
+    };
+  }
 
   private async limits(): Promise<QemuLimits> {
     const caps = await this.capabilities();
