@@ -1,9 +1,15 @@
+import { Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { HypervisorChoice } from '../config/app-config';
+import { AppConfig, HypervisorChoice } from '../config/app-config';
+import { NativeHypervisorDriver } from './drivers/native.driver';
 import { detectQemu, QemuDetection } from './drivers/qemu/qemu-host';
-import { DriverName } from './hypervisor-driver';
+import { QemuDriver } from './drivers/qemu/qemu.driver';
+import { DriverName, HypervisorDriver } from './hypervisor-driver';
 import { DriverUnavailableError } from './hypervisor.errors';
+
+/** The Nest injection token of the server's one opened HypervisorDriver. */
+export const HYPERVISOR_DRIVER = Symbol('HypervisorDriver');
 
 export interface DriverSelection {
   driver: DriverName;
@@ -60,6 +66,17 @@ export function selectDriver(
     case 'sim':
       return { driver: 'sim' };
   }
+}
+
+/**
+ * Opens the driver VELOCITY_HYPERVISOR selects on this host (see selectDriver), logging
+ * what the operator should know about the choice.
+ */
+export async function openDriver(config: Pick<AppConfig, 'hypervisor' | 'qemuAccel'>): Promise<HypervisorDriver> {
+  const { driver, warning } = selectDriver(config.hypervisor);
+  if (warning) new Logger('Hypervisor').warn(warning);
+  if (driver === 'qemu') return QemuDriver.open({ accel: config.qemuAccel });
+  return NativeHypervisorDriver.open(driver, nativeLibraryPath(driver));
 }
 
 /** The repository root: the nearest ancestor of `from` holding package.json and native-bridge/. */

@@ -12,6 +12,8 @@ export type VmState = (typeof VM_STATES)[number];
 export type VmType = 'EFI' | 'KBOOT' | 'MAC';
 export type NicType = 'NAT' | 'BRIDGE' | 'FILEHANDLE';
 export type DriverName = 'vz' | 'qemu' | 'sim';
+/** How a qemu driver runs guests: KVM, or TCG (software emulation, much slower). */
+export type Accelerator = 'kvm' | 'tcg';
 /** The asynchronous operations, named as in velocity_hv.h and in op events. */
 export type VmOperation = 'start' | 'pause' | 'resume' | 'request_stop' | 'stop';
 
@@ -103,6 +105,8 @@ export interface HostCapabilities {
   macos_guests: boolean;
   screenshots: boolean;
   vm_types: VmType[];
+  /** qemu only (not in velocity_hv.h). */
+  accelerator?: Accelerator;
 }
 
 /** A VM changed state (`seq` is the driver's event sequence number, where it has one). */
@@ -131,6 +135,8 @@ export interface CapturedFrame {
 
 export interface HypervisorDriver {
   readonly name: DriverName;
+  /** For the operator's log: what runs the VMs (binary or library path, accelerator and why). */
+  readonly description: string;
   /** State changes and errors of the VMs this driver created, in order. */
   readonly events$: Observable<HypervisorEvent>;
 

@@ -1,10 +1,8 @@
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Observable, Subject, Subscription } from 'rxjs';
-import { AppConfig } from '../config/app-config';
-import { nativeLibraryPath, selectDriver } from './driver-selection';
-import { NativeHypervisorDriver } from './drivers/native.driver';
-import { QemuDriver } from './drivers/qemu/qemu.driver';
+import { HYPERVISOR_DRIVER } from './driver-selection';
 import {
+  Accelerator,
   CapturedFrame,
   DriverName,
   HostCapabilities,
@@ -22,7 +20,7 @@ export interface HypervisorHealthInfo {
   /** True for the sim driver: nothing really runs. */
   simulated: boolean;
   /** qemu only: KVM, or TCG (software emulation, much slower). */
-  accelerator?: 'kvm' | 'tcg';
+  accelerator?: Accelerator;
   capabilities: {
     max_cpu_count: number;
     max_memory_mb: number;
@@ -34,8 +32,9 @@ export interface HypervisorHealthInfo {
 }
 
 /**
- * The server's one door to the hypervisor: picks the driver from VELOCITY_HYPERVISOR at
- * start, caches the host capabilities, and forwards VM operations and events.
+ * The server's one door to the hypervisor: takes the driver HypervisorModule opened (the one
+ * VELOCITY_HYPERVISOR selects), caches the host capabilities, forwards VM operations and
+ * events, and closes the driver when the server stops.
  */
 @Injectable()
 export class HypervisorService implements OnModuleInit, OnModuleDestroy {
@@ -43,42 +42,27 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
   private readonly events = new Subject<HypervisorEvent>();
   /** State changes and hypervisor errors of every VM, in order. */
   readonly events$: Observable<HypervisorEvent> = this.events.asObservable();
-  private current?: HypervisorDriver;
   private subscription?: Subscription;
   private caps?: HostCapabilities;
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(@Inject(HYPERVISOR_DRIVER) private readonly driver: HypervisorDriver) {}
 
   async onModuleInit(): Promise<void> {
-    const { driver, warning } = selectDriver(this.config.hypervisor);
-    if (warning) this.logger.warn(warning);
-    const opened =
-      driver === 'qemu'
-        ? await QemuDriver.open({ accel: this.config.qemuAccel })
-        : NativeHypervisorDriver.open(driver, nativeLibraryPath(driver));
     try {
-      this.caps = await opened.capabilities();
+      this.caps = await this.driver.capabilities();
     } catch (err) {
-      await opened.close();
+      await this.driver.close();
       throw err;
     }
-    this.current = opened;
-    this.subscription = opened.events$.subscribe((event) => this.events.next(event));
-    const where =
-      opened instanceof QemuDriver
-        ? `${opened.installation.binary}, ${opened.accelerator.toUpperCase()}: ${opened.acceleratorReason}`
-        : opened.libraryPath;
+    this.subscription = this.driver.events$.subscribe((event) => this.events.next(event));
     this.logger.log(
-      `hypervisor driver ${driver} (${where}): up to ${this.caps.max_cpu_count} vCPUs, ` +
+      `hypervisor driver ${this.driver.name} (${this.driver.description}): up to ${this.caps.max_cpu_count} vCPUs, ` +
         `${this.caps.max_memory_mb} MiB, VM types ${this.caps.vm_types.join(', ')}`,
     );
   }
 
   async onModuleDestroy(): Promise<void> {
-    const driver = this.current;
-    this.current = undefined;
-    if (!driver) return;
-    await driver.close();
+    await this.driver.close();
     this.subscription?.unsubscribe();
   }
 
@@ -97,7 +81,7 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
     return {
       driver: this.driverName,
       simulated: this.driverName === 'sim',
-      ...(this.current instanceof QemuDriver ? { accelerator: this.current.accelerator } : {}),
+      ...(c.accelerator ? { accelerator: c.accelerator } : {}),
       capabilities: {
         max_cpu_count: c.max_cpu_count,
         max_memory_mb: c.max_memory_mb,
@@ -154,10 +138,5 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
 
   destroy(vmId: string): Promise<void> {
     return this.driver.destroy(vmId);
-  }
-
-  private get driver(): HypervisorDriver {
-    if (!this.current) throw new HypervisorError('INTERNAL', 'the hypervisor service is not initialised');
-    return this.current;
   }
 }

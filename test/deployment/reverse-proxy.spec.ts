@@ -9,6 +9,7 @@ import { chromium, Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import { TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, setState } from '../support/vm-fixture';
+import { sleep } from '../support/wait';
 
 // scripts/run-tests.js finds them (scripts/test-requirements.js); the defaults are Debian's.
 const NGINX = process.env.VELOCITY_TEST_NGINX ?? '/usr/sbin/nginx';
@@ -32,7 +33,7 @@ async function waitForHttp(url: string, ms = 10_000): Promise<void> {
       // not up yet
     }
     if (Date.now() > deadline) assert.fail(`${url} did not come up`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -108,7 +109,7 @@ describe('behind nginx under /velocity/', () => {
       ws.once('error', reject);
     });
     const deadline = Date.now() + 5000;
-    while (!received.includes('login:') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!received.includes('login:') && Date.now() < deadline) await sleep(50);
     ws.close();
     assert.match(received, /login:/);
   });

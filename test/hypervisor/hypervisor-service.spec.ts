@@ -2,15 +2,17 @@ import assert from 'node:assert/strict';
 import { LoggerService, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { afterEach, describe, it } from 'node:test';
+import { Subject } from 'rxjs';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { ConfigModule } from '../../src/config/config.module';
 import { nativeLibraryPath, selectDriver } from '../../src/hypervisor/driver-selection';
 import { detectQemu, QemuInstallation } from '../../src/hypervisor/drivers/qemu/qemu-host';
-import { HypervisorEvent } from '../../src/hypervisor/hypervisor-driver';
-import { DriverUnavailableError, NativeLibraryNotFoundError } from '../../src/hypervisor/hypervisor.errors';
+import { HostCapabilities, HypervisorDriver, HypervisorEvent, VmState } from '../../src/hypervisor/hypervisor-driver';
+import { DriverUnavailableError, HypervisorError, NativeLibraryNotFoundError } from '../../src/hypervisor/hypervisor.errors';
 import { HypervisorModule } from '../../src/hypervisor/hypervisor.module';
 import { HypervisorService } from '../../src/hypervisor/hypervisor.service';
-import { SIM_LIBRARY, simConfig, TempDir, vmId } from './sim-fixture';
+import { ScratchDir } from '../support/scratch-dir';
+import { SIM_LIBRARY, simConfig, vmId } from './sim-fixture';
 
 /** Captures what Nest loggers print. */
 class CapturingLogger implements LoggerService {
@@ -103,7 +105,7 @@ describe('HypervisorService', () => {
 
   it('auto on this (non-macOS) host runs qemu where installed, else the sim driver with a warning, and serves VMs', { skip: process.platform === 'darwin' }, async () => {
     const { moduleRef, logger, service } = await start('auto');
-    const dir = new TempDir();
+    const dir = new ScratchDir();
     const expected = qemuInstalled() ? 'qemu' : 'sim';
     const id = vmId();
     try {
@@ -162,7 +164,7 @@ describe('HypervisorService', () => {
   });
 
   it('a server restarted in the same process can define the same VM again', async () => {
-    const dir = new TempDir();
+    const dir = new ScratchDir();
     const id = vmId();
     try {
       for (let round = 0; round < 2; round++) {
@@ -174,5 +176,122 @@ describe('HypervisorService', () => {
     } finally {
       dir.cleanup();
     }
+  });
+});
+
+const QEMU_CAPS: HostCapabilities = {
+  driver: 'qemu',
+  max_cpu_count: 4,
+  max_memory_mb: 8192,
+  min_memory_mb: 128,
+  max_display_width: 3840,
+  max_display_height: 2160,
+  bridge_interfaces: [{ id: 'br0', name: 'br0', description: 'a bridge' }],
+  rosetta: false,
+  macos_guests: false,
+  screenshots: true,
+  vm_types: ['EFI', 'KBOOT'],
+  accelerator: 'tcg',
+};
+
+/** A driver that runs nothing. Whatever a test does not set up fails when called. */
+class FakeDriver implements HypervisorDriver {
+  readonly description = '/opt/fake/qemu-system-x86_64, TCG: asked for';
+  readonly emitted = new Subject<HypervisorEvent>();
+  readonly events$ = this.emitted.asObservable();
+  closes = 0;
+  /** vmId → state, for state(); NOT_FOUND for any other VM. */
+  readonly states = new Map<string, VmState>();
+
+  constructor(
+    readonly name: HostCapabilities['driver'],
+    private readonly caps: HostCapabilities | Error,
+  ) {}
+
+  async capabilities(): Promise<HostCapabilities> {
+    if (this.caps instanceof Error) throw this.caps;
+    return this.caps;
+  }
+
+  state(vmId: string): VmState {
+    const state = this.states.get(vmId);
+    if (!state) throw new HypervisorError('NOT_FOUND', `VM ${vmId} not found`);
+    return state;
+  }
+
+  async close(): Promise<void> {
+    this.closes++;
+  }
+
+  create = unexpected('create');
+  start = unexpected('start');
+  pause = unexpected('pause');
+  resume = unexpected('resume');
+  requestStop = unexpected('requestStop');
+  stop = unexpected('stop');
+  captureDisplay = unexpected('captureDisplay');
+  destroy = unexpected('destroy');
+}
+
+function unexpected(method: string): () => never {
+  return () => assert.fail(`unexpected call of ${method}`);
+}
+
+describe('HypervisorService over a fake driver', () => {
+  afterEach(() => Logger.overrideLogger(false));
+
+  async function init(driver: FakeDriver): Promise<{ service: HypervisorService; logger: CapturingLogger }> {
+    const logger = new CapturingLogger();
+    Logger.overrideLogger(logger);
+    const service = new HypervisorService(driver);
+    await service.onModuleInit();
+    return { service, logger };
+  }
+
+  it('reports the driver, its accelerator and its capabilities without host details, and logs its description', async () => {
+    const { service, logger } = await init(new FakeDriver('qemu', QEMU_CAPS));
+    assert.equal(service.driverName, 'qemu');
+    assert.equal(service.capabilities, QEMU_CAPS);
+    assert.deepEqual(service.healthInfo(), {
+      driver: 'qemu',
+      simulated: false,
+      accelerator: 'tcg',
+      capabilities: { max_cpu_count: 4, max_memory_mb: 8192, vm_types: ['EFI', 'KBOOT'], screenshots: true, macos_guests: false, rosetta: false },
+    });
+    assert.ok(
+      logger.lines.some((l) => l.level === 'log' && l.message.includes('hypervisor driver qemu (/opt/fake/qemu-system-x86_64, TCG: asked for)')),
+      JSON.stringify(logger.lines),
+    );
+  });
+
+  it('a driver without an accelerator has none in the health answer; sim is simulated', async () => {
+    const { service } = await init(new FakeDriver('sim', { ...QEMU_CAPS, driver: 'sim', accelerator: undefined }));
+    const health = service.healthInfo();
+    assert.equal(health.simulated, true);
+    assert.ok(!('accelerator' in health));
+  });
+
+  it('forwards events, knows the VMs the driver knows, and closes the driver on module destroy', async () => {
+    const driver = new FakeDriver('qemu', QEMU_CAPS);
+    const { service } = await init(driver);
+    const seen: HypervisorEvent[] = [];
+    const sub = service.events$.subscribe((e) => seen.push(e));
+    const event: HypervisorEvent = { type: 'state', vmId: 'a', state: 'RUNNING', seq: 1 };
+    driver.emitted.next(event);
+    assert.deepEqual(seen, [event]);
+    driver.states.set('a', 'RUNNING');
+    assert.equal(service.knows('a'), true);
+    assert.equal(service.knows('b'), false);
+    await service.onModuleDestroy();
+    assert.equal(driver.closes, 1);
+    driver.emitted.next({ ...event, seq: 2 });
+    assert.equal(seen.length, 1, 'no events after destroy');
+    sub.unsubscribe();
+  });
+
+  it('a driver that cannot tell its capabilities is closed, and the start fails', async () => {
+    const driver = new FakeDriver('qemu', new HypervisorError('HYPERVISOR_ERROR', 'no capabilities'));
+    await assert.rejects(init(driver), /no capabilities/);
+    assert.equal(driver.closes, 1);
   });
 });

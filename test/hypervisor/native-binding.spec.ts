@@ -4,17 +4,11 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { AbiMismatchError, HypervisorError, NativeLibraryNotFoundError } from '../../src/hypervisor/hypervisor.errors';
 import { NativeEvent, NativeHypervisorBinding } from '../../src/hypervisor/native/native-binding';
 import { EXPECTED_ABI_VERSION } from '../../src/hypervisor/native/velocity-hv.library';
-import { crc32, parsePpm, ppmToPng } from '../../src/hypervisor/ppm';
-import {
-  BAD_ABI_LIBRARY,
-  decodePng,
-  eventually,
-  EventRecorder,
-  SIM_LIBRARY,
-  simConfig,
-  TempDir,
-  vmId,
-} from './sim-fixture';
+import { parsePpm, ppmToPng } from '../../src/hypervisor/ppm';
+import { decodePng } from '../support/png';
+import { ScratchDir } from '../support/scratch-dir';
+import { eventually } from '../support/wait';
+import { BAD_ABI_LIBRARY, EventRecorder, SIM_LIBRARY, simConfig, vmId } from './sim-fixture';
 
 /** Asserts that `fn` throws a HypervisorError with that code (and a message matching). */
 function assertHvError(fn: () => unknown, code: string, message?: RegExp): void {
@@ -29,7 +23,7 @@ function assertHvError(fn: () => unknown, code: string, message?: RegExp): void 
 describe('NativeHypervisorBinding over the sim library', () => {
   let binding: NativeHypervisorBinding;
   let recorder: EventRecorder;
-  let dir: TempDir;
+  let dir: ScratchDir;
 
   before(() => {
     binding = NativeHypervisorBinding.load(SIM_LIBRARY);
@@ -58,7 +52,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   });
 
   it('runs create → start → pause → resume → request_stop → start → stop → destroy with ordered events from a native thread', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     const from = recorder.events.length;
     assert.equal(binding.create(id, simConfig(dir)), 'STOPPED');
@@ -102,7 +96,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   });
 
   it('refuses operations the state does not allow, unknown VMs, duplicate ids and bad configurations', () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     binding.create(id, simConfig(dir));
     assertHvError(() => binding.create(id, simConfig(dir)), 'ALREADY_EXISTS', new RegExp(id));
@@ -141,7 +135,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   });
 
   it('an injected start failure reports HYPERVISOR_ERROR with the message and leaves the VM STOPPED', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     binding.create(id, simConfig(dir, { sim: { time_scale: 0.05, fail: { start: 'no firmware today' } } }));
     const from = recorder.events.length;
@@ -158,7 +152,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   });
 
   it('a graceful stop can be cut short by a forced stop', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     binding.create(id, simConfig(dir, { sim: { time_scale: 0.5 } })); // request_stop takes 150 ms
     await recorder.waitForOp(binding.operate(id, 'start'));
@@ -179,7 +173,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   });
 
   it('VHV_SIM_TIME_SCALE scales the delays of VMs created while it is set', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const fast = vmId();
     process.env.VHV_SIM_TIME_SCALE = '0';
     try {
@@ -204,7 +198,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   });
 
   it('a guest that crashes sends STOPPED and then an error event; one that powers off goes STOPPING → STOPPED', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const crash = vmId();
     const poweroff = vmId();
     binding.create(crash, simConfig(dir, { sim: { time_scale: 0, crash_after_ms: 30 } }));
@@ -224,7 +218,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   });
 
   it('console: the boot banner reaches the output file and typed input is echoed', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     const config = simConfig(dir, { name: 'console-vm', cpu_count: 1, memory_size_mb: 768 });
     binding.create(id, config);
@@ -249,7 +243,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   });
 
   it('start fails with HYPERVISOR_ERROR when the console input is not a FIFO or a disk is missing', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const notFifo = vmId();
     const base = simConfig(dir);
     writeFileSync(dir.file('plain-file'), '');
@@ -269,7 +263,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   });
 
   it('capture_display writes a non-blank P6 frame of the configured size that converts to PNG', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     binding.create(id, simConfig(dir, { displays: [{ width: 320, height: 240 }, { width: 640, height: 400 }] }));
     const ppm = dir.file('frame.ppm');
@@ -281,7 +275,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
     assert.equal(image.width, 640);
     assert.equal(image.height, 400);
     const { png } = await ppmToPng(first);
-    const decoded = decodePng(png, crc32);
+    const decoded = decodePng(png);
     assert.equal(decoded.width, 640);
     assert.equal(decoded.height, 400);
     assert.equal(decoded.bitDepth, 8);
@@ -306,7 +300,7 @@ describe('NativeHypervisorBinding over the sim library', () => {
   });
 
   it('hands events to the JS listeners on a later turn, not inside the native callback', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     binding.create(id, simConfig(dir, { sim: { time_scale: 0 } }));
     const seen: NativeEvent[] = [];
@@ -353,7 +347,7 @@ describe('loading native libraries', () => {
     const a = NativeHypervisorBinding.load(SIM_LIBRARY);
     const b = NativeHypervisorBinding.load(SIM_LIBRARY);
     const recordB = new EventRecorder(b);
-    const dir = new TempDir();
+    const dir = new ScratchDir();
     try {
       await a.close();
       assert.throws(() => a.hostCapabilities(), /closed/);
@@ -371,7 +365,7 @@ describe('loading native libraries', () => {
   });
 
   it('re-registers after the last binding closed (close and reopen in one process)', async () => {
-    const dir = new TempDir();
+    const dir = new ScratchDir();
     try {
       for (let round = 0; round < 3; round++) {
         const binding = NativeHypervisorBinding.load(SIM_LIBRARY);

@@ -6,8 +6,10 @@ import { NativeHypervisorDriver } from '../../src/hypervisor/drivers/native.driv
 import { HypervisorEvent } from '../../src/hypervisor/hypervisor-driver';
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
 import { NativeHypervisorBinding } from '../../src/hypervisor/native/native-binding';
-import { crc32 } from '../../src/hypervisor/ppm';
-import { decodePng, SIM_LIBRARY, simConfig, TempDir, vmId, within } from './sim-fixture';
+import { decodePng } from '../support/png';
+import { ScratchDir } from '../support/scratch-dir';
+import { within } from '../support/wait';
+import { SIM_LIBRARY, simConfig, vmId } from './sim-fixture';
 
 async function rejectsWith(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {
@@ -21,7 +23,7 @@ async function rejectsWith(promise: Promise<unknown>, code: string, message?: Re
 describe('NativeHypervisorDriver (sim)', () => {
   let driver: NativeHypervisorDriver;
   const events: HypervisorEvent[] = [];
-  let dir: TempDir;
+  let dir: ScratchDir;
 
   before(() => {
     driver = NativeHypervisorDriver.open('sim', SIM_LIBRARY);
@@ -31,7 +33,7 @@ describe('NativeHypervisorDriver (sim)', () => {
   afterEach(() => dir?.cleanup());
 
   it('operations resolve when the transition is complete, after its state events', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     await driver.create(id, simConfig(dir));
     await driver.start(id);
@@ -50,7 +52,7 @@ describe('NativeHypervisorDriver (sim)', () => {
   });
 
   it('an injected failure rejects with a typed HypervisorError carrying the native message; the state is the true one', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     await driver.create(id, simConfig(dir, { sim: { time_scale: 0.05, fail: { pause: 'pause is broken', stop: 'stuck' } } }));
     await driver.start(id);
@@ -64,7 +66,7 @@ describe('NativeHypervisorDriver (sim)', () => {
   });
 
   it('refusals reject at once with INVALID_STATE / NOT_FOUND / INVALID_CONFIG', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     await driver.create(id, simConfig(dir));
     await rejectsWith(driver.pause(id), 'INVALID_STATE', /cannot pause .* it is STOPPED/);
@@ -78,7 +80,7 @@ describe('NativeHypervisorDriver (sim)', () => {
   });
 
   it('a crash arrives as an error event after the STOPPED state event', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     await driver.create(id, simConfig(dir, { sim: { time_scale: 0, crash_after_ms: 10 } }));
     const crashed = new Promise<HypervisorEvent>((resolve) => {
@@ -99,13 +101,13 @@ describe('NativeHypervisorDriver (sim)', () => {
   });
 
   it('captureDisplay writes a PNG of the display size and leaves no temporary PPM behind', async () => {
-    dir = new TempDir();
+    dir = new ScratchDir();
     const id = vmId();
     await driver.create(id, simConfig(dir, { displays: [{ width: 800, height: 600 }] }));
     await driver.start(id);
     const png = dir.file('shot.png');
     assert.deepEqual(await driver.captureDisplay(id, 0, png), { width: 800, height: 600 });
-    const decoded = decodePng(readFileSync(png), crc32);
+    const decoded = decodePng(readFileSync(png));
     assert.equal(decoded.width, 800);
     assert.equal(decoded.height, 600);
     const first = decoded.rgb.subarray(0, 3);
@@ -122,7 +124,7 @@ describe('NativeHypervisorDriver (sim)', () => {
 
   it('close() stops and forgets its VMs (so a restarted server can define them again) and completes events$', async () => {
     const local = NativeHypervisorDriver.open('sim', SIM_LIBRARY);
-    const localDir = new TempDir();
+    const localDir = new ScratchDir();
     let completed = false;
     local.events$.subscribe({ complete: () => (completed = true) });
     const running = vmId();

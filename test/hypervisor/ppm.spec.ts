@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { convertPpmFileToPng, crc32, encodePng, ImageFormatError, parsePpm, ppmToPng } from '../../src/hypervisor/ppm';
-import { decodePng } from './sim-fixture';
+import { decodePng } from '../support/png';
+import { ScratchDir } from '../support/scratch-dir';
 
 function ppm(width: number, height: number, header = `P6\n${width} ${height}\n255\n`): Buffer {
   const pixels = Buffer.alloc(width * height * 3);
@@ -43,7 +42,7 @@ describe('PPM → PNG', () => {
     const { png, width, height } = await ppmToPng(source);
     assert.equal(width, 37);
     assert.equal(height, 11);
-    const decoded = decodePng(png, crc32);
+    const decoded = decodePng(png);
     assert.equal(decoded.width, 37);
     assert.equal(decoded.height, 11);
     assert.equal(decoded.bitDepth, 8);
@@ -56,13 +55,13 @@ describe('PPM → PNG', () => {
   });
 
   it('converts files', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'velocity-ppm-test-'));
+    const dir = new ScratchDir();
     try {
-      writeFileSync(join(dir, 'a.ppm'), ppm(5, 5));
-      assert.deepEqual(await convertPpmFileToPng(join(dir, 'a.ppm'), join(dir, 'a.png')), { width: 5, height: 5 });
-      assert.equal(decodePng(readFileSync(join(dir, 'a.png')), crc32).width, 5);
+      writeFileSync(dir.file('a.ppm'), ppm(5, 5));
+      assert.deepEqual(await convertPpmFileToPng(dir.file('a.ppm'), dir.file('a.png')), { width: 5, height: 5 });
+      assert.equal(decodePng(readFileSync(dir.file('a.png'))).width, 5);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      dir.cleanup();
     }
   });
 });

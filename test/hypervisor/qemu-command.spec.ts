@@ -8,7 +8,8 @@ import { vmFiles } from '../../src/hypervisor/drivers/qemu/qemu-files';
 import { detectQemu, listBridgeInterfaces, QemuInstallation } from '../../src/hypervisor/drivers/qemu/qemu-host';
 import { VmConfig } from '../../src/hypervisor/hypervisor-driver';
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
-import { qemuConfig, requireQemu, ScratchDir } from './qemu-fixture';
+import { ScratchDir } from '../support/scratch-dir';
+import { qemuConfig, requireQemu } from './qemu-fixture';
 
 /** The qemu driver's pure parts: command line, configuration checks, host look-ups, accelerator choice. */
 

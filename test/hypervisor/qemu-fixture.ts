@@ -1,29 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import {
-  accessSync,
-  closeSync,
-  constants,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { inflateSync } from 'node:zlib';
 import { Subscription } from 'rxjs';
 import { HypervisorDriver, HypervisorEvent, VmConfig } from '../../src/hypervisor/hypervisor-driver';
 import { detectQemu, QemuInstallation } from '../../src/hypervisor/drivers/qemu/qemu-host';
+import { ScratchDir } from '../support/scratch-dir';
+import { eventually, sleep } from '../support/wait';
 
 /**
  * Helpers of the qemu driver tests: the real QEMU of this host (the tests fail, not skip,
- * when it is missing: CI installs it), scratch directories, a cpio writer for initramfs
- * images, a PNG reader, and a process tracker so no QEMU outlives a test file.
+ * when it is missing: CI installs it), VM configurations, the serial console, a cpio writer
+ * for initramfs images, and a process tracker so no QEMU outlives a test file.
  */
 
 /** The installed QEMU; throws with the packages to install when there is none. */
@@ -36,39 +22,6 @@ export function requireQemu(): QemuInstallation {
     throw new Error('no OVMF/AAVMF firmware found — the qemu tests need it: apt-get install ovmf (x86_64) or qemu-efi-aarch64');
   }
   return detected.installation;
-}
-
-export class ScratchDir {
-  readonly path: string;
-
-  constructor(prefix = 'vq-') {
-    // Short: Unix socket paths (QMP, NIC sockets) must fit in 107 bytes.
-    this.path = mkdtempSync(join(tmpdir(), prefix));
-  }
-
-  file(name: string): string {
-    return join(this.path, name);
-  }
-
-  /** Creates a FIFO as the server does for console input. */
-  fifo(name: string): string {
-    const path = this.file(name);
-    rmSync(path, { force: true });
-    execFileSync('mkfifo', ['-m', '600', path]);
-    return path;
-  }
-
-  /** A sparse raw disk image of `mb` MiB. */
-  blankDisk(name: string, mb: number): string {
-    const path = this.file(name);
-    closeSync(openSync(path, 'w'));
-    truncateSync(path, mb * 1024 * 1024);
-    return path;
-  }
-
-  cleanup(): void {
-    rmSync(this.path, { recursive: true, force: true });
-  }
 }
 
 /** A small VM configuration in `dir` (one vCPU, 128 MiB), with overrides. */
@@ -89,10 +42,6 @@ export function qemuConfig(dir: ScratchDir, overrides: Partial<VmConfig> = {}): 
   };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Guest serial output with terminal escape sequences and CRs removed. */
 export function consoleText(path: string): string {
   if (!existsSync(path)) return '';
@@ -111,15 +60,6 @@ export async function waitForConsole(path: string, pattern: RegExp, timeoutMs: n
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} on the console; it shows:\n${text.slice(-600)}`);
     }
     await sleep(200);
-  }
-}
-
-/** Polls `check` until true; throws naming `what` after `timeoutMs`. */
-export async function eventually(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
   }
 }
 
@@ -182,66 +122,6 @@ export class ProcessTracker {
     }
     this.pids.clear();
   }
-}
-
-export interface DecodedImage {
-  width: number;
-  height: number;
-  /** Number of distinct RGB colours (counting stops at 1000). */
-  colours: number;
-}
-
-/** Reads an 8-bit RGB or RGBA PNG (any filter) far enough to count colours. */
-export function readPng(data: Buffer): DecodedImage {
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  if (!data.subarray(0, 8).equals(signature)) throw new Error('not a PNG file');
-  let pos = 8;
-  let width = 0;
-  let height = 0;
-  let channels = 3;
-  const idat: Buffer[] = [];
-  while (pos < data.length) {
-    const length = data.readUInt32BE(pos);
-    const type = data.toString('latin1', pos + 4, pos + 8);
-    const body = data.subarray(pos + 8, pos + 8 + length);
-    if (type === 'IHDR') {
-      width = body.readUInt32BE(0);
-      height = body.readUInt32BE(4);
-      if (body[8] !== 8 || (body[9] !== 2 && body[9] !== 6)) throw new Error(`unexpected PNG format ${body[8]}/${body[9]}`);
-      channels = body[9] === 6 ? 4 : 3;
-    } else if (type === 'IDAT') idat.push(body);
-    pos += 12 + length;
-  }
-  const raw = inflateSync(Buffer.concat(idat));
-  const stride = width * channels;
-  if (raw.length !== (stride + 1) * height) throw new Error('PNG pixel data has the wrong size');
-  const previous = Buffer.alloc(stride);
-  const row = Buffer.alloc(stride);
-  const colours = new Set<number>();
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)];
-    for (let x = 0; x < stride; x++) {
-      const v = raw[y * (stride + 1) + 1 + x];
-      const a = x >= channels ? row[x - channels] : 0;
-      const b = previous[x];
-      const c = x >= channels ? previous[x - channels] : 0;
-      let p: number;
-      if (filter === 0) p = 0;
-      else if (filter === 1) p = a;
-      else if (filter === 2) p = b;
-      else if (filter === 3) p = (a + b) >> 1;
-      else {
-        const pa = Math.abs(b - c);
-        const pb = Math.abs(a - c);
-        const pc = Math.abs(a + b - 2 * c);
-        p = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      }
-      row[x] = (v + p) & 0xff;
-    }
-    for (let x = 0; x < stride && colours.size < 1000; x += channels) colours.add((row[x] << 16) | (row[x + 1] << 8) | row[x + 2]);
-    row.copy(previous);
-  }
-  return { width, height, colours: colours.size };
 }
 
 // ---------------------------------------------------------------- initramfs

@@ -4,10 +4,11 @@ import { createServer, Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { QemuDriver } from '../../src/hypervisor/drivers/qemu/qemu.driver';
 import { VmConfig } from '../../src/hypervisor/hypervisor-driver';
+import { ScratchDir } from '../support/scratch-dir';
+import { eventually } from '../support/wait';
 import {
   buildInitramfs,
   consoleText,
-  eventually,
   EventLog,
   isAlive,
   ProcessTracker,
@@ -15,7 +16,6 @@ import {
   requireKernel,
   requirePowerButtonModules,
   requireQemu,
-  ScratchDir,
   waitForConsole,
 } from './qemu-fixture';
 

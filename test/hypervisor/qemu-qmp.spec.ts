@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Server, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { QmpClient, QmpCommandError, QmpConnectionError, QmpEvent } from '../../src/hypervisor/drivers/qemu/qmp-client';
+import { ScratchDir } from '../support/scratch-dir';
 
 /**
  * The QMP client against a scripted fake QEMU monitor: greeting, capability negotiation,
@@ -61,14 +59,14 @@ class FakeMonitor {
 }
 
 describe('QmpClient', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vq-qmp-'));
+  const dir = new ScratchDir('vq-qmp-');
   let monitor: FakeMonitor;
   let count = 0;
 
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => dir.cleanup());
 
   async function fresh(): Promise<FakeMonitor> {
-    monitor = new FakeMonitor(join(dir, `m${count++}.sock`));
+    monitor = new FakeMonitor(dir.file(`m${count++}.sock`));
     await monitor.listen();
     return monitor;
   }
@@ -169,7 +167,7 @@ describe('QmpClient', () => {
   });
 
   it('fails to connect with a clear message: no socket, or no greeting (another client holds the monitor)', async () => {
-    await assert.rejects(QmpClient.connect(join(dir, 'none.sock')), (e: unknown) => e instanceof QmpConnectionError && /cannot connect/.test(e.message));
+    await assert.rejects(QmpClient.connect(dir.file('none.sock')), (e: unknown) => e instanceof QmpConnectionError && /cannot connect/.test(e.message));
     const m = await fresh();
     m.greet = false;
     try {

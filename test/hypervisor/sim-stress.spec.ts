@@ -4,7 +4,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { NativeHypervisorDriver } from '../../src/hypervisor/drivers/native.driver';
 import { HypervisorEvent, VmConfig } from '../../src/hypervisor/hypervisor-driver';
-import { SIM_LIBRARY, simConfig, TempDir, vmId } from './sim-fixture';
+import { ScratchDir } from '../support/scratch-dir';
+import { SIM_LIBRARY, simConfig, vmId } from './sim-fixture';
 
 /** A full collection (global.gc when node runs with --expose-gc, else enabled here). */
 function collectGarbage(): void {
@@ -21,12 +22,12 @@ const mib = (bytes: number) => bytes / (1024 * 1024);
 
 describe('sim under load', () => {
   let driver: NativeHypervisorDriver;
-  let dir: TempDir;
+  let dir: ScratchDir;
   const events: HypervisorEvent[] = [];
 
   before(() => {
     driver = NativeHypervisorDriver.open('sim', SIM_LIBRARY);
-    dir = new TempDir();
+    dir = new ScratchDir();
   });
   after(async () => {
     await driver.close();

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { nativeLibraryPath } from '../../src/hypervisor/driver-selection';
@@ -9,6 +8,7 @@ import { HostCapabilities, VmConfig } from '../../src/hypervisor/hypervisor-driv
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
 import { NativeEvent, NativeHypervisorBinding } from '../../src/hypervisor/native/native-binding';
 import { EXPECTED_ABI_VERSION } from '../../src/hypervisor/native/velocity-hv.library';
+import { ScratchDir } from '../support/scratch-dir';
 
 /*
  * The Swift `vz` library (native-bridge/swift) through the server's own binding. It only
@@ -57,7 +57,7 @@ describe('vz binding', { skip: process.platform !== 'darwin' && 'needs macOS (Vi
   let entitled: boolean;
   const events: NativeEvent[] = [];
   let stopListening: () => void;
-  let dir: string | undefined;
+  let dir: ScratchDir | undefined;
 
   before(() => {
     const path = nativeLibraryPath('vz');
@@ -76,13 +76,13 @@ describe('vz binding', { skip: process.platform !== 'darwin' && 'needs macOS (Vi
     await binding?.close();
   });
   afterEach(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir?.cleanup();
     dir = undefined;
   });
 
   function tempDir(): string {
-    dir = mkdtempSync(join(tmpdir(), 'velocity-vz-test-'));
-    return dir;
+    dir = new ScratchDir('velocity-vz-test-');
+    return dir.path;
   }
 
   /** A complete EFI configuration in `base`: blank disk, console FIFO and log, NAT, display. */

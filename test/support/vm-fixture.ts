@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { TestApp } from './test-app';
+import { sleep } from './wait';
 
 /** A catalog owned by a fresh group with one member, plus that member's storage and the NAT NIC. */
 export interface VmWorld {
@@ -46,6 +47,6 @@ export async function waitForState(t: TestApp, token: string, vmid: string, stat
     const reply = await t.call({ method: 'GET', url: '/v/state', token, query: { vmid } });
     if (reply.body.state === state) return;
     if (Date.now() > deadline) assert.fail(`VM ${vmid} stayed ${reply.body.state}, expected ${state}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }

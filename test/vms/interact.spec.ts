@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { readPng } from '../hypervisor/qemu-fixture';
+import { decodePng } from '../support/png';
 import { TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, setState, VmWorld } from '../support/vm-fixture';
+import { sleep } from '../support/wait';
 
 async function until<T>(probe: () => Promise<T | undefined>, what: string, ms = 5000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -12,7 +13,7 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string, ms = 
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
@@ -100,7 +101,7 @@ describe('console and screenshots (interact)', () => {
     const reply = await t.app.inject({ method: 'GET', url: `/v/screenshot?vmid=${vmid}`, headers: { authorization: `Bearer ${w.owner.token}` } });
     assert.equal(reply.statusCode, 200, reply.body);
     assert.equal(reply.headers['content-type'], 'image/png');
-    const png = readPng(reply.rawPayload);
+    const png = decodePng(reply.rawPayload);
     assert.deepEqual([png.width, png.height], [800, 600]);
     assert.ok(png.colours > 8, `the frame has ${png.colours} colours`);
   });

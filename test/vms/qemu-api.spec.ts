@@ -2,17 +2,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  buildInitramfs,
-  isAlive,
-  ProcessTracker,
-  readPng,
-  requireKernel,
-  requireQemu,
-  sleep,
-} from '../hypervisor/qemu-fixture';
+import { buildInitramfs, isAlive, ProcessTracker, requireKernel, requireQemu } from '../hypervisor/qemu-fixture';
+import { decodePng } from '../support/png';
 import { TestApp } from '../support/test-app';
 import { createDisk, makeVmWorld, setState, VmWorld, waitForState } from '../support/vm-fixture';
+import { sleep } from '../support/wait';
 
 /**
  * The qemu driver's must-shows, through the HTTP API as a client sees them: real QEMU
@@ -114,7 +108,7 @@ describe('VMs through the HTTP API with the qemu driver (TCG)', () => {
     const reply = await t.app.inject({ method: 'GET', url: `/v/screenshot?vmid=${efi}`, headers: { authorization: `Bearer ${w.owner.token}` } });
     assert.equal(reply.statusCode, 200, reply.body);
     assert.equal(reply.headers['content-type'], 'image/png');
-    const png = readPng(reply.rawPayload);
+    const png = decodePng(reply.rawPayload);
     assert.deepEqual([png.width, png.height], [800, 600]);
     assert.ok(png.colours > 1, `the frame has ${png.colours} colour(s)`);
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestApp } from '../support/test-app';
 import { createDisk, createEfiVm, makeVmWorld, setState, VmWorld } from '../support/vm-fixture';
+import { sleep } from '../support/wait';
 
 describe('the seed /v flow with the sim driver through FFI', () => {
   let t: TestApp;
@@ -101,7 +102,7 @@ describe('the seed /v flow with the sim driver through FFI', () => {
     const deadline = Date.now() + 5000;
     let state = 'RUNNING';
     while (state !== 'STOPPED' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
       state = (await t.call({ method: 'GET', url: '/v/state', token: w.owner.token, query: { vmid } })).body.state;
     }
     assert.equal(state, 'STOPPED');

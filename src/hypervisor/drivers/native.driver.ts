@@ -61,7 +61,7 @@ export class NativeHypervisorDriver implements HypervisorDriver {
     return new NativeHypervisorDriver(name, NativeHypervisorBinding.load(libraryPath));
   }
 
-  get libraryPath(): string {
+  get description(): string {
     return this.binding.path;
   }
 

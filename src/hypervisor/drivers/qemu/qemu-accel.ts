@@ -4,14 +4,14 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QemuAccel } from '../../../config/app-config';
+import { Accelerator } from '../../hypervisor-driver';
 import { DriverUnavailableError } from '../../hypervisor.errors';
-import { QemuAccelerator } from './qemu-command';
 import { QemuInstallation } from './qemu-host';
 import { connectWhenReady, isPidAlive, sleep } from './qemu-process';
 import { QmpClient } from './qmp-client';
 
 export interface AcceleratorChoice {
-  accelerator: QemuAccelerator;
+  accelerator: Accelerator;
   /** Why: for the log and the health answer. */
   reason: string;
 }

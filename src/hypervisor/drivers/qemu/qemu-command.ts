@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto';
-import { VmConfig, VmNicConfig } from '../../hypervisor-driver';
+import { Accelerator, VmConfig, VmNicConfig } from '../../hypervisor-driver';
 import { EfiFirmware, QemuArch } from './qemu-host';
 import { QemuVmFiles } from './qemu-files';
-
-export type QemuAccelerator = 'kvm' | 'tcg';
 
 export interface QemuCommandInput {
   vmId: string;
   config: VmConfig;
   arch: QemuArch;
-  accelerator: QemuAccelerator;
+  accelerator: Accelerator;
   files: QemuVmFiles;
   /** Required for EFI VMs. */
   firmware?: EfiFirmware;
@@ -63,7 +61,7 @@ export function buildQemuArgs(input: QemuCommandInput): string[] {
     `socket,id=qmp,path=${optValue(files.qmpSocket)},server=on,wait=off`,
     '-mon',
     'chardev=qmp,mode=control',
-    // The serial console; see serialLinks() in qemu.driver.ts for why a pipe chardev.
+    // The serial console; see QemuInstance in qemu-instance.ts for why a pipe chardev.
     '-chardev',
     `pipe,id=serial0,path=${optValue(files.serialBase)},logfile=${optValue(config.console.output)},logappend=on`,
     '-serial',

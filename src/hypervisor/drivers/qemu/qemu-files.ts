@@ -12,7 +12,7 @@ export interface QemuVmFiles {
   efiVars: string;
   /**
    * Base path of the serial port's `pipe` chardev: QEMU opens `<base>.in` and `<base>.out`.
-   * `.in` is a symlink to console.input, `.out` a symlink to /dev/null (see serialLinks).
+   * `.in` is a symlink to console.input, `.out` a symlink to /dev/null (see QemuInstance).
    */
   serialBase: string;
   serialIn: string;

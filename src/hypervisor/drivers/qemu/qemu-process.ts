@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QmpClient, QmpConnectOptions } from './qmp-client';
@@ -113,5 +114,28 @@ export async function connectWhenReady(
       throw new Error(`QEMU's QMP socket did not answer within ${timeoutMs} ms: ${lastError?.message ?? 'no attempt'}`);
     }
     await sleep(25);
+  }
+}
+
+/** The last lines of a small log file, joined for a message (sync: called on exit paths). */
+export function readTail(path: string, lines: number): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, 4096);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    return buffer
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .slice(-lines)
+      .join(' | ');
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

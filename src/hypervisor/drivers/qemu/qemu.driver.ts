@@ -1,13 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, openSync, readSync, fstatSync } from 'node:fs';
-import { copyFile, rm, symlink } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { Observable, Subject, Subscription } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { QemuAccel } from '../../../config/app-config';
 import {
+  Accelerator,
   CapturedFrame,
   HostCapabilities,
   HypervisorDriver,
@@ -19,49 +18,24 @@ import {
 import { DriverUnavailableError, HypervisorError } from '../../hypervisor.errors';
 import { convertPpmFileToPng } from '../../ppm';
 import { chooseAccelerator, KvmProbeOptions } from './qemu-accel';
-import { buildQemuArgs, optValue, QemuAccelerator } from './qemu-command';
+import { buildQemuArgs } from './qemu-command';
 import { QemuLimits, validateVmConfig } from './qemu-config';
 import { QemuVmFiles, vmFiles } from './qemu-files';
 import { detectQemu, listBridgeInterfaces, QemuInstallation } from './qemu-host';
-import {
-  connectWhenReady,
-  fileId,
-  isPidAlive,
-  openFileIds,
-  pollUntil,
-  readCmdline,
-  readPidFile,
-  signal,
-} from './qemu-process';
-import { QmpClient, QmpConnectionError, QmpEvent } from './qmp-client';
+import { QemuExit, QemuInstance, QemuInstanceListener, QemuInstanceTimings, QemuLaunch } from './qemu-instance';
+import { readTail } from './qemu-process';
+import { QmpConnectionError } from './qmp-client';
 
 /**
- * The `qemu` driver: one qemu-system-<arch> process per VM, controlled over QMP.
+ * The `qemu` driver: one qemu-system-<arch> process per VM, controlled over QMP. Each
+ * process is a QemuInstance (spawn or re-attach, console, QMP events, its end); this class
+ * keeps the VMs' state machine on top: which operation is in progress, the state events,
+ * and who waits for a forced stop.
  *
- * Processes outlive the server. QEMU is spawned detached (its own session and process
- * group, stdio on files), so neither a server restart nor a Ctrl-C in the server's
- * terminal reaches it; close() only disconnects. create() of a VM whose QEMU is still
- * running (pid file → live pid whose command line names this VM's QMP socket → QMP
- * answers) re-attaches to it and reports its real state.
- *
- * Serial console. The server appends guest output to console.output (a file) and writes
- * input into console.input (a FIFO it created). The serial port uses a `pipe` chardev on
- * `<dir>/serial`, for which QEMU opens `<dir>/serial.in` and `<dir>/serial.out` with
- * O_RDWR: serial.in is a symlink to the FIFO, serial.out a symlink to /dev/null, and the
- * chardev's `logfile` (append mode) is console.output. So QEMU itself reads the FIFO and
- * writes the log: no bridge process in the server, nothing lost while the server is down,
- * and because QEMU holds the FIFO open read-write it never sees EOF when a writer goes
- * away. (A `socket` chardev with a logfile was rejected: QEMU logs only what it could send,
- * so output is lost whenever nobody is connected, e.g. during a server restart.) When the
- * server restarts and the driver re-attaches, it checks that QEMU still has the current
- * FIFO and log file open (the server may have re-created them) and otherwise points the
- * chardev at them again with QMP `chardev-change`.
- *
- * Guest power-off: no -no-shutdown, so QEMU exits when the guest powers off; the process
- * ending is the VM stopping, whoever caused it. A clean end (a forced stop we asked for, or
- * a guest-initiated SHUTDOWN event) gives STOPPED; any other end (killed, crashed, QEMU
- * terminated by a signal) gives STOPPED followed by an 'error' event with the exit status
- * and the last lines of QEMU's stderr (kept in <dir>/qemu-stderr.log).
+ * Processes outlive the server: close() only lets go of them, and create() of a VM whose
+ * QEMU is still running re-attaches to it and reports its real state. A process ending
+ * without being asked to (killed, crashed) gives STOPPED followed by an 'error' event with
+ * the exit status and the last lines of QEMU's stderr (kept in <dir>/qemu-stderr.log).
  */
 
 export interface QemuDriverOptions {
@@ -72,8 +46,12 @@ export interface QemuDriverOptions {
   kvmProbe?: KvmProbeOptions;
   /** Bound for QEMU to come up and answer on QMP at start(). Default 30 s. */
   startTimeoutMs?: number;
+  /** Bound for a still running QEMU to answer on QMP when create() re-attaches. Default 5 s. */
+  attachTimeoutMs?: number;
   /** After QMP `quit` (or a lost QMP connection), how long until SIGKILL. Default 5 s. */
   stopGraceMs?: number;
+  /** After SIGKILL to a re-attached QEMU, how long to wait for it to be gone. Default 5 s. */
+  killWaitMs?: number;
   /** Bound for each QMP command. Default 10 s. */
   commandTimeoutMs?: number;
   /** Where bridges are looked up (tests). Default /sys/class/net. */
@@ -82,33 +60,7 @@ export interface QemuDriverOptions {
 
 export interface QemuHostCapabilities extends HostCapabilities {
   driver: 'qemu';
-  accelerator: QemuAccelerator;
-}
-
-interface ExitInfo {
-  code?: number | null;
-  signal?: NodeJS.Signals | null;
-  error?: string;
-}
-
-/** One QEMU process of a VM, from spawn or attach until it is gone. */
-interface QemuProcess {
-  pid: number;
-  /** Present when this driver instance spawned it; absent when re-attached. */
-  child?: ChildProcess;
-  qmp?: QmpClient;
-  subscription?: Subscription;
-  exit?: ExitInfo;
-  /** A forced stop (or a failed start) asked for the end: not an error. */
-  forced: boolean;
-  /** QEMU reported SHUTDOWN with guest:true (the guest powered off). */
-  guestShutdown: boolean;
-  shutdownReason?: string;
-  /** close() let go of it: it keeps running, nothing here reacts any more. */
-  detached: boolean;
-  finalized: boolean;
-  gone: Promise<void>;
-  markGone: () => void;
+  accelerator: Accelerator;
 }
 
 /** A forced stop waiting for the process to be gone. */
@@ -122,17 +74,24 @@ interface QemuVm {
   config: VmConfig;
   files: QemuVmFiles;
   state: VmState;
-  proc?: QemuProcess;
+  /** The VM's QEMU process while there is one. */
+  instance?: QemuInstance;
   /** The operation in progress (start, pause, resume, stop); request_stop returns at once and is not one. */
   busy?: VmOperation;
   stopWaiters: StopWaiter[];
-  notes: string[];
 }
 
 const MIN_MEMORY_MB = 128;
 const MAX_DISPLAY_WIDTH = 3840;
 const MAX_DISPLAY_HEIGHT = 2160;
 const STDERR_LINES_IN_ERRORS = 5;
+const DEFAULT_TIMINGS: QemuInstanceTimings = {
+  startTimeoutMs: 30_000,
+  attachTimeoutMs: 5_000,
+  commandTimeoutMs: 10_000,
+  stopGraceMs: 5_000,
+  killWaitMs: 5_000,
+};
 
 /** QMP query-status → the API's states (transitional states are the driver's own). */
 function stateOfStatus(status: string): VmState {
@@ -149,9 +108,7 @@ export class QemuDriver implements HypervisorDriver {
   private readonly events = new Subject<HypervisorEvent>();
   readonly events$: Observable<HypervisorEvent> = this.events.asObservable();
   private readonly vms = new Map<string, QemuVm>();
-  private readonly startTimeoutMs: number;
-  private readonly stopGraceMs: number;
-  private readonly commandTimeoutMs: number;
+  private readonly timings: QemuInstanceTimings;
   private readonly sysClassNet: string;
   private seq = 0;
   private closing = false;
@@ -159,14 +116,18 @@ export class QemuDriver implements HypervisorDriver {
   private constructor(
     readonly installation: QemuInstallation,
     /** The accelerator every VM of this driver runs under. */
-    readonly accelerator: QemuAccelerator,
+    readonly accelerator: Accelerator,
     /** Why that accelerator (VELOCITY_QEMU_ACCEL, or the probe's finding). */
-    readonly acceleratorReason: string,
+    private readonly acceleratorReason: string,
     options: QemuDriverOptions,
   ) {
-    this.startTimeoutMs = options.startTimeoutMs ?? 30_000;
-    this.stopGraceMs = options.stopGraceMs ?? 5_000;
-    this.commandTimeoutMs = options.commandTimeoutMs ?? 10_000;
+    this.timings = {
+      startTimeoutMs: options.startTimeoutMs ?? DEFAULT_TIMINGS.startTimeoutMs,
+      attachTimeoutMs: options.attachTimeoutMs ?? DEFAULT_TIMINGS.attachTimeoutMs,
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_TIMINGS.commandTimeoutMs,
+      stopGraceMs: options.stopGraceMs ?? DEFAULT_TIMINGS.stopGraceMs,
+      killWaitMs: options.killWaitMs ?? DEFAULT_TIMINGS.killWaitMs,
+    };
     this.sysClassNet = options.sysClassNet ?? '/sys/class/net';
   }
 
@@ -184,6 +145,10 @@ export class QemuDriver implements HypervisorDriver {
     }
     const choice = await chooseAccelerator(options.accel ?? 'auto', installation, options.kvmProbe);
     return new QemuDriver(installation, choice.accelerator, choice.reason, options);
+  }
+
+  get description(): string {
+    return `${this.installation.binary}, ${this.accelerator.toUpperCase()}: ${this.acceleratorReason}`;
   }
 
   async capabilities(): Promise<QemuHostCapabilities> {
@@ -213,23 +178,23 @@ export class QemuDriver implements HypervisorDriver {
     const limits = await this.limits();
     validateVmConfig(config, limits, { images: false, runtime: false });
     const files = vmFiles(config.directory);
-    const running = await this.findRunningProcess(files);
+    const running = await QemuInstance.findRunning(files);
     if (running === undefined) validateVmConfig(config, limits, { images: true, runtime: false });
     if (this.vms.has(vmId)) throw new HypervisorError('ALREADY_EXISTS', `VM ${vmId} already exists`);
-    const vm: QemuVm = { id: vmId, config, files, state: 'STOPPED', stopWaiters: [], notes: notesFor(config) };
-    if (running !== undefined) await this.attach(vm, running);
+    const vm: QemuVm = { id: vmId, config, files, state: 'STOPPED', stopWaiters: [] };
+    if (running !== undefined) {
+      const { instance, status } = await QemuInstance.attach(vm, running, this.listenerFor(vm), this.timings);
+      vm.instance = instance;
+      vm.state = stateOfStatus(status);
+    }
     this.vms.set(vmId, vm);
-    if (vm.proc) this.emitState(vm);
-  }
-
-  /** Things the server may show with the VM: what of its configuration this driver ignores. */
-  notes(vmId: string): string[] {
-    return [...this.vm(vmId).notes];
+    if (config.rosetta) this.logger.log(`VM ${vmId}: Rosetta is not available with the qemu driver: the VM runs without it`);
+    if (vm.instance) this.emitState(vm);
   }
 
   /** The pid of the VM's QEMU process while there is one. */
   pid(vmId: string): number | undefined {
-    return this.vm(vmId).proc?.pid;
+    return this.vm(vmId).instance?.pid;
   }
 
   state(vmId: string): VmState {
@@ -244,24 +209,12 @@ export class QemuDriver implements HypervisorDriver {
     this.assertState(vm, 'start', ['STOPPED']); // the awaits above let other calls in
     vm.busy = 'start';
     this.setState(vm, 'STARTING');
-    let proc: QemuProcess | undefined;
+    let instance: QemuInstance | undefined;
     try {
-      await this.prepareFiles(vm);
-      proc = this.spawnQemu(vm);
-      const launched = proc;
-      const qmp = await connectWhenReady(vm.files.qmpSocket, this.startTimeoutMs, () => launched.finalized, {
-        commandTimeoutMs: this.commandTimeoutMs,
-      });
-      if (proc.finalized || this.closing) {
-        qmp.close();
-        throw new Error(this.closing ? 'the qemu driver was closed' : 'QEMU exited');
-      }
-      this.listen(vm, proc, qmp);
-      await qmp.execute('cont');
-      const { status } = await qmp.execute<{ status: string }>('query-status');
-      if (status !== 'running') throw new Error(`QEMU reports "${status}" after cont`);
+      instance = vm.instance = await QemuInstance.launch(vm, this.launchOf(vm), this.listenerFor(vm), this.timings);
+      await instance.boot();
     } catch (err) {
-      const detail = await this.abortStart(vm, proc, err as Error);
+      const detail = await this.abortStart(vm, instance, err as Error);
       throw new HypervisorError('HYPERVISOR_ERROR', `QEMU did not start: ${detail}`);
     }
     vm.busy = undefined;
@@ -287,16 +240,16 @@ export class QemuDriver implements HypervisorDriver {
     this.assertOpen();
     const vm = this.vm(vmId);
     this.assertState(vm, 'request_stop', ['RUNNING']);
-    const proc = this.live(vm);
+    const instance = this.live(vm);
     this.setState(vm, 'STOPPING');
     try {
-      await proc.qmp!.execute('system_powerdown');
+      await instance.execute('system_powerdown');
     } catch (err) {
       if (err instanceof QmpConnectionError) {
-        await proc.gone; // QEMU went away meanwhile: the VM is STOPPED, which is what was asked
+        await instance.gone; // QEMU went away meanwhile: the VM is STOPPED, which is what was asked
         return;
       }
-      if (vm.proc === proc && vm.state === 'STOPPING' && !vm.busy) this.setState(vm, 'RUNNING');
+      if (!instance.exited && vm.state === 'STOPPING' && !vm.busy) this.setState(vm, 'RUNNING');
       throw new HypervisorError('HYPERVISOR_ERROR', `request stop failed: ${(err as Error).message}`);
     }
   }
@@ -307,13 +260,11 @@ export class QemuDriver implements HypervisorDriver {
     const vm = this.vm(vmId);
     if (vm.busy === 'stop') return this.waitForStop(vm);
     this.assertState(vm, 'stop', ['RUNNING', 'PAUSED', 'STOPPING']);
-    const proc = this.live(vm);
+    const instance = this.live(vm);
     vm.busy = 'stop';
-    proc.forced = true;
     const stopped = this.waitForStop(vm);
     this.setState(vm, 'STOPPING');
-    proc.qmp?.execute('quit').catch(() => undefined); // the connection may close before the reply
-    void this.killAfterGrace(proc);
+    instance.quit();
     return stopped;
   }
 
@@ -326,13 +277,13 @@ export class QemuDriver implements HypervisorDriver {
         count === 0 ? `VM ${vmId} has no displays` : `VM ${vmId} has no display ${index} (it has ${count})`,
       );
     }
-    const proc = vm.proc;
-    if (!proc?.qmp || vm.state === 'STOPPED' || vm.state === 'STARTING') {
+    const instance = vm.instance;
+    if (!instance || vm.state === 'STOPPED' || vm.state === 'STARTING') {
       throw new HypervisorError('INVALID_STATE', `VM ${vmId} is ${vm.state}: a screenshot needs a running VM`);
     }
     const ppm = join(vm.config.directory, `.screendump-${randomBytes(6).toString('hex')}.ppm`);
     try {
-      await proc.qmp.execute('screendump', { filename: ppm, device: `gpu${index}` });
+      await instance.execute('screendump', { filename: ppm, device: `gpu${index}` });
       return await convertPpmFileToPng(ppm, pngPath);
     } catch (err) {
       if (err instanceof HypervisorError) throw err;
@@ -359,15 +310,7 @@ export class QemuDriver implements HypervisorDriver {
     this.closing = true;
     const closed = new HypervisorError('INTERNAL', 'the qemu driver was closed (the QEMU processes keep running)');
     for (const vm of this.vms.values()) {
-      const proc = vm.proc;
-      if (proc) {
-        proc.detached = true;
-        proc.subscription?.unsubscribe();
-        proc.child?.removeAllListeners('exit');
-        proc.child?.removeAllListeners('error');
-        proc.qmp?.close();
-        proc.markGone();
-      }
+      vm.instance?.detach();
       for (const waiter of vm.stopWaiters) waiter.reject(closed);
       vm.stopWaiters = [];
     }
@@ -388,25 +331,25 @@ export class QemuDriver implements HypervisorDriver {
     this.assertOpen();
     const vm = this.vm(vmId);
     this.assertState(vm, op, [from]);
-    const proc = this.live(vm);
+    const instance = this.live(vm);
     vm.busy = op;
     this.setState(vm, via);
     let status: string;
     try {
-      await proc.qmp!.execute(command);
-      status = (await proc.qmp!.execute<{ status: string }>('query-status')).status;
+      await instance.execute(command);
+      status = await instance.status();
     } catch (err) {
       if (err instanceof QmpConnectionError) {
-        await proc.gone; // finalize() set STOPPED
+        await instance.gone; // its end set STOPPED
         throw new HypervisorError('HYPERVISOR_ERROR', `${op} failed: QEMU went away (${err.message})`);
       }
-      if (vm.proc === proc) {
+      if (!instance.exited) {
         vm.busy = undefined;
         this.setState(vm, from);
       }
       throw new HypervisorError('HYPERVISOR_ERROR', `${op} failed: ${(err as Error).message}`);
     }
-    if (vm.proc !== proc) throw new HypervisorError('HYPERVISOR_ERROR', `${op} failed: QEMU went away`);
+    if (instance.exited) throw new HypervisorError('HYPERVISOR_ERROR', `${op} failed: QEMU went away`);
     vm.busy = undefined;
     const now = stateOfStatus(status);
     this.setState(vm, now);
@@ -417,180 +360,43 @@ export class QemuDriver implements HypervisorDriver {
     return new Promise<void>((resolve, reject) => vm.stopWaiters.push({ resolve, reject }));
   }
 
-  private async killAfterGrace(proc: QemuProcess): Promise<void> {
-    if (await pollUntil(() => proc.finalized, this.stopGraceMs)) return;
-    if (proc.detached) return;
-    this.logger.warn(`QEMU pid ${proc.pid} did not exit ${this.stopGraceMs} ms after quit; killing it`);
-    signal(proc.pid, 'SIGKILL');
-  }
-
   /** Kills what a failed start left behind, waits until it is gone and describes the failure. */
-  private async abortStart(vm: QemuVm, proc: QemuProcess | undefined, err: Error): Promise<string> {
-    if (proc && !proc.detached) {
-      proc.forced = true;
-      if (!proc.finalized) signal(proc.pid, 'SIGKILL');
-      await proc.gone;
-    }
+  private async abortStart(vm: QemuVm, instance: QemuInstance | undefined, err: Error): Promise<string> {
+    await instance?.kill();
     if (vm.busy === 'start') vm.busy = undefined;
     if (vm.state !== 'STOPPED' && !this.closing) this.setState(vm, 'STOPPED');
     const stderr = readTail(vm.files.stderrLog, STDERR_LINES_IN_ERRORS);
-    const exit = proc?.exit ? ` (${describeExit(proc)})` : '';
+    const exit = instance?.exitDescription ? ` (${instance.exitDescription})` : '';
     return `${err.message}${exit}${stderr ? `; QEMU said: ${stderr}` : ''}`;
   }
 
-  // ------------------------------------------------------------------ processes
+  // ------------------------------------------------------------------ what a QEMU process reports
 
-  private async prepareFiles(vm: QemuVm): Promise<void> {
-    const { files, config } = vm;
-    if (config.type === 'EFI') {
-      // The variable store is copied once and then kept: boot entries and other UEFI
-      // variables persist like the NVRAM of a real machine.
-      try {
-        await copyFile(this.installation.firmware!.varsTemplate, files.efiVars, fsConstants.COPYFILE_EXCL);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-    }
-    const stale = [files.qmpSocket, files.pidFile, files.serialIn, files.serialOut];
-    config.nics.forEach((nic, i) => nic.type === 'FILEHANDLE' && stale.push(files.nicSocket(i)));
-    await Promise.all(stale.map((path) => rm(path, { force: true })));
-    await this.serialLinks(vm);
-  }
-
-  /** serial.in → the console FIFO, serial.out → /dev/null (see the class comment). */
-  private async serialLinks(vm: QemuVm): Promise<void> {
-    const { files, config } = vm;
-    await Promise.all([files.serialIn, files.serialOut].map((path) => rm(path, { force: true })));
-    await symlink(config.console.input, files.serialIn);
-    await symlink('/dev/null', files.serialOut);
-  }
-
-  private spawnQemu(vm: QemuVm): QemuProcess {
-    const args = buildQemuArgs({
-      vmId: vm.id,
-      config: vm.config,
-      arch: this.installation.arch,
-      accelerator: this.accelerator,
-      files: vm.files,
-      firmware: this.installation.firmware,
-    });
-    const log = openSync(vm.files.stderrLog, 'w', 0o640);
-    let child: ChildProcess;
-    try {
-      // detached: QEMU leads its own session, so it outlives the server and signals meant
-      // for the server's process group do not reach it.
-      child = spawn(this.installation.binary, args, { cwd: vm.config.directory, detached: true, stdio: ['ignore', log, log] });
-    } finally {
-      closeSync(log);
-    }
-    child.unref();
-    const proc = this.newProcess(child.pid ?? -1, child);
-    child.once('exit', (code, sig) => {
-      proc.exit = { code, signal: sig };
-      this.finalize(vm, proc);
-    });
-    child.once('error', (err) => {
-      proc.exit = { error: err.message };
-      this.finalize(vm, proc);
-    });
-    vm.proc = proc;
-    this.logger.log(`VM ${vm.id}: started QEMU pid ${child.pid ?? '?'} (${this.accelerator})`);
-    return proc;
-  }
-
-  private newProcess(pid: number, child?: ChildProcess): QemuProcess {
-    let markGone!: () => void;
-    const gone = new Promise<void>((resolve) => (markGone = resolve));
-    return { pid, child, forced: false, guestShutdown: false, detached: false, finalized: false, gone, markGone };
-  }
-
-  /** The pid of this VM's QEMU if one is running: pid file, live pid, command line naming our QMP socket. */
-  private async findRunningProcess(files: QemuVmFiles): Promise<number | undefined> {
-    const pid = await readPidFile(files.pidFile);
-    if (pid === undefined || !isPidAlive(pid)) return undefined;
-    const argv = await readCmdline(pid);
-    const qmpArg = `socket,id=qmp,path=${optValue(files.qmpSocket)},server=on,wait=off`;
-    return argv?.includes(qmpArg) ? pid : undefined; // otherwise the pid was reused
-  }
-
-  private async attach(vm: QemuVm, pid: number): Promise<void> {
-    let qmp: QmpClient;
-    try {
-      qmp = await QmpClient.connect(vm.files.qmpSocket, { timeoutMs: 5_000, commandTimeoutMs: this.commandTimeoutMs });
-    } catch (err) {
-      throw new HypervisorError(
-        'HYPERVISOR_ERROR',
-        `the QEMU process of VM ${vm.id} (pid ${pid}) is running but does not answer on QMP: ${(err as Error).message}`,
-      );
-    }
-    try {
-      const { status } = await qmp.execute<{ status: string }>('query-status');
-      await this.reconnectConsole(vm, pid, qmp);
-      const proc = this.newProcess(pid);
-      vm.proc = proc;
-      vm.state = stateOfStatus(status);
-      this.listen(vm, proc, qmp);
-      this.logger.log(`VM ${vm.id}: re-attached to QEMU pid ${pid} (${status})`);
-    } catch (err) {
-      qmp.close();
-      throw new HypervisorError('HYPERVISOR_ERROR', `cannot re-attach to QEMU pid ${pid} of VM ${vm.id}: ${(err as Error).message}`);
-    }
-  }
-
-  /**
-   * After a server restart: if the console FIFO or log file is no longer the one QEMU has
-   * open (the server re-created it), points the serial chardev at the current ones.
-   */
-  private async reconnectConsole(vm: QemuVm, pid: number, qmp: QmpClient): Promise<void> {
-    const open = await openFileIds(pid);
-    const input = await fileId(vm.config.console.input);
-    const output = await fileId(vm.config.console.output);
-    if (input !== undefined && open.has(input) && output !== undefined && open.has(output)) return;
-    if (input === undefined) {
-      this.logger.warn(`VM ${vm.id}: console input ${vm.config.console.input} is missing; console input stays disconnected`);
-      return;
-    }
-    await this.serialLinks(vm);
-    await qmp.execute('chardev-change', {
-      id: 'serial0',
-      backend: { type: 'pipe', data: { device: vm.files.serialBase, logfile: vm.config.console.output, logappend: true } },
-    });
-    this.logger.log(`VM ${vm.id}: serial console reconnected to ${vm.config.console.input}`);
-  }
-
-  /** Follows QMP events and the end of the connection for one process. */
-  private listen(vm: QemuVm, proc: QemuProcess, qmp: QmpClient): void {
-    proc.qmp = qmp;
-    proc.subscription = qmp.events$.subscribe((event) => this.onQmpEvent(vm, proc, event));
-    void qmp.whenClosed().then((reason) => this.onQmpClosed(vm, proc, reason));
-  }
-
-  private onQmpEvent(vm: QemuVm, proc: QemuProcess, event: QmpEvent): void {
-    if (proc.detached || vm.proc !== proc) return;
-    switch (event.event) {
-      case 'SHUTDOWN':
-        proc.guestShutdown = event.data?.guest === true;
-        proc.shutdownReason = typeof event.data?.reason === 'string' ? event.data.reason : undefined;
+  /** How the VM follows what its QEMU process reports (see QemuInstanceListener). */
+  private listenerFor(vm: QemuVm): QemuInstanceListener {
+    return {
+      shutdownBegan: () => {
         if (!vm.busy && (vm.state === 'RUNNING' || vm.state === 'PAUSED')) this.setState(vm, 'STOPPING');
-        return;
-      case 'STOP':
-        if (!vm.busy && vm.state === 'RUNNING') void this.onUnexpectedStop(vm, proc);
-        return;
-      case 'RESUME':
+      },
+      guestStopped: () => {
+        if (!vm.busy && vm.state === 'RUNNING') void this.onUnexpectedStop(vm, vm.instance!);
+      },
+      guestResumed: () => {
         if (!vm.busy && vm.state === 'PAUSED') this.setState(vm, 'RUNNING');
-        return;
-    }
+      },
+      exited: (exit) => this.onExit(vm, exit),
+    };
   }
 
   /** QEMU stopped the guest without being asked (an I/O error, a KVM internal error, …). */
-  private async onUnexpectedStop(vm: QemuVm, proc: QemuProcess): Promise<void> {
+  private async onUnexpectedStop(vm: QemuVm, instance: QemuInstance): Promise<void> {
     let status: string;
     try {
-      status = (await proc.qmp!.execute<{ status: string }>('query-status')).status;
+      status = await instance.status();
     } catch {
-      return; // going away: finalize() reports it
+      return; // going away: onExit() reports it
     }
-    if (vm.proc !== proc || vm.busy || vm.state !== 'RUNNING' || status === 'running') return;
+    if (instance.exited || vm.busy || vm.state !== 'RUNNING' || status === 'running') return;
     if (status === 'shutdown') return; // a SHUTDOWN event follows or came already
     this.setState(vm, 'PAUSED');
     if (FAULT_STATUSES.has(status)) {
@@ -599,45 +405,17 @@ export class QemuDriver implements HypervisorDriver {
     }
   }
 
-  /** The monitor connection ended: QEMU is exiting (or crashed, or closed it). */
-  private async onQmpClosed(vm: QemuVm, proc: QemuProcess, reason: string): Promise<void> {
-    if (proc.detached || proc.finalized) return;
-    if (proc.child) {
-      // Ours: the 'exit' event will finalize. Make sure it comes.
-      await this.killAfterGrace(proc);
-      return;
-    }
-    // Re-attached: not our child, so no exit event; watch the pid.
-    if (!(await pollUntil(() => !isPidAlive(proc.pid) || proc.detached, this.stopGraceMs))) {
-      this.logger.warn(`VM ${vm.id}: QMP closed (${reason}) but QEMU pid ${proc.pid} lives on; killing it`);
-      signal(proc.pid, 'SIGKILL');
-      await pollUntil(() => !isPidAlive(proc.pid), 5_000);
-    }
-    if (proc.detached) return;
-    this.finalize(vm, proc);
-  }
-
   /** The process is gone: STOPPED, and an error event unless the end was asked for or the guest's. */
-  private finalize(vm: QemuVm, proc: QemuProcess): void {
-    if (proc.finalized) return;
-    proc.finalized = true;
-    proc.subscription?.unsubscribe();
-    proc.qmp?.close();
-    if (proc.detached || vm.proc !== proc) {
-      proc.markGone();
-      return;
-    }
-    vm.proc = undefined;
+  private onExit(vm: QemuVm, exit: QemuExit): void {
+    vm.instance = undefined;
     const starting = vm.busy === 'start';
     vm.busy = undefined;
-    const clean = proc.forced || proc.guestShutdown;
-    const how = describeExit(proc);
-    if (clean || starting) {
-      this.logger.log(`VM ${vm.id}: ${how}`);
+    if (exit.clean || starting) {
+      this.logger.log(`VM ${vm.id}: ${exit.description}`);
       this.setState(vm, 'STOPPED');
     } else {
       const stderr = readTail(vm.files.stderrLog, STDERR_LINES_IN_ERRORS);
-      const message = `the virtual machine stopped unexpectedly: ${how}${stderr ? `; QEMU said: ${stderr}` : ''}`;
+      const message = `the virtual machine stopped unexpectedly: ${exit.description}${stderr ? `; QEMU said: ${stderr}` : ''}`;
       this.logger.warn(`VM ${vm.id}: ${message}`);
       this.setState(vm, 'STOPPED');
       this.emitError(vm, message);
@@ -645,10 +423,19 @@ export class QemuDriver implements HypervisorDriver {
     const waiters = vm.stopWaiters;
     vm.stopWaiters = [];
     for (const waiter of waiters) waiter.resolve();
-    proc.markGone();
   }
 
   // ------------------------------------------------------------------ helpers
+
+  private launchOf(vm: QemuVm): QemuLaunch {
+    const { binary, arch, firmware } = this.installation;
+    return {
+      binary,
+      args: buildQemuArgs({ vmId: vm.id, config: vm.config, arch, accelerator: this.accelerator, files: vm.files, firmware }),
+      accelerator: this.accelerator,
+      efiVarsTemplate: firmware?.varsTemplate,
+    };
+  }
 
   private async limits(): Promise<QemuLimits> {
     const caps = await this.capabilities();
@@ -680,13 +467,10 @@ export class QemuDriver implements HypervisorDriver {
     }
   }
 
-  /** The VM's process with its QMP connection (present in every state but STOPPED/STARTING). */
-  private live(vm: QemuVm): QemuProcess {
-    const proc = vm.proc;
-    if (!proc?.qmp || proc.finalized) {
-      throw new HypervisorError('INVALID_STATE', `VM ${vm.id} has no QEMU process (it is ${vm.state})`);
-    }
-    return proc;
+  /** The VM's QEMU process (present in every state but STOPPED/STARTING). */
+  private live(vm: QemuVm): QemuInstance {
+    if (!vm.instance) throw new HypervisorError('INVALID_STATE', `VM ${vm.id} has no QEMU process (it is ${vm.state})`);
+    return vm.instance;
   }
 
   private setState(vm: QemuVm, state: VmState): void {
@@ -703,43 +487,5 @@ export class QemuDriver implements HypervisorDriver {
   private emitError(vm: QemuVm, message: string): void {
     if (this.closing) return;
     this.events.next({ type: 'error', vmId: vm.id, code: 'HYPERVISOR_ERROR', message, seq: ++this.seq });
-  }
-}
-
-function notesFor(config: VmConfig): string[] {
-  const notes: string[] = [];
-  if (config.rosetta) notes.push('Rosetta is not available with the qemu driver: the VM runs without it');
-  return notes;
-}
-
-function describeExit(proc: QemuProcess): string {
-  const exit = proc.exit;
-  const shutdown = proc.shutdownReason ? `, after SHUTDOWN (${proc.shutdownReason})` : '';
-  if (!exit) return `QEMU pid ${proc.pid} ended${shutdown}`;
-  if (exit.error) return `QEMU could not be run: ${exit.error}`;
-  if (exit.signal) return `QEMU was killed by ${exit.signal}${shutdown}`;
-  return `QEMU exited with code ${exit.code ?? '?'}${shutdown}`;
-}
-
-/** The last lines of a small log file, joined for a message (sync: called on exit paths). */
-function readTail(path: string, lines: number): string {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    const size = fstatSync(fd).size;
-    const length = Math.min(size, 4096);
-    const buffer = Buffer.alloc(length);
-    readSync(fd, buffer, 0, length, size - length);
-    return buffer
-      .toString('utf8')
-      .split('\n')
-      .map((l) => l.trim())
-      .filter(Boolean)
-      .slice(-lines)
-      .join(' | ');
-  } catch {
-    return '';
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
