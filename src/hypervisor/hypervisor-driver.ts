@@ -128,7 +128,9 @@ export interface VmErrorEvent {
 
 export type HypervisorEvent = VmStateEvent | VmErrorEvent;
 
+/** One display's frame, as PNG. */
 export interface CapturedFrame {
+  png: Buffer;
   width: number;
   height: number;
 }
@@ -162,8 +164,8 @@ export interface HypervisorDriver {
   /** Forced, immediate. */
   stop(vmId: string): Promise<void>;
   state(vmId: string): VmState;
-  /** Writes display `index` of a running VM to `pngPath` as PNG; UnsupportedError where impossible. */
-  captureDisplay(vmId: string, index: number, pngPath: string): Promise<CapturedFrame>;
+  /** Display `index` of a running VM as PNG; UnsupportedError where impossible. Leaves no file behind. */
+  captureDisplay(vmId: string, index: number): Promise<CapturedFrame>;
   /** Forgets a STOPPED VM (INVALID_STATE otherwise); its files stay. */
   destroy(vmId: string): Promise<void>;
   /**

@@ -132,8 +132,8 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  captureDisplay(vmId: string, index: number, pngPath: string): Promise<CapturedFrame> {
-    return this.driver.captureDisplay(vmId, index, pngPath);
+  captureDisplay(vmId: string, index: number): Promise<CapturedFrame> {
+    return this.driver.captureDisplay(vmId, index);
   }
 
   destroy(vmId: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { deflate as deflateCallback } from 'node:zlib';
 
@@ -120,9 +120,7 @@ export async function ppmToPng(ppm: Buffer): Promise<{ png: Buffer; width: numbe
   return { png: await encodePng(image), width: image.width, height: image.height };
 }
 
-/** Reads a PPM file and writes it as PNG to `pngPath`. */
-export async function convertPpmFileToPng(ppmPath: string, pngPath: string): Promise<{ width: number; height: number }> {
-  const { png, width, height } = await ppmToPng(await readFile(ppmPath));
-  await writeFile(pngPath, png);
-  return { width, height };
+/** Reads a PPM file (a driver's screen dump) as PNG. */
+export async function readPpmFileAsPng(ppmPath: string): Promise<{ png: Buffer; width: number; height: number }> {
+  return ppmToPng(await readFile(ppmPath));
 }

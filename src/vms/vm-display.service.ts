@@ -1,11 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ApiError } from '../common/errors/api-error';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { apiErrorOf } from './hypervisor-failures';
-import { VmFiles } from './vm-files';
 import { VmsService } from './vms.service';
 
 /** A VM's displays: screenshots where the driver can capture frames. */
@@ -14,7 +10,6 @@ export class VmDisplayService {
   constructor(
     private readonly vms: VmsService,
     private readonly hypervisor: HypervisorService,
-    private readonly files: VmFiles,
   ) {}
 
   /** A PNG of display `display` of a running (or paused) VM. */
@@ -28,14 +23,10 @@ export class VmDisplayService {
     }
     const state = this.vms.driverState(vmid);
     if (state !== 'RUNNING' && state !== 'PAUSED') throw new ApiError('VM_NOT_RUNNING', `The VM is ${state}; only a running VM has a frame to capture`);
-    const path = join(this.files.directory(vmid), `.screenshot-${randomBytes(6).toString('hex')}.png`);
     try {
-      await this.hypervisor.captureDisplay(vmid, display, path);
-      return await readFile(path);
+      return (await this.hypervisor.captureDisplay(vmid, display)).png;
     } catch (error) {
       throw apiErrorOf(error, { vmid, action: 'capture a screenshot of', state: this.vms.driverState(vmid) });
-    } finally {
-      await rm(path, { force: true });
     }
   }
 }

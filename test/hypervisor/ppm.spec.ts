@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { convertPpmFileToPng, crc32, encodePng, ImageFormatError, parsePpm, ppmToPng } from '../../src/hypervisor/ppm';
+import { crc32, encodePng, ImageFormatError, parsePpm, ppmToPng, readPpmFileAsPng } from '../../src/hypervisor/ppm';
 import { decodePng } from '../support/png';
 import { ScratchDir } from '../support/scratch-dir';
 
@@ -54,12 +54,13 @@ describe('PPM → PNG', () => {
     await assert.rejects(encodePng({ width: 10, height: 10, rgb: Buffer.alloc(10) }), ImageFormatError);
   });
 
-  it('converts files', async () => {
+  it('reads a screen dump file as PNG', async () => {
     const dir = new ScratchDir();
     try {
       writeFileSync(dir.file('a.ppm'), ppm(5, 5));
-      assert.deepEqual(await convertPpmFileToPng(dir.file('a.ppm'), dir.file('a.png')), { width: 5, height: 5 });
-      assert.equal(decodePng(readFileSync(dir.file('a.png'))).width, 5);
+      const { png, width, height } = await readPpmFileAsPng(dir.file('a.ppm'));
+      assert.deepEqual([width, height], [5, 5]);
+      assert.equal(decodePng(png).width, 5);
     } finally {
       dir.cleanup();
     }

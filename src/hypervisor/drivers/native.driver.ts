@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Observable, Subject } from 'rxjs';
 import {
   CapturedFrame,
@@ -14,7 +14,7 @@ import {
 } from '../hypervisor-driver';
 import { HypervisorError, hypervisorError } from '../hypervisor.errors';
 import { NativeEvent, NativeHypervisorBinding } from '../native/native-binding';
-import { convertPpmFileToPng } from '../ppm';
+import { readPpmFileAsPng } from '../ppm';
 
 interface PendingOperation {
   vmId: string;
@@ -37,7 +37,8 @@ export class NativeHypervisorDriver implements HypervisorDriver {
   /** Operations in flight by op_id (unique per library). */
   private readonly pending = new Map<number, PendingOperation>();
   /** VMs created through this driver; events of other VMs in a shared library are not ours. */
-  private readonly vms = new Set<string>();
+  /** The VMs this driver defined, with their directories (where screen dumps go). */
+  private readonly vms = new Map<string, string>();
   private readonly stopListening: () => void;
   private lastSeq = 0;
   private closing = false;
@@ -71,7 +72,7 @@ export class NativeHypervisorDriver implements HypervisorDriver {
 
   async create(vmId: string, config: VmConfig): Promise<void> {
     this.binding.create(vmId, config);
-    this.vms.add(vmId);
+    this.vms.set(vmId, config.directory);
   }
 
   start(vmId: string): Promise<void> {
@@ -98,11 +99,13 @@ export class NativeHypervisorDriver implements HypervisorDriver {
     return this.binding.state(vmId);
   }
 
-  async captureDisplay(vmId: string, index: number, pngPath: string): Promise<CapturedFrame> {
-    const ppmPath = join(dirname(pngPath), `.capture-${randomBytes(6).toString('hex')}.ppm`);
+  async captureDisplay(vmId: string, index: number): Promise<CapturedFrame> {
+    const directory = this.vms.get(vmId);
+    if (!directory) throw new HypervisorError('NOT_FOUND', `VM ${vmId} not found`);
+    const ppmPath = join(directory, `.capture-${randomBytes(6).toString('hex')}.ppm`);
     try {
       this.binding.captureDisplay(vmId, index, ppmPath);
-      return await convertPpmFileToPng(ppmPath, pngPath);
+      return await readPpmFileAsPng(ppmPath);
     } finally {
       await rm(ppmPath, { force: true });
     }
@@ -121,7 +124,7 @@ export class NativeHypervisorDriver implements HypervisorDriver {
     if (this.closing) return;
     this.closing = true;
     const deadline = Date.now() + CLOSE_TIMEOUT_MS;
-    await Promise.all([...this.vms].map((vmId) => this.forget(vmId, deadline)));
+    await Promise.all([...this.vms.keys()].map((vmId) => this.forget(vmId, deadline)));
     this.stopListening();
     await this.binding.close();
     const closed = new HypervisorError('INTERNAL', `the ${this.name} driver was closed`);

@@ -16,7 +16,7 @@ import {
   VmState,
 } from '../../hypervisor-driver';
 import { DriverUnavailableError, HypervisorError } from '../../hypervisor.errors';
-import { convertPpmFileToPng } from '../../ppm';
+import { readPpmFileAsPng } from '../../ppm';
 import { chooseAccelerator, KvmProbeOptions } from './qemu-accel';
 import { buildQemuArgs } from './qemu-command';
 import { QemuLimits, validateVmConfig } from './qemu-config';
@@ -268,7 +268,7 @@ export class QemuDriver implements HypervisorDriver {
     return stopped;
   }
 
-  async captureDisplay(vmId: string, index: number, pngPath: string): Promise<CapturedFrame> {
+  async captureDisplay(vmId: string, index: number): Promise<CapturedFrame> {
     const vm = this.vm(vmId);
     const count = vm.config.displays.length;
     if (!Number.isInteger(index) || index < 0 || index >= count) {
@@ -284,7 +284,7 @@ export class QemuDriver implements HypervisorDriver {
     const ppm = join(vm.config.directory, `.screendump-${randomBytes(6).toString('hex')}.ppm`);
     try {
       await instance.execute('screendump', { filename: ppm, device: `gpu${index}` });
-      return await convertPpmFileToPng(ppm, pngPath);
+      return await readPpmFileAsPng(ppm);
     } catch (err) {
       if (err instanceof HypervisorError) throw err;
       throw new HypervisorError('HYPERVISOR_ERROR', `screenshot of display ${index} failed: ${(err as Error).message}`);
