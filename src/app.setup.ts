@@ -4,6 +4,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ErrorResponseDto } from './common/swagger/error-response.dto';
 import { VERSION } from './common/version';
@@ -20,6 +21,8 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     logger: false,
+    // While closing, enableGracefulShutdown answers 503 in the API's own error shape.
+    return503OnClosing: false,
   });
   // The seed sends GET requests with a JSON body (authkey and fields); Fastify ignores
   // GET bodies unless told that GET may carry one.
@@ -29,12 +32,41 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   return adapter;
 }
 
+/**
+ * SIGTERM and SIGINT stop the server in an order that loses no request: first no new
+ * connections, and `503 SERVICE_UNAVAILABLE` for new requests on connections already open;
+ * then in-flight requests finish (bounded by the longest a request may legitimately take,
+ * a graceful VM stop); only then do the modules shut down (the hypervisor driver, the
+ * database). Nest's own shutdown hooks would tear the modules down first.
+ */
+export function enableGracefulShutdown(app: NestFastifyApplication, config: AppConfig): void {
+  const logger = new Logger('Shutdown');
+  const fastify = app.getHttpAdapter().getInstance();
+  let stopping = false;
+  fastify.addHook('onRequest', async (_request: FastifyRequest, reply: FastifyReply) => {
+    if (!stopping) return;
+    void reply.header('connection', 'close');
+    return reply.code(503).send({ code: 'SERVICE_UNAVAILABLE', message: 'The server is shutting down; retry on another instance or after it restarts' });
+  });
+  const drainMs = (config.gracefulStopSeconds + 5) * 1000;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal}: no new requests; waiting up to ${drainMs / 1000} s for those in flight`);
+    const drained = await Promise.race([fastify.close().then(() => true), delay(drainMs, false)]);
+    if (!drained) logger.warn('requests still in flight after the bound; shutting down anyway');
+    await app.close();
+    logger.log('stopped');
+    process.exit(0);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, (s) => void stop(s));
+}
+
 /** Everything about the HTTP surface that is not a route: prefix, errors, validation, docs, logs. */
 export function configureApp(app: NestFastifyApplication, config: AppConfig): void {
   if (config.basePath) app.setGlobalPrefix(config.basePath);
   app.useGlobalFilters(new AllExceptionsFilter());
   app.useGlobalPipes(createValidationPipe());
-  app.enableShutdownHooks();
 
   const logger = new Logger('HTTP');
   const fastify = app.getHttpAdapter().getInstance();

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
-import { configureApp, createFastifyAdapter } from './app.setup';
+import { configureApp, createFastifyAdapter, enableGracefulShutdown } from './app.setup';
 import { ConfigError, loadConfig } from './config/app-config';
 
 async function bootstrap(): Promise<void> {
@@ -19,6 +19,7 @@ async function bootstrap(): Promise<void> {
   }
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), createFastifyAdapter(config));
   configureApp(app, config);
+  enableGracefulShutdown(app, config);
   await app.listen({ port: config.port, host: config.host });
   Logger.log(`Listening on http://${config.host}:${config.port}${config.basePath}/ (docs at ${config.basePath}/docs)`, 'Velocity');
 }
