@@ -43,15 +43,6 @@ describe('login limits per client address and per username', () => {
     assert.equal(refused.statusCode, 429);
     assert.match(refused.json().message, /username/);
   });
-
-  it('the minute passes: the address may try again', async () => {
-    for (let i = 0; i < 3; i++) await login(`someone-${i}`, 'wrong-password', address(30));
-    assert.equal((await login('root', 'root-password-for-tests', address(30))).statusCode, 429);
-    // @fastify/rate-limit's store counts in real time; wait out the window is too slow for a
-    // test, so this checks the header names the remaining window instead.
-    const again = await login('root', 'root-password-for-tests', address(30));
-    assert.ok(Number(again.headers['retry-after']) <= 60);
-  });
 });
 
 function freePort(): Promise<number> {
