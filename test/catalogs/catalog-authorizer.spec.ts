@@ -5,8 +5,8 @@ import { CatalogAuthorizer } from '../../src/catalogs/permissions/catalog-author
 import { NO_PERMISSIONS, permissionSet } from '../../src/catalogs/permissions/catalog-permission';
 import { CatalogAccess, CatalogPermissionsService } from '../../src/catalogs/permissions/catalog-permissions.service';
 import { CATALOG_BY_CID, CatalogIdResolver, CatalogReference } from '../../src/catalogs/permissions/catalog-references';
-import { ApiError } from '../../src/common/errors/api-error';
 import { AuthenticatedUser } from '../../src/identity/auth/authenticated-user';
+import { rejectionOf } from '../support/api-error';
 import { strictFake } from '../support/strict-fake';
 
 /**
@@ -42,11 +42,7 @@ function authorizer(access: Record<string, CatalogAccess['permissions']>): Catal
 }
 
 async function refusal(promise: Promise<unknown>): Promise<[number, string]> {
-  const error = await promise.then(
-    () => assert.fail('authorized'),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof ApiError, `an ApiError, not ${String(error)}`);
+  const error = await rejectionOf(promise);
   return [error.status, error.code];
 }
 

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, AddressInfo } from 'node:net';
+import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, Browser } from 'playwright-core';
 import WebSocket from 'ws';
+import { freePort } from '../support/server-process';
 import { TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, setState } from '../support/vm-fixture';
 import { sleep } from '../support/wait';
@@ -14,15 +15,6 @@ import { sleep } from '../support/wait';
 // scripts/run-tests.js finds them (scripts/test-requirements.js); the defaults are Debian's.
 const NGINX = process.env.VELOCITY_TEST_NGINX ?? '/usr/sbin/nginx';
 const CHROMIUM = process.env.VELOCITY_TEST_CHROMIUM ?? '/usr/bin/chromium';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForHttp(url: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ServerProcess } from '../support/server-process';
 import { TestApp } from '../support/test-app';
+import { sleep } from '../support/wait';
 
 /**
  * Login attempts are limited per client address and per username (429 + Retry-After), and
@@ -45,15 +46,6 @@ describe('login limits per client address and per username', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -64,33 +56,17 @@ describe('a login flood from 64 clients', () => {
   const FLOOD_MS = 4000;
   const ROOT_PASSWORD = 'flood-test-root-password';
   const dataDir = mkdtempSync(join(tmpdir(), 'velocity-flood-'));
-  let server: ChildProcess;
+  let server: ServerProcess;
   let url: string;
 
   before(async () => {
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
     // Its own process, as `npm start` runs it: the flood must compete with the server's
     // thread pool and event loop, not with the test's.
-    server = spawn(process.execPath, [join(__dirname, '..', '..', 'src', 'main.js')], {
-      env: {
-        ...process.env,
-        VELOCITY_DATA_DIR: dataDir,
-        VELOCITY_PORT: String(port),
-        VELOCITY_HYPERVISOR: 'sim',
-        VELOCITY_ADMIN_PASSWORD: ROOT_PASSWORD,
-        VELOCITY_TRUST_PROXY: 'true',
-      },
-      stdio: 'ignore',
-    });
-    for (let i = 0; i < 300; i++) {
-      if (await fetch(`${url}/ready`).then((r) => r.ok, () => false)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('the server did not become ready');
+    server = await ServerProcess.start(dataDir, { VELOCITY_ADMIN_PASSWORD: ROOT_PASSWORD, VELOCITY_TRUST_PROXY: 'true' });
+    url = server.url;
   });
-  after(() => {
-    server.kill('SIGKILL');
+  after(async () => {
+    await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -125,7 +101,7 @@ describe('a login flood from 64 clients', () => {
     const flooded = new Promise<void>((resolve) => flood.once('exit', () => resolve()));
     const until = Date.now() + FLOOD_MS;
     const during: number[] = [];
-    await new Promise((r) => setTimeout(r, 500)); // let the flood build up
+    await sleep(500); // let the flood build up
     while (Date.now() < until - 300) during.push(await timedCatalogList(token));
 
     // The right password, from the operator's own address, during the flood: it may be
@@ -136,7 +112,7 @@ describe('a login flood from 64 clients', () => {
       if (reply.status === 200) loggedIn = true;
       else {
         assert.equal(reply.status, 429, `a refused login is a 429, not ${reply.status}`);
-        await new Promise((r) => setTimeout(r, Number(reply.headers.get('retry-after')) * 1000));
+        await sleep(Number(reply.headers.get('retry-after')) * 1000);
       }
     }
     await flooded;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { ServerProcess } from '../support/server-process';
 import { sleep } from '../support/wait';
 
 /**
@@ -13,43 +13,17 @@ import { sleep } from '../support/wait';
  * connections are refused, and the process exits 0 — no 500 from modules torn down early.
  */
 
-const MAIN = join(__dirname, '..', '..', 'src', 'main.js');
 const ROOT_PASSWORD = 'shutdown-test-root-password';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('graceful shutdown', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'velocity-shutdown-'));
   after(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('lets the in-flight request finish, answers 503 meanwhile, then stops', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const server = spawn(process.execPath, [MAIN], {
-      env: {
-        ...process.env,
-        VELOCITY_DATA_DIR: dataDir,
-        VELOCITY_PORT: String(port),
-        VELOCITY_HYPERVISOR: 'sim',
-        VELOCITY_ADMIN_PASSWORD: ROOT_PASSWORD,
-        // A start takes 400 ms of simulated time: 4 s here, long enough to signal during it.
-        VHV_SIM_TIME_SCALE: '10',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
-    server.stdout!.on('data', (chunk: Buffer) => (log += chunk));
-    server.stderr!.on('data', (chunk: Buffer) => (log += chunk));
-    const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
+    // A start takes 400 ms of simulated time: 4 s here, long enough to signal during it.
+    const server = await ServerProcess.start(dataDir, { VELOCITY_ADMIN_PASSWORD: ROOT_PASSWORD, VHV_SIM_TIME_SCALE: '10' });
+    const { url, port } = server;
     try {
-      for (let i = 0; i < 300 && !(await fetch(`${url}/ready`).then((r) => r.ok, () => false)); i++) await sleep(100);
       const json = (method: string, path: string, body: unknown, token?: string) =>
         fetch(`${url}${path}`, {
           method,
@@ -73,7 +47,7 @@ describe('graceful shutdown', () => {
           `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
       await sleep(1000);
-      server.kill('SIGTERM');
+      server.signal('SIGTERM');
       await sleep(300);
       socket.write('GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n');
       const refused = await fetch(`${url}/health`).then(
@@ -88,10 +62,10 @@ describe('graceful shutdown', () => {
       assert.match(second ?? '', /^HTTP\/1\.1 503 /, `the request that came meanwhile: ${second}`);
       assert.match(second, /"code":"SERVICE_UNAVAILABLE"/);
       assert.equal(refused, 'refused', 'a new connection is not accepted');
-      assert.equal(await exited, 0);
-      assert.doesNotMatch(log, /not initialised|INTERNAL_ERROR| 500 /, 'no request failed because a module went away first');
+      assert.equal(await server.ended(), 0);
+      assert.doesNotMatch(server.log, /not initialised|INTERNAL_ERROR| 500 /, 'no request failed because a module went away first');
     } finally {
-      server.kill('SIGKILL');
+      await server.stop();
     }
   });
 });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Subject } from 'rxjs';
-import { ApiError } from '../../src/common/errors/api-error';
 import { AppConfig } from '../../src/config/app-config';
 import { HypervisorEvent, VmState } from '../../src/hypervisor/hypervisor-driver';
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
@@ -10,6 +9,7 @@ import { VmLocks } from '../../src/vms/vm-locks';
 import { VmStateService } from '../../src/vms/vm-state.service';
 import { VmsRepository } from '../../src/vms/vms.repository';
 import { VmsService } from '../../src/vms/vms.service';
+import { rejectionOf } from '../support/api-error';
 import { CallLog, strictFake } from '../support/strict-fake';
 
 const VMID = '6f1c1d2e-0000-4000-8000-000000000001';
@@ -57,14 +57,6 @@ function world(options: { state?: VmState; known?: boolean; fail?: Partial<Recor
   return { service, log, setState };
 }
 
-async function refusal(promise: Promise<unknown>): Promise<ApiError> {
-  const error = await promise.then(
-    () => assert.fail('the request succeeded'),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof ApiError, `an ApiError, not ${String(error)}`);
-  return error;
-}
 
 describe('VmStateService (fakes, no app)', () => {
   it('runs the planned driver action and records the state it ends in', async () => {
@@ -81,7 +73,7 @@ describe('VmStateService (fakes, no app)', () => {
 
   it('refuses a state the current one does not lead to with the seed 403 and its fields', async () => {
     const { service, log } = world({ state: 'STOPPED' });
-    const error = await refusal(service.request(VMID, 'PAUSED', false));
+    const error = await rejectionOf(service.request(VMID, 'PAUSED', false));
     assert.equal(error.status, 403);
     assert.deepEqual({ code: error.code, ...error.extras }, { code: 'STATE_CHANGE_NOT_ALLOWED', vmid: VMID, req_state: 'PAUSED', cur_state: 'STOPPED' });
     assert.deepEqual(log.calls, []);
@@ -89,21 +81,21 @@ describe('VmStateService (fakes, no app)', () => {
 
   it('a driver failure is a 500 with the true state, recorded as the last error', async () => {
     const { service, log } = world({ state: 'STOPPED', fail: { start: new HypervisorError('HYPERVISOR_ERROR', 'no firmware') } });
-    const error = await refusal(service.request(VMID, 'RUNNING', false));
+    const error = await rejectionOf(service.request(VMID, 'RUNNING', false));
     assert.deepEqual([error.status, error.code, error.message, error.extras], [500, 'HYPERVISOR_FAILURE', 'The hypervisor failed to start the VM: no firmware', { vmid: VMID, state: 'STOPPED' }]);
     assert.deepEqual(log.calls, [`start(${VMID})`, `record(${VMID}, {"state":"STOPPED","lastError":"no firmware"})`]);
   });
 
   it('a driver that finds the VM in another state than planned answers the 403, records nothing', async () => {
     const { service, log } = world({ state: 'RUNNING', fail: { pause: new HypervisorError('INVALID_STATE', 'busy') } });
-    const error = await refusal(service.request(VMID, 'PAUSED', false));
+    const error = await rejectionOf(service.request(VMID, 'PAUSED', false));
     assert.deepEqual([error.code, error.extras.cur_state], ['STATE_CHANGE_NOT_ALLOWED', 'RUNNING']);
     assert.deepEqual(log.calls, [`pause(${VMID})`]);
   });
 
   it('what the driver cannot do on this host is a 422', async () => {
     const { service } = world({ state: 'STOPPED', fail: { start: new HypervisorError('UNSUPPORTED', 'no nested virtualization') } });
-    const error = await refusal(service.request(VMID, 'RUNNING', false));
+    const error = await rejectionOf(service.request(VMID, 'RUNNING', false));
     assert.deepEqual([error.status, error.code], [422, 'UNSUPPORTED_ON_HOST']);
   });
 
@@ -116,7 +108,7 @@ describe('VmStateService (fakes, no app)', () => {
   it('a graceful stop the guest ignores answers STOPPING after the bound; force then stops it', async () => {
     const { service, log } = world({ state: 'RUNNING', gracefulStopSeconds: 0 });
     assert.deepEqual(await service.request(VMID, 'STOPPED', false), { status: 200, state: 'STOPPING' });
-    assert.equal((await refusal(service.request(VMID, 'STOPPED', false))).code, 'STATE_CHANGE_NOT_ALLOWED');
+    assert.equal((await rejectionOf(service.request(VMID, 'STOPPED', false))).code, 'STATE_CHANGE_NOT_ALLOWED');
     assert.deepEqual(await service.request(VMID, 'STOPPED', true), { status: 200, state: 'STOPPED' });
     assert.deepEqual(log.calls.filter((c) => !c.startsWith('record')), [`requestStop(${VMID})`, `stop(${VMID})`]);
   });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EntityManager } from 'typeorm';
-import { ApiError } from '../../src/common/errors/api-error';
 import { UnitOfWork } from '../../src/database/unit-of-work';
 import { HostCapabilities } from '../../src/hypervisor/hypervisor-driver';
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
@@ -17,6 +16,7 @@ import { VmFiles } from '../../src/vms/vm-files';
 import { VmLocks } from '../../src/vms/vm-locks';
 import { NicAttachmentRow, StorageAttachmentRow, VmRecord, VmsRepository } from '../../src/vms/vms.repository';
 import { VmsService } from '../../src/vms/vms.service';
+import { rejectionOf } from '../support/api-error';
 import { CallLog, strictFake } from '../support/strict-fake';
 
 /**
@@ -102,14 +102,6 @@ function world(setup: Setup = {}) {
   return { service, log, written };
 }
 
-async function refusal(promise: Promise<unknown>): Promise<ApiError> {
-  const error = await promise.then(
-    () => assert.fail('the request succeeded'),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof ApiError, `an ApiError, not ${String(error)}`);
-  return error;
-}
 
 describe('VmsService (fakes, no app)', () => {
   it('creates a VM from visible resources: disks writable unless read-only, kernel by role, a MAC per NIC', async () => {
@@ -141,36 +133,36 @@ describe('VmsService (fakes, no app)', () => {
 
   it('a storage id the caller cannot see is a 404 naming it, and nothing is written', async () => {
     const { service, log } = world({ visibleStorage: [image('mine')] });
-    const error = await refusal(service.create(CALLER, CID, definition({ storage_devices: ['mine', 'theirs'] })));
+    const error = await rejectionOf(service.create(CALLER, CID, definition({ storage_devices: ['mine', 'theirs'] })));
     assert.deepEqual([error.status, error.code, error.extras], [404, 'RESOURCE_NOT_FOUND', { type: 'storage', rid: 'theirs' }]);
     assert.ok(!log.calls.some((c) => c.startsWith('insert')));
   });
 
   it('a NIC the caller may not use is a 404 naming it', async () => {
     const { service } = world({ usableNics: [nic('nat')] });
-    const error = await refusal(service.create(CALLER, CID, definition({ nics: ['nat', 'bridge0'] })));
+    const error = await rejectionOf(service.create(CALLER, CID, definition({ nics: ['nat', 'bridge0'] })));
     assert.deepEqual([error.code, error.extras], ['RESOURCE_NOT_FOUND', { type: 'nic', rid: 'bridge0' }]);
   });
 
   it('host limits are checked before any resource is looked up', async () => {
     const { service, log } = world();
-    const error = await refusal(service.create(CALLER, CID, definition({ cpu_count: 9 })));
+    const error = await rejectionOf(service.create(CALLER, CID, definition({ cpu_count: 9 })));
     assert.equal(error.code, 'HOST_LIMIT_EXCEEDED');
     assert.deepEqual(log.calls, []);
   });
 
   it('a taken name, a writable disk held elsewhere, a disk listed twice: 409, 409, 400', async () => {
-    const taken = await refusal(world({ nameHolder: 'other' }).service.create(CALLER, CID, definition()));
+    const taken = await rejectionOf(world({ nameHolder: 'other' }).service.create(CALLER, CID, definition()));
     assert.deepEqual([taken.code, taken.extras], ['VM_NAME_TAKEN', { vmid: 'other' }]);
-    const held = await refusal(world({ visibleStorage: [image('disk')], writableHolder: 'other' }).service.create(CALLER, CID, definition({ storage_devices: ['disk'] })));
+    const held = await rejectionOf(world({ visibleStorage: [image('disk')], writableHolder: 'other' }).service.create(CALLER, CID, definition({ storage_devices: ['disk'] })));
     assert.deepEqual([held.code, held.extras], ['STORAGE_IN_USE', { vmid: 'other' }]);
-    const twice = await refusal(world({ visibleStorage: [image('disk', true)] }).service.create(CALLER, CID, definition({ storage_devices: ['disk', 'disk'] })));
+    const twice = await rejectionOf(world({ visibleStorage: [image('disk', true)] }).service.create(CALLER, CID, definition({ storage_devices: ['disk', 'disk'] })));
     assert.equal(twice.code, 'VALIDATION_FAILED');
   });
 
   it('a definition the driver refuses is a 422 and leaves no files behind', async () => {
     const { service, log } = world({ driverRefuses: new HypervisorError('INVALID_CONFIG', 'the disk image is missing') });
-    const error = await refusal(service.create(CALLER, CID, definition()));
+    const error = await rejectionOf(service.create(CALLER, CID, definition()));
     assert.deepEqual([error.status, error.code, error.message], [422, 'INVALID_VM_CONFIG', 'the disk image is missing']);
     assert.ok(log.calls.some((c) => c.startsWith('files.remove(')));
   });
