@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
+import { urlForLog } from './common/http/request-log';
 import { ErrorResponseDto } from './common/swagger/error-response.dto';
 import { VERSION } from './common/version';
 import { createValidationPipe } from './common/validation/validation.pipe';
@@ -70,6 +71,10 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
 
   const logger = new Logger('HTTP');
   const fastify = app.getHttpAdapter().getInstance();
+  // Fixes the logged URL while the query is still the one the client sent (see urlForLog).
+  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+    urlForLog(request);
+  });
   // The seed's GET endpoints take their fields from a JSON body; clients that cannot send
   // one use the query string. Folding the body into the query lets one @Query() DTO (which
   // is also what the OpenAPI document shows) serve both.
@@ -84,7 +89,7 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
     void reply.header('x-request-id', request.id);
   });
   fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-    logger.log(`[${request.id}] ${request.method} ${redactAuthkey(request.url)} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`);
+    logger.log(`[${request.id}] ${request.method} ${urlForLog(request)} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`);
   });
 
   setupSwagger(app, config);
@@ -92,11 +97,6 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Authkeys may travel in the query string; they must never reach the log. */
-function redactAuthkey(url: string): string {
-  return url.replace(/([?&]authkey=)[^&]*/gi, '$1[redacted]');
 }
 
 /** The OpenAPI document of the running application. */

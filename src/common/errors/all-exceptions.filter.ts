@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { urlForLog } from '../http/request-log';
 import { ApiError } from './api-error';
 import { mapError } from './error-body';
 
@@ -15,7 +16,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const { status, body, unexpected } = mapError(exception);
     if (unexpected) {
       const stack = exception instanceof Error ? exception.stack : String(exception);
-      this.logger.error(`[${request.id}] ${request.method} ${request.url} failed: ${stack}`);
+      this.logger.error(`[${request.id}] ${request.method} ${urlForLog(request)} failed: ${stack}`);
     }
     if (exception instanceof ApiError && exception.retryAfterSeconds !== undefined) {
       void reply.header('retry-after', String(Math.max(1, Math.ceil(exception.retryAfterSeconds))));
