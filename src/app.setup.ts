@@ -6,6 +6,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
+import { ApiError } from './common/errors/api-error';
+import { applyBodyLimit } from './common/http/body-limit';
+import { JSON_DEPTH_LIMIT, nestsDeeperThan } from './common/http/json-depth';
 import { urlForLog } from './common/http/request-log';
 import { ErrorResponseDto } from './common/swagger/error-response.dto';
 import { VERSION } from './common/version';
@@ -30,6 +33,7 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   adapter.getInstance().addHttpMethod('GET', { hasBody: true, overrideExisting: true });
   // Limits are applied where declared (login: LoginRateLimitGuard), not on every route.
   void adapter.getInstance().register(rateLimit, { global: false });
+  adapter.getInstance().addHook('onRoute', applyBodyLimit);
   return adapter;
 }
 
@@ -74,6 +78,12 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
   // Fixes the logged URL while the query is still the one the client sent (see urlForLog).
   fastify.addHook('onRequest', async (request: FastifyRequest) => {
     urlForLog(request);
+  });
+  // Refused before the validation pipe, whose recursion a deep body would overflow.
+  fastify.addHook('preValidation', async (request: FastifyRequest) => {
+    if (nestsDeeperThan(request.body, JSON_DEPTH_LIMIT)) {
+      throw new ApiError('MALFORMED_BODY', `The request body nests deeper than ${JSON_DEPTH_LIMIT} levels`);
+    }
   });
   // The seed's GET endpoints take their fields from a JSON body; clients that cannot send
   // one use the query string. Folding the body into the query lets one @Query() DTO (which

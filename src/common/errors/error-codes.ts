@@ -1,3 +1,5 @@
+import { JSON_DEPTH_LIMIT } from '../http/json-depth';
+
 /**
  * Every error code the API returns, in one place. Codes are stable identifiers that
  * clients may switch on; messages are for humans and may change. The OpenAPI document
@@ -5,7 +7,7 @@
  */
 export const ERROR_CODES = {
   VALIDATION_FAILED: { status: 400, description: 'The request body or query failed validation; the message names the fields.' },
-  MALFORMED_BODY: { status: 400, description: 'The request body is not valid JSON.' },
+  MALFORMED_BODY: { status: 400, description: `The request body is not valid JSON, or nests objects and arrays deeper than ${JSON_DEPTH_LIMIT} levels.` },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body has a content type this endpoint does not take.' },
   BODY_TOO_LARGE: { status: 413, description: 'The request body is larger than the endpoint accepts.' },
   REQUEST_REJECTED: { status: 400, description: 'The request was refused before it reached a handler (for example an unsupported method).' },
