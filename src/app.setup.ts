@@ -3,12 +3,13 @@ import { Logger } from '@nestjs/common';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ApiError } from './common/errors/api-error';
 import { applyBodyLimit } from './common/http/body-limit';
 import { JSON_DEPTH_LIMIT, nestsDeeperThan } from './common/http/json-depth';
+import { proxyTrust } from './common/http/proxy-trust';
+import { requestIdFor } from './common/http/request-id';
 import { urlForLog } from './common/http/request-log';
 import { ErrorResponseDto } from './common/swagger/error-response.dto';
 import { VERSION } from './common/version';
@@ -19,11 +20,11 @@ import { AppConfig } from './config/app-config';
 export const JSON_BODY_LIMIT = 1024 * 1024;
 
 export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
+  const trust = proxyTrust(config.trustProxy);
   const adapter = new FastifyAdapter({
     bodyLimit: JSON_BODY_LIMIT,
-    trustProxy: config.trustProxy,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    trustProxy: trust,
+    genReqId: requestIdFor(trust),
     logger: false,
     // While closing, enableGracefulShutdown answers 503 in the API's own error shape.
     return503OnClosing: false,

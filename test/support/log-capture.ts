@@ -7,7 +7,8 @@ export interface LogLine {
 
 /**
  * Collects what the application logs through Nest's Logger (every level), instead of
- * printing it, so a test can read the server log.
+ * printing it, so a test can read the server log. Start it after TestApp.start: creating
+ * an application resets Nest's logger.
  */
 export class LogCapture implements LoggerService {
   readonly lines: LogLine[] = [];
