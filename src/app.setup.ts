@@ -2,11 +2,12 @@ import rateLimit from '@fastify/rate-limit';
 import { Logger } from '@nestjs/common';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ApiError } from './common/errors/api-error';
 import { applyBodyLimit } from './common/http/body-limit';
+import { answerClientError } from './common/http/client-errors';
 import { JSON_DEPTH_LIMIT, nestsDeeperThan } from './common/http/json-depth';
 import { proxyTrust } from './common/http/proxy-trust';
 import { requestIdFor } from './common/http/request-id';
@@ -21,6 +22,7 @@ export const JSON_BODY_LIMIT = 1024 * 1024;
 
 export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   const trust = proxyTrust(config.trustProxy);
+  const errors = new AllExceptionsFilter();
   const adapter = new FastifyAdapter({
     bodyLimit: JSON_BODY_LIMIT,
     trustProxy: trust,
@@ -28,6 +30,9 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
     logger: false,
     // While closing, enableGracefulShutdown answers 503 in the API's own error shape.
     return503OnClosing: false,
+    // What fails before Fastify has a route, answered in the `{code, message}` shape too.
+    clientErrorHandler: answerClientError,
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => errors.respond(error, request, reply),
   });
   // The seed sends GET requests with a JSON body (authkey and fields); Fastify ignores
   // GET bodies unless told that GET may carry one.

@@ -11,8 +11,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const reply = http.getResponse<FastifyReply>();
-    const request = http.getRequest<FastifyRequest>();
+    this.respond(exception, http.getRequest<FastifyRequest>(), http.getResponse<FastifyReply>());
+  }
+
+  /** Also Fastify's frameworkErrors handler, for what fails before routing (a malformed URL). */
+  respond(exception: unknown, request: FastifyRequest, reply: FastifyReply): void {
     const { status, body, unexpected } = mapError(exception);
     if (unexpected) {
       const stack = exception instanceof Error ? exception.stack : String(exception);

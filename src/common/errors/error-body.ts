@@ -16,13 +16,18 @@ interface FastifyLikeError {
   message?: string;
 }
 
-const FASTIFY_CODES: Record<string, ErrorCode> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_BODY',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_BODY',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_BODY',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+const NOT_JSON = 'The request body is not valid JSON';
+const NOT_JSON_TYPE = 'Unsupported content type; send application/json';
+
+const FASTIFY_CODES: Record<string, [ErrorCode, string]> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: ['MALFORMED_BODY', NOT_JSON],
+  FST_ERR_CTP_EMPTY_JSON_BODY: ['MALFORMED_BODY', NOT_JSON],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['MALFORMED_BODY', NOT_JSON],
+  FST_ERR_CTP_BODY_TOO_LARGE: ['BODY_TOO_LARGE', 'The request body is too large'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['UNSUPPORTED_MEDIA_TYPE', NOT_JSON_TYPE],
+  FST_ERR_CTP_INVALID_TYPE: ['UNSUPPORTED_MEDIA_TYPE', NOT_JSON_TYPE],
+  // Raised before routing (Fastify's frameworkErrors), so Nest never sees it.
+  FST_ERR_BAD_URL: ['REQUEST_REJECTED', 'The URL is not valid (a bad percent-encoding)'],
 };
 
 const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
@@ -59,13 +64,7 @@ export function mapError(error: unknown): MappedError {
   }
   const fastify = error as FastifyLikeError;
   if (typeof fastify?.code === 'string' && fastify.code in FASTIFY_CODES) {
-    const code = FASTIFY_CODES[fastify.code];
-    const message =
-      code === 'MALFORMED_BODY'
-        ? 'The request body is not valid JSON'
-        : code === 'BODY_TOO_LARGE'
-          ? 'The request body is too large'
-          : 'Unsupported content type; send application/json';
+    const [code, message] = FASTIFY_CODES[fastify.code];
     return { status: fastify.statusCode ?? 400, body: body(code, message), unexpected: false };
   }
   return {

@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body has a content type this endpoint does not take.' },
   BODY_TOO_LARGE: { status: 413, description: 'The request body is larger than the endpoint accepts.' },
   REQUEST_REJECTED: { status: 400, description: 'The request was refused before it reached a handler (for example an unsupported method).' },
+  HEADERS_TOO_LARGE: { status: 431, description: 'The request headers are larger than the server accepts.' },
+  REQUEST_TIMEOUT: { status: 408, description: 'The request did not arrive in time.' },
   AUTH_REQUIRED: { status: 401, description: 'No authkey, or an unknown or expired one.' },
   INVALID_CREDENTIALS: { status: 403, description: 'Wrong username or password.' },
   AUTHKEY_INVALID: { status: 403, description: 'The authkey to renew is unknown or expired.' },
