@@ -37,6 +37,9 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   // The seed sends GET requests with a JSON body (authkey and fields); Fastify ignores
   // GET bodies unless told that GET may carry one.
   adapter.getInstance().addHttpMethod('GET', { hasBody: true, overrideExisting: true });
+  // Fastify reads text/plain bodies as strings, which then fail validation as if fields were
+  // missing; the API takes JSON, so they get 415 like any other type.
+  adapter.getInstance().removeContentTypeParser('text/plain');
   // Limits are applied where declared (login: LoginRateLimitGuard), not on every route.
   void adapter.getInstance().register(rateLimit, { global: false });
   adapter.getInstance().addHook('onRoute', applyBodyLimit);

@@ -58,6 +58,12 @@ describe('bad input gets 400 in the error shape and writes nothing', () => {
       code: 'MALFORMED_BODY',
     },
     {
+      name: 'JSON sent as text/plain',
+      call: () => t.call({ method: 'PUT', url: '/u/group', token: root, payload: '{"groupname": "plain"}', headers: { 'content-type': 'text/plain' } }),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
       name: 'a JSON array instead of an object',
       call: () => t.call({ method: 'PUT', url: '/u/group', token: root, body: [{ groupname: 'x' }] }),
       status: 400,
