@@ -16,8 +16,15 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
   /** Also Fastify's frameworkErrors handler, for what fails before routing (a malformed URL). */
   respond(exception: unknown, request: FastifyRequest, reply: FastifyReply): void {
-    const { status, body, unexpected } = mapError(exception);
-    if (unexpected) {
+    // An upload cancelled or a connection dropped mid-body fails whatever was reading the
+    // body; nothing went wrong here, and no one is left to read the answer.
+    const cutOff = request.raw.destroyed && !request.raw.complete;
+    const { status, body, unexpected } = mapError(
+      cutOff ? new ApiError('REQUEST_REJECTED', 'The client closed the connection before the request was complete') : exception,
+    );
+    if (cutOff) {
+      this.logger.debug(`[${request.id}] ${request.method} ${urlForLog(request)}: ${body.message}`);
+    } else if (unexpected) {
       const stack = exception instanceof Error ? exception.stack : String(exception);
       this.logger.error(`[${request.id}] ${request.method} ${urlForLog(request)} failed: ${stack}`);
     }
