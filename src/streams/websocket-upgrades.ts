@@ -1,0 +1,118 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { IncomingMessage, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { CatalogAuthorizer, CatalogPermissionRequirement } from '../catalogs/permissions/catalog-authorizer';
+import { ApiError } from '../common/errors/api-error';
+import { mapError } from '../common/errors/error-body';
+import { AppConfig } from '../config/app-config';
+import { extractAuthkey } from '../identity/auth/authkey-extractor';
+import { AuthkeysService } from '../identity/auth/authkeys.service';
+
+/** A WebSocket endpoint, registered by its gateway. */
+export interface WebSocketRoute {
+  /** Below the base path, matched exactly (no trailing slash, no prefix match). */
+  path: string;
+  /** What the caller needs; the id comes from the query parameter the reference names. */
+  requirement: CatalogPermissionRequirement;
+  /** Largest message accepted, in bytes. */
+  maxPayload: number;
+  /** Takes over an accepted socket; `id` is the checked id from the query. */
+  connect(ws: WebSocket, id: string): void;
+}
+
+interface Endpoint {
+  route: WebSocketRoute;
+  server: WebSocketServer;
+}
+
+/**
+ * The one owner of the HTTP server's `upgrade` event. Every upgrade is answered: a registered
+ * path whose caller presents a valid authkey (Bearer header or `?authkey=`, since browsers
+ * cannot set headers on a WebSocket) and passes the same CatalogAuthorizer as the HTTP guard
+ * gets 101; anything else gets the usual `{code, message}` error and its socket destroyed.
+ * An upgrade still unanswered after VELOCITY_UPGRADE_TIMEOUT is destroyed, so no socket the
+ * HTTP server hands over can outlive its client.
+ */
+@Injectable()
+export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('WebSocket');
+  private readonly endpoints = new Map<string, Endpoint>();
+  /** Every socket taken from the HTTP server and not yet closed, so shutdown can end them. */
+  private readonly sockets = new Set<Duplex>();
+  private readonly listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(request, socket, head);
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly authkeys: AuthkeysService,
+    private readonly authorizer: CatalogAuthorizer,
+    private readonly config: AppConfig,
+  ) {}
+
+  onModuleInit(): void {
+    this.adapterHost.httpAdapter.getHttpServer().on('upgrade', this.listener);
+  }
+
+  onModuleDestroy(): void {
+    this.adapterHost.httpAdapter.getHttpServer().off('upgrade', this.listener);
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  /** Serves `route`; a gateway calls this from its onModuleInit and the returned function from its onModuleDestroy. */
+  register(route: WebSocketRoute): () => void {
+    const path = `${this.config.basePath}${route.path}`;
+    const server = new WebSocketServer({ noServer: true, maxPayload: route.maxPayload });
+    // A malformed handshake (no Sec-WebSocket-Key, say) is refused in the API's error shape.
+    server.on('wsClientError', (error: Error, socket: Duplex) => this.refuse(socket, new ApiError('REQUEST_REJECTED', `Not a valid WebSocket upgrade: ${error.message}`)));
+    this.endpoints.set(path, { route, server });
+    return () => {
+      this.endpoints.delete(path);
+      for (const client of server.clients) client.terminate();
+      server.close();
+    };
+  }
+
+  private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    this.sockets.add(socket);
+    // After an upgrade the HTTP server no longer listens for socket errors: a client's reset must not crash the process.
+    socket.on('error', () => socket.destroy());
+    const deadline = setTimeout(() => socket.destroy(), this.config.upgradeTimeoutSeconds * 1000);
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      this.sockets.delete(socket);
+    });
+    try {
+      const url = new URL(request.url ?? '/', 'http://localhost');
+      const endpoint = this.endpoints.get(url.pathname);
+      if (!endpoint) throw new ApiError('NOT_FOUND', `There is no WebSocket endpoint at ${url.pathname}`);
+      const query = Object.fromEntries(url.searchParams);
+      const key = extractAuthkey({ headers: request.headers, query });
+      const user = key ? await this.authkeys.resolve(key) : null;
+      if (!user) throw new ApiError('AUTH_REQUIRED', 'A valid authkey is required (missing, unknown or expired)');
+      const { route, server } = endpoint;
+      const id = query[route.requirement.reference.field];
+      await this.authorizer.authorize(user, route.requirement, id);
+      if (socket.destroyed) return; // the client left, or the deadline passed, meanwhile
+      server.handleUpgrade(request, socket, head, (ws) => {
+        clearTimeout(deadline);
+        route.connect(ws, id);
+      });
+    } catch (error) {
+      this.refuse(socket, error);
+    }
+  }
+
+  /** Answers an upgrade with the error's status and `{code, message}` body, then destroys the socket. */
+  private refuse(socket: Duplex, error: unknown): void {
+    const { status, body, unexpected } = mapError(error);
+    if (unexpected) this.logger.error(`upgrade failed: ${(error as Error)?.stack ?? String(error)}`);
+    if (socket.destroyed) return;
+    const text = JSON.stringify(body);
+    socket.once('finish', () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+    );
+  }
+}
