@@ -3,12 +3,13 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { CatalogAuthorizer, CatalogPermissionRequirement } from '../catalogs/permissions/catalog-authorizer';
+import { CatalogPermissionRequirement } from '../catalogs/permissions/catalog-authorizer';
 import { ApiError } from '../common/errors/api-error';
 import { mapError } from '../common/errors/error-body';
+import { LiveStream } from '../common/live-streams';
 import { AppConfig } from '../config/app-config';
 import { extractAuthkey } from '../identity/auth/authkey-extractor';
-import { AuthkeysService } from '../identity/auth/authkeys.service';
+import { StreamAuthorizer } from './stream-authorizer';
 
 /** A WebSocket endpoint, registered by its gateway. */
 export interface WebSocketRoute {
@@ -18,8 +19,12 @@ export interface WebSocketRoute {
   requirement: CatalogPermissionRequirement;
   /** Largest message accepted, in bytes. */
   maxPayload: number;
-  /** Takes over an accepted socket; `id` is the checked id from the query. */
-  connect(ws: WebSocket, id: string): void;
+  /**
+   * Takes over an accepted socket; `id` is the checked id from the query. The router closes
+   * the socket when `stream` ends; the gateway acts on what the client sends only while
+   * `stream.allowed()`.
+   */
+  connect(ws: WebSocket, id: string, stream: LiveStream): void;
 }
 
 interface Endpoint {
@@ -33,7 +38,8 @@ interface Endpoint {
  * cannot set headers on a WebSocket) and passes the same CatalogAuthorizer as the HTTP guard
  * gets 101; anything else gets the usual `{code, message}` error and its socket destroyed.
  * An upgrade still unanswered after VELOCITY_UPGRADE_TIMEOUT is destroyed, so no socket the
- * HTTP server hands over can outlive its client.
+ * HTTP server hands over can outlive its client. An open socket is closed with 4401/4403 as
+ * soon as its caller's right to it ends (LiveStreams).
  */
 @Injectable()
 export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
@@ -45,8 +51,7 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    private readonly authkeys: AuthkeysService,
-    private readonly authorizer: CatalogAuthorizer,
+    private readonly streams: StreamAuthorizer,
     private readonly config: AppConfig,
   ) {}
 
@@ -87,16 +92,22 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
       const endpoint = this.endpoints.get(url.pathname);
       if (!endpoint) throw new ApiError('NOT_FOUND', `There is no WebSocket endpoint at ${url.pathname}`);
       const query = Object.fromEntries(url.searchParams);
-      const key = extractAuthkey({ headers: request.headers, query });
-      const user = key ? await this.authkeys.resolve(key) : null;
-      if (!user) throw new ApiError('AUTH_REQUIRED', 'A valid authkey is required (missing, unknown or expired)');
       const { route, server } = endpoint;
       const id = query[route.requirement.reference.field];
-      await this.authorizer.authorize(user, route.requirement, id);
-      if (socket.destroyed) return; // the client left, or the deadline passed, meanwhile
+      const stream = await this.streams.open(extractAuthkey({ headers: request.headers, query }), route.requirement, id);
+      if (socket.destroyed) {
+        stream.release(); // the client left, or the deadline passed, meanwhile
+        return;
+      }
+      // A refused handshake, or a client leaving before it completes, releases the stream too.
+      const release = () => stream.release();
+      socket.once('close', release);
       server.handleUpgrade(request, socket, head, (ws) => {
         clearTimeout(deadline);
-        route.connect(ws, id);
+        socket.off('close', release);
+        ws.once('close', release);
+        stream.onEnd(({ code, reason }) => ws.close(code, reason));
+        route.connect(ws, id, stream);
       });
     } catch (error) {
       this.refuse(socket, error);
