@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { CatalogAuthorizer } from '../../src/catalogs/permissions/catalog-authorizer';
 import { TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, VmWorld } from '../support/vm-fixture';
+import { eventually } from '../support/wait';
 
 /** What a raw upgrade request got back, seen from a client that never closes first (until `giveUpMs`). */
 interface RawAnswer {
@@ -56,15 +57,6 @@ function openFds(): number | undefined {
   return existsSync('/proc/self/fd') ? readdirSync('/proc/self/fd').length : undefined;
 }
 
-async function settle(probe: () => Promise<boolean>, ms = 3000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
-
 describe('WebSocket upgrades: every one is answered or destroyed', () => {
   let t: TestApp;
   let w: VmWorld;
@@ -103,10 +95,8 @@ describe('WebSocket upgrades: every one is answered or destroyed', () => {
       assert.equal(typeof answer.body?.message, 'string', target);
       assert.ok(answer.closedByServer, `${target}: the server closed the connection`);
     });
-    assert.ok(await settle(async () => (await connections(server)) === baseline.connections), 'the server holds no socket of them');
-    if (baseline.fds !== undefined) {
-      assert.ok(await settle(async () => openFds()! <= baseline.fds!), `file descriptors back to ${baseline.fds}, now ${openFds()}`);
-    }
+    await eventually(async () => (await connections(server)) === baseline.connections, 'the server to hold no socket of them', 3000);
+    if (baseline.fds !== undefined) await eventually(() => openFds()! <= baseline.fds!, `file descriptors back to ${baseline.fds}`, 3000);
     const health = await fetch(`http://127.0.0.1:${port}/health`);
     assert.equal(health.status, 200);
   });
@@ -125,6 +115,6 @@ describe('WebSocket upgrades: every one is answered or destroyed', () => {
     } finally {
       authorizer.authorize = authorize;
     }
-    assert.ok(await settle(async () => (await connections(server)) === baseline), 'the server holds no socket of it');
+    await eventually(async () => (await connections(server)) === baseline, 'the server to hold no socket of it', 3000);
   });
 });

@@ -4,22 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { Reply, TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, setState, VmWorld } from '../support/vm-fixture';
+import { eventually, sleep, within } from '../support/wait';
 
 interface ConsoleSocket {
   ws: WebSocket;
   received(): string;
   /** Settles when the server closes the socket, with the code, reason and time. */
   closed: Promise<{ code: number; reason: string; at: number }>;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(probe: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 /**
@@ -52,7 +43,7 @@ describe('console sockets end when access ends', () => {
   /** Proves the socket types on the VM: the marker comes back as the guest's echo. */
   async function typesOnTheVm(socket: ConsoleSocket, marker: string): Promise<void> {
     socket.ws.send(`${marker}\n`);
-    await until(() => socket.received().includes(marker), `the echo of ${marker}`);
+    await eventually(() => socket.received().includes(marker), `the echo of ${marker}`);
   }
 
   async function vmOutput(token = w.owner.token, target = vmid): Promise<string> {
@@ -70,7 +61,7 @@ describe('console sockets end when access ends', () => {
     if (reply) assert.ok(reply.status < 300, `the change succeeded: ${reply.status} ${JSON.stringify(reply.body)}`);
     const changedAt = Date.now();
     socket.ws.send(`${marker}\n`); // typed after the change
-    const closed = await Promise.race([socket.closed, sleep(3000).then(() => assert.fail('the socket is still open 3 s after the change'))]);
+    const closed = await within(socket.closed, 3000, 'the socket to close after the change');
     assert.deepEqual([closed.code, closed.reason], [code, reason]);
     assert.ok(closed.at - changedAt < 1000, `closed ${closed.at - changedAt} ms after the change`);
     if (vmStays) {
@@ -93,7 +84,7 @@ describe('console sockets end when access ends', () => {
     vmid = await createEfiVm(t, w.owner.token, { name: 'shared-vm', catalog: w.cid });
     assert.equal((await setState(t, w.owner.token, vmid, 'RUNNING')).status, 200);
     control = await openConsole(w.owner.token);
-    await until(() => control.received().includes('login:'), 'the boot banner');
+    await eventually(() => control.received().includes('login:'), 'the boot banner');
   });
   after(async () => {
     control.ws.close();
@@ -164,7 +155,7 @@ describe('console sockets end when access ends', () => {
     const doomed = await createEfiVm(t, w.owner.token, { name: 'doomed-vm', catalog: w.cid });
     assert.equal((await setState(t, w.owner.token, doomed, 'RUNNING')).status, 200);
     const socket = await openConsole(w.owner.token, doomed);
-    await until(() => socket.received().includes('login:'), 'the boot banner');
+    await eventually(() => socket.received().includes('login:'), 'the boot banner');
     const remove = () => t.call({ method: 'DELETE', url: '/v', token: w.owner.token, body: { vmid: doomed, force: true } });
     await expectEnded(socket, remove, 4403, 'VM_NOT_FOUND', 'after-vm-deleted-8', false);
   });
@@ -178,7 +169,7 @@ describe('console sockets end when access ends', () => {
     const user = await t.createUser(w.root, 'rev-catalog');
     await shareWith(user.personalGid, { interact: true }, cid);
     const socket = await openConsole(user.token, inside);
-    await until(() => socket.received().includes('login:'), 'the boot banner');
+    await eventually(() => socket.received().includes('login:'), 'the boot banner');
     const remove = () => t.call({ method: 'DELETE', url: '/c', token: w.owner.token, body: { cid } });
     await expectEnded(socket, remove, 4403, 'VM_NOT_FOUND', 'after-catalog-deleted-9', false);
   });
@@ -192,7 +183,7 @@ describe('console sockets end when access ends', () => {
     const changedAt = Date.now();
     t.clock.advance(t.config.authkeyTtlSeconds + 1);
     socket.ws.send('after-expiry-10\n');
-    const closed = await Promise.race([socket.closed, sleep(3000).then(() => assert.fail('the socket is still open 3 s after expiry'))]);
+    const closed = await within(socket.closed, 3000, 'the socket to close after expiry');
     assert.deepEqual([closed.code, closed.reason], [4401, 'AUTH_REQUIRED']);
     assert.ok(closed.at - changedAt < 1000, `closed ${closed.at - changedAt} ms after expiry`);
     await sleep(300);
