@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
 import { IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -39,7 +40,7 @@ interface Endpoint {
  * gets 101; anything else gets the usual `{code, message}` error and its socket destroyed.
  * An upgrade still unanswered after VELOCITY_UPGRADE_TIMEOUT is destroyed, so no socket the
  * HTTP server hands over can outlive its client. An open socket is closed with 4401/4403 as
- * soon as its caller's right to it ends (LiveStreams).
+ * soon as its caller's right to it ends (LiveStreams), and with 1001 when the server shuts down.
  */
 @Injectable()
 export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
@@ -48,6 +49,8 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
   /** Every socket taken from the HTTP server and not yet closed, so shutdown can end them. */
   private readonly sockets = new Set<Duplex>();
   private readonly listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(request, socket, head);
+  /** Set when the HTTP server starts closing. */
+  private closing = false;
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
@@ -56,7 +59,10 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    this.adapterHost.httpAdapter.getHttpServer().on('upgrade', this.listener);
+    const { httpAdapter } = this.adapterHost;
+    httpAdapter.getHttpServer().on('upgrade', this.listener);
+    // Closing the server waits for every connection, upgraded ones too: they must go first.
+    httpAdapter.getInstance<FastifyInstance>().addHook('preClose', async () => this.goAway());
   }
 
   onModuleDestroy(): void {
@@ -88,6 +94,7 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
       this.sockets.delete(socket);
     });
     try {
+      this.assertAccepting();
       const url = new URL(request.url ?? '/', 'http://localhost');
       const endpoint = this.endpoints.get(url.pathname);
       if (!endpoint) throw new ApiError('NOT_FOUND', `There is no WebSocket endpoint at ${url.pathname}`);
@@ -95,9 +102,10 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
       const { route, server } = endpoint;
       const id = query[route.requirement.reference.field];
       const stream = await this.streams.open(extractAuthkey({ headers: request.headers, query }), route.requirement, id);
-      if (socket.destroyed) {
-        stream.release(); // the client left, or the deadline passed, meanwhile
-        return;
+      if (socket.destroyed || this.closing) {
+        stream.release();
+        this.assertAccepting();
+        return; // the client left, or the deadline passed, meanwhile
       }
       // A refused handshake, or a client leaving before it completes, releases the stream too.
       const release = () => stream.release();
@@ -112,6 +120,18 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
     } catch (error) {
       this.refuse(socket, error);
     }
+  }
+
+  /** Refuses new sockets once the server is shutting down, and closes the open ones (1001 Going Away). */
+  private goAway(): void {
+    this.closing = true;
+    for (const { server } of this.endpoints.values()) {
+      for (const client of server.clients) client.close(1001, 'SERVICE_UNAVAILABLE');
+    }
+  }
+
+  private assertAccepting(): void {
+    if (this.closing) throw new ApiError('SERVICE_UNAVAILABLE', 'The server is shutting down; retry on another instance or after it restarts');
   }
 
   /** Answers an upgrade with the error's status and `{code, message}` body, then destroys the socket. */

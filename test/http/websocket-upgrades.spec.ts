@@ -2,10 +2,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { connect, AddressInfo, Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { CatalogAuthorizer } from '../../src/catalogs/permissions/catalog-authorizer';
+import { ScratchDir } from '../support/scratch-dir';
+import { ServerProcess } from '../support/server-process';
 import { TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, VmWorld } from '../support/vm-fixture';
-import { eventually } from '../support/wait';
+import { eventually, within } from '../support/wait';
 
 /** What a raw upgrade request got back, seen from a client that never closes first (until `giveUpMs`). */
 interface RawAnswer {
@@ -116,5 +119,39 @@ describe('WebSocket upgrades: every one is answered or destroyed', () => {
       authorizer.authorize = authorize;
     }
     await eventually(async () => (await connections(server)) === baseline, 'the server to hold no socket of it', 3000);
+  });
+});
+
+describe('WebSocket sockets at shutdown', () => {
+  const dataDir = new ScratchDir('velocity-ws-shutdown-');
+  after(() => dataDir.cleanup());
+
+  it('SIGTERM closes an open console socket with 1001 instead of waiting out the drain for it', async () => {
+    const password = 'ws-shutdown-root-password';
+    // The drain bound is VELOCITY_STOP_TIMEOUT + 5 s: 10 s here.
+    const server = await ServerProcess.start(dataDir.path, { VELOCITY_ADMIN_PASSWORD: password, VELOCITY_STOP_TIMEOUT: '5' });
+    try {
+      const json = async (method: string, path: string, body: unknown, token?: string) => {
+        const headers = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+        return (await (await fetch(`${server.url}${path}`, { method, headers, body: JSON.stringify(body) })).json()) as Record<string, any>;
+      };
+      const token = (await json('POST', '/u/auth', { username: 'root', password })).authkey;
+      const me = (await (await fetch(`${server.url}/u/user`, { headers: { authorization: `Bearer ${token}` } })).json()) as { groups: Array<{ gid: string }> };
+      const cid = (await json('PUT', '/c', { group: me.groups[0].gid, label: 'shutdown' }, token)).cid;
+      const vmid = (await json('PUT', '/v/efi', { name: 'watched', catalog: cid, cpu_count: 1, memory_size_mb: 128 }, token)).vmid;
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v/console/stream?vmid=${vmid}&authkey=${token}`);
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      const signalled = Date.now();
+      server.signal('SIGTERM');
+      assert.equal(await within(closed, 3000, 'the socket to close'), 1001);
+      assert.equal(await within(server.ended(), 5000, 'the process to exit'), 0);
+      assert.ok(Date.now() - signalled < 5000, `exited ${Date.now() - signalled} ms after SIGTERM`);
+    } finally {
+      await server.stop();
+    }
   });
 });
