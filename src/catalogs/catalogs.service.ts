@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { In, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
+import { LiveStreams } from '../common/live-streams';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
@@ -23,6 +24,7 @@ export class CatalogsService {
     private readonly permissions: CatalogPermissionsService,
     private readonly vms: VmsService,
     private readonly unitOfWork: UnitOfWork,
+    private readonly liveStreams: LiveStreams,
   ) {}
 
   /** Creates a catalog owned by `gid`; the caller must be a member of it (root: any group). */
@@ -41,6 +43,7 @@ export class CatalogsService {
   async delete(cid: string): Promise<void> {
     await this.vms.deleteAllInCatalog(cid);
     await this.unitOfWork.run((manager) => manager.delete(CatalogEntity, { cid }));
+    this.liveStreams.catalogChanged(cid);
   }
 
   /** Deletes every catalog the groups own, each the way DELETE /c does (the groups are being deleted). */
@@ -57,9 +60,9 @@ export class CatalogsService {
     return this.shares.find({ where: { cid }, order: { gid: 'ASC' } });
   }
 
-  /** Creates the share, or replaces every flag of an existing one. */
-  share(cid: string, share: Share): Promise<CatalogShareEntity> {
-    return this.unitOfWork.run(async (manager) => {
+  /** Creates the share, or replaces every flag of an existing one (which may take permissions away). */
+  async share(cid: string, share: Share): Promise<CatalogShareEntity> {
+    const row = await this.unitOfWork.run(async (manager) => {
       if (!(await manager.existsBy(GroupEntity, { gid: share.gid }))) {
         throw new ApiError('GROUP_NOT_FOUND', `Group ${share.gid} does not exist`);
       }
@@ -67,10 +70,13 @@ export class CatalogsService {
       await manager.upsert(CatalogShareEntity, row, ['cid', 'gid']);
       return row;
     });
+    this.liveStreams.catalogChanged(cid);
+    return row;
   }
 
   async revoke(cid: string, gid: string): Promise<void> {
     const result = await this.shares.delete({ cid, gid });
     if (!result.affected) throw new ApiError('SHARE_NOT_FOUND', `Catalog ${cid} has no share for group ${gid}`);
+    this.liveStreams.catalogChanged(cid);
   }
 }

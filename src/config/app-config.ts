@@ -30,6 +30,8 @@ export class AppConfig {
   readonly gracefulStopSeconds: number;
   /** Login attempts allowed per minute, per client address and per username. */
   readonly loginAttemptsPerMinute: number;
+  /** How long a WebSocket upgrade may wait for its answer before its socket is destroyed. */
+  readonly upgradeTimeoutSeconds: number;
 
   constructor(values: Omit<AppConfig, 'databasePath'>) {
     Object.assign(this, values);
@@ -105,5 +107,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     uploadLimitBytes: integer(env, 'VELOCITY_UPLOAD_LIMIT_MB', 65_536, 1, 16_777_216) * 1024 * 1024,
     gracefulStopSeconds: integer(env, 'VELOCITY_STOP_TIMEOUT', 30, 0, 3600),
     loginAttemptsPerMinute: integer(env, 'VELOCITY_LOGIN_ATTEMPTS_PER_MINUTE', 10, 1, 100_000),
+    upgradeTimeoutSeconds: integer(env, 'VELOCITY_UPGRADE_TIMEOUT', 10, 1, 300),
   });
 }

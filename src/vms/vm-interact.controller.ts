@@ -17,7 +17,13 @@ export class VmInteractController {
     private readonly display: VmDisplayService,
   ) {}
 
-  @ApiOperation({ summary: 'Recent serial console output (`interact`).', description: 'Live, two-way: WebSocket `/v/console/stream?vmid=…`.' })
+  @ApiOperation({
+    summary: 'Recent serial console output (`interact`).',
+    description:
+      'Live, two-way: WebSocket `/v/console/stream?vmid=…` (authkey as Bearer header or `authkey` query parameter). ' +
+      'An open socket is closed with 4401 when its authkey is revoked, renewed or expires or its user is deleted, and with 4403 ' +
+      'when the caller loses `interact` (share, membership, catalog) or the VM is deleted; the close reason is the error code.',
+  })
   @Get('console')
   @RequireCatalogPermission('interact', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: ConsoleOutputDto })

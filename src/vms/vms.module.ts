@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
 import { CatalogAccessModule } from '../catalogs/permissions/catalog-access.module';
 import { HypervisorModule } from '../hypervisor/hypervisor.module';
-import { AuthModule } from '../identity/auth/auth.module';
 import { ResourcesModule } from '../resources/resources.module';
+import { StreamsModule } from '../streams/streams.module';
 import { VmConfigBuilder } from './vm-config.builder';
 import { VmConsoleGateway } from './vm-console.gateway';
 import { VmConsoleService } from './vm-console.service';
@@ -19,7 +19,7 @@ import { VmsService } from './vms.service';
 
 /** Virtual machines (`/v`): definitions, state, console and display. */
 @Module({
-  imports: [VmsRepositoryModule, CatalogAccessModule, ResourcesModule, HypervisorModule, AuthModule],
+  imports: [VmsRepositoryModule, CatalogAccessModule, ResourcesModule, HypervisorModule, StreamsModule],
   controllers: [VmsController, VmStateController, VmInteractController],
   providers: [
     VmsService,

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
+import { LiveStreams } from '../common/live-streams';
 import { UnitOfWork } from '../database/unit-of-work';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
@@ -43,6 +44,7 @@ export class VmsService {
     private readonly configBuilder: VmConfigBuilder,
     private readonly files: VmFiles,
     private readonly locks: VmLocks,
+    private readonly liveStreams: LiveStreams,
   ) {}
 
   async create(caller: AuthenticatedUser, cid: string, definition: VmDefinition): Promise<VmRecord> {
@@ -106,7 +108,7 @@ export class VmsService {
   /** Deletes a VM and its hypervisor files; its storage stays. A running VM needs `force`. */
   delete(vmid: string, force: boolean): Promise<void> {
     return this.locks.run(vmid, async () => {
-      await this.get(vmid);
+      const { vm } = await this.get(vmid);
       const state = this.driverState(vmid);
       if (state !== 'STOPPED') {
         if (!force) throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; stop it first or pass force`);
@@ -116,6 +118,7 @@ export class VmsService {
       }
       if (this.hypervisor.knows(vmid)) await this.hypervisor.destroy(vmid);
       await this.repository.delete(vmid);
+      this.liveStreams.catalogChanged(vm.cid); // the VM's console sockets end
       await this.files.remove(vmid);
     });
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EntityManager } from 'typeorm';
+import { LiveStreams } from '../../src/common/live-streams';
 import { UnitOfWork } from '../../src/database/unit-of-work';
 import { HostCapabilities } from '../../src/hypervisor/hypervisor-driver';
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
@@ -98,7 +99,8 @@ function world(setup: Setup = {}) {
   const unitOfWork = strictFake<UnitOfWork>('unitOfWork', { run: <T>(work: (m: EntityManager) => Promise<T>) => work(manager) });
   const files = strictFake<VmFiles>('files', { prepare: async () => undefined, remove: log.track('files.remove', async () => undefined) });
   const builder = strictFake<VmConfigBuilder>('configBuilder', { build: () => ({}) as never });
-  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks());
+  const liveStreams = strictFake<LiveStreams>('liveStreams', {});
+  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), liveStreams);
   return { service, log, written };
 }
 

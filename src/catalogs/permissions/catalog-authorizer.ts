@@ -15,8 +15,9 @@ export interface CatalogPermissionRequirement {
 /**
  * Decides whether a user may do what a requirement names, given the id the request carries:
  * 400 for a malformed id, 404 (the reference's code) when the catalog is not visible to the
- * user at all, 401 when it is visible but the permission is missing. The HTTP guard and the
- * console WebSocket both use it, so the rule lives in one place.
+ * user at all, 401 when it is visible but the permission is missing. The HTTP guard and
+ * StreamAuthorizer (every WebSocket stream, when it opens and on each re-check) both use it,
+ * so the rule lives in one place.
  */
 @Injectable()
 export class CatalogAuthorizer {

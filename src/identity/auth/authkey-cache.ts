@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AuthenticatedUser } from './authenticated-user';
 
-interface Entry {
+export interface AuthkeyCacheEntry {
   user: AuthenticatedUser;
   /** Unix seconds, as stored with the key. */
   expiresAt: number;
@@ -17,16 +17,16 @@ const MAX_ENTRIES = 10_000;
  */
 @Injectable()
 export class AuthkeyCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, AuthkeyCacheEntry>();
 
-  get(keyHash: string, now: number): AuthenticatedUser | undefined {
+  get(keyHash: string, now: number): AuthkeyCacheEntry | undefined {
     const entry = this.entries.get(keyHash);
     if (!entry) return undefined;
     if (entry.expiresAt <= now) {
       this.entries.delete(keyHash);
       return undefined;
     }
-    return entry.user;
+    return entry;
   }
 
   set(keyHash: string, user: AuthenticatedUser, expiresAt: number): void {

@@ -1,13 +1,21 @@
 import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 
 type Carrier = Record<string, unknown> | undefined | null;
+
+/** What an authkey may travel in: a Fastify request, or a WebSocket upgrade (no body). */
+export interface AuthkeyCarrier {
+  headers: IncomingHttpHeaders;
+  body?: unknown;
+  query?: unknown;
+}
 
 /**
  * Finds the authkey a request presents: `Authorization: Bearer <key>` (what Swagger UI and
  * generated clients send), else the `authkey` field of the JSON body (the seed's form, on
  * every method), else the `authkey` query parameter (GET without a body).
  */
-export function extractAuthkey(request: FastifyRequest): string | undefined {
+export function extractAuthkey(request: AuthkeyCarrier): string | undefined {
   const header = request.headers.authorization;
   if (typeof header === 'string') {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { LessThanOrEqual, Repository } from 'typeorm';
 import { Clock } from '../../common/clock';
 import { ApiError } from '../../common/errors/api-error';
+import { LiveStreams } from '../../common/live-streams';
 import { AppConfig } from '../../config/app-config';
 import { UnitOfWork } from '../../database/unit-of-work';
 import { AuthenticatedUser } from './authenticated-user';
@@ -16,6 +17,14 @@ export interface IssuedAuthkey {
   authkey: string;
   /** Unix seconds. */
   expires: number;
+}
+
+/** A valid authkey: who holds it, and what a long-lived stream needs to keep watching it. */
+export interface AuthkeySession {
+  user: AuthenticatedUser;
+  keyHash: string;
+  /** Unix seconds. */
+  expiresAt: number;
 }
 
 function digest(key: string): string {
@@ -33,6 +42,7 @@ export class AuthkeysService {
     private readonly config: AppConfig,
     private readonly cache: AuthkeyCache,
     private readonly passwords: PasswordHasher,
+    private readonly liveStreams: LiveStreams,
   ) {}
 
   async login(username: string, password: string): Promise<IssuedAuthkey> {
@@ -57,6 +67,7 @@ export class AuthkeysService {
       }
       await repository.delete({ keyHash: current.keyHash });
       this.cache.forget(current.keyHash);
+      this.liveStreams.authkeyDropped(current.keyHash);
       return this.issue(repository, current.uid);
     });
   }
@@ -66,14 +77,20 @@ export class AuthkeysService {
     const keyHash = digest(key);
     await this.unitOfWork.run((manager) => manager.delete(AuthkeyEntity, { keyHash }));
     this.cache.forget(keyHash);
+    this.liveStreams.authkeyDropped(keyHash);
   }
 
   /** The user behind a valid key, with their groups; null for an unknown or expired key. */
   async resolve(key: string): Promise<AuthenticatedUser | null> {
+    return (await this.resolveSession(key))?.user ?? null;
+  }
+
+  /** The user behind a valid key, with the key's hash and expiry; null for an unknown or expired key. */
+  async resolveSession(key: string): Promise<AuthkeySession | null> {
     const keyHash = digest(key);
     const now = this.clock.nowSeconds();
     const cached = this.cache.get(keyHash, now);
-    if (cached) return cached;
+    if (cached) return { keyHash, ...cached };
     const row = await this.authkeys
       .createQueryBuilder('k')
       .innerJoinAndSelect('k.user', 'u')
@@ -88,7 +105,7 @@ export class AuthkeysService {
       groups.map((g) => ({ gid: g.gid, groupname: g.groupname, special: g.special })),
     );
     this.cache.set(keyHash, user, row.expiresAt);
-    return user;
+    return { user, keyHash, expiresAt: row.expiresAt };
   }
 
   private async issue(repository: Repository<AuthkeyEntity>, uid: string): Promise<IssuedAuthkey> {

@@ -1,0 +1,31 @@
+import { Injectable } from '@nestjs/common';
+import { CatalogAuthorizer, CatalogPermissionRequirement } from '../catalogs/permissions/catalog-authorizer';
+import { ApiError } from '../common/errors/api-error';
+import { LiveStream, LiveStreams } from '../common/live-streams';
+import { AuthkeysService } from '../identity/auth/authkeys.service';
+
+/**
+ * Opens a long-lived stream for whoever presents `key`: authenticates it first (401), then
+ * authorizes the requirement with the same CatalogAuthorizer as the HTTP guard (400/404/401),
+ * and registers the stream with LiveStreams, which runs those same two steps again whenever
+ * a reported change may have ended the right, and ends the stream when they fail.
+ */
+@Injectable()
+export class StreamAuthorizer {
+  constructor(
+    private readonly authkeys: AuthkeysService,
+    private readonly authorizer: CatalogAuthorizer,
+    private readonly liveStreams: LiveStreams,
+  ) {}
+
+  async open(key: string | undefined, requirement: CatalogPermissionRequirement, id: unknown): Promise<LiveStream> {
+    const session = key ? await this.authkeys.resolveSession(key) : null;
+    if (!key || !session) throw new ApiError('AUTH_REQUIRED', 'A valid authkey is required (missing, unknown or expired)');
+    return this.liveStreams.open(session, async () => {
+      // Resolved again each time: memberships may have changed; unchanged keys come from the cache.
+      const user = await this.authkeys.resolve(key);
+      if (!user) throw new ApiError('AUTH_REQUIRED', 'The authkey is no longer valid');
+      return (await this.authorizer.authorize(user, requirement, id)).cid;
+    });
+  }
+}

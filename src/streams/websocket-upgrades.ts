@@ -1,0 +1,149 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
+import { IncomingMessage, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { CatalogPermissionRequirement } from '../catalogs/permissions/catalog-authorizer';
+import { ApiError } from '../common/errors/api-error';
+import { mapError } from '../common/errors/error-body';
+import { LiveStream } from '../common/live-streams';
+import { AppConfig } from '../config/app-config';
+import { extractAuthkey } from '../identity/auth/authkey-extractor';
+import { StreamAuthorizer } from './stream-authorizer';
+
+/** A WebSocket endpoint, registered by its gateway. */
+export interface WebSocketRoute {
+  /** Below the base path, matched exactly (no trailing slash, no prefix match). */
+  path: string;
+  /** What the caller needs; the id comes from the query parameter the reference names. */
+  requirement: CatalogPermissionRequirement;
+  /** Largest message accepted, in bytes. */
+  maxPayload: number;
+  /**
+   * Takes over an accepted socket; `id` is the checked id from the query. The router closes
+   * the socket when `stream` ends; the gateway acts on what the client sends only while
+   * `stream.allowed()`.
+   */
+  connect(ws: WebSocket, id: string, stream: LiveStream): void;
+}
+
+interface Endpoint {
+  route: WebSocketRoute;
+  server: WebSocketServer;
+}
+
+/**
+ * The one owner of the HTTP server's `upgrade` event. Every upgrade is answered: a registered
+ * path whose caller presents a valid authkey (Bearer header or `?authkey=`, since browsers
+ * cannot set headers on a WebSocket) and passes the same CatalogAuthorizer as the HTTP guard
+ * gets 101; anything else gets the usual `{code, message}` error and its socket destroyed.
+ * An upgrade still unanswered after VELOCITY_UPGRADE_TIMEOUT is destroyed, so no socket the
+ * HTTP server hands over can outlive its client. An open socket is closed with 4401/4403 as
+ * soon as its caller's right to it ends (LiveStreams), and with 1001 when the server shuts down.
+ */
+@Injectable()
+export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('WebSocket');
+  private readonly endpoints = new Map<string, Endpoint>();
+  /** Every socket taken from the HTTP server and not yet closed, so shutdown can end them. */
+  private readonly sockets = new Set<Duplex>();
+  private readonly listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(request, socket, head);
+  /** Set when the HTTP server starts closing. */
+  private closing = false;
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly streams: StreamAuthorizer,
+    private readonly config: AppConfig,
+  ) {}
+
+  onModuleInit(): void {
+    const { httpAdapter } = this.adapterHost;
+    httpAdapter.getHttpServer().on('upgrade', this.listener);
+    // Closing the server waits for every connection, upgraded ones too: they must go first.
+    httpAdapter.getInstance<FastifyInstance>().addHook('preClose', async () => this.goAway());
+  }
+
+  onModuleDestroy(): void {
+    this.adapterHost.httpAdapter.getHttpServer().off('upgrade', this.listener);
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  /** Serves `route`; a gateway calls this from its onModuleInit and the returned function from its onModuleDestroy. */
+  register(route: WebSocketRoute): () => void {
+    const path = `${this.config.basePath}${route.path}`;
+    const server = new WebSocketServer({ noServer: true, maxPayload: route.maxPayload });
+    // A malformed handshake (no Sec-WebSocket-Key, say) is refused in the API's error shape.
+    server.on('wsClientError', (error: Error, socket: Duplex) => this.refuse(socket, new ApiError('REQUEST_REJECTED', `Not a valid WebSocket upgrade: ${error.message}`)));
+    this.endpoints.set(path, { route, server });
+    return () => {
+      this.endpoints.delete(path);
+      for (const client of server.clients) client.terminate();
+      server.close();
+    };
+  }
+
+  private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    this.sockets.add(socket);
+    // After an upgrade the HTTP server no longer listens for socket errors: a client's reset must not crash the process.
+    socket.on('error', () => socket.destroy());
+    const deadline = setTimeout(() => socket.destroy(), this.config.upgradeTimeoutSeconds * 1000);
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      this.sockets.delete(socket);
+    });
+    try {
+      this.assertAccepting();
+      const url = new URL(request.url ?? '/', 'http://localhost');
+      const endpoint = this.endpoints.get(url.pathname);
+      if (!endpoint) throw new ApiError('NOT_FOUND', `There is no WebSocket endpoint at ${url.pathname}`);
+      const query = Object.fromEntries(url.searchParams);
+      const { route, server } = endpoint;
+      const id = query[route.requirement.reference.field];
+      const stream = await this.streams.open(extractAuthkey({ headers: request.headers, query }), route.requirement, id);
+      if (socket.destroyed || this.closing) {
+        stream.release();
+        this.assertAccepting();
+        return; // the client left, or the deadline passed, meanwhile
+      }
+      // A refused handshake, or a client leaving before it completes, releases the stream too.
+      const release = () => stream.release();
+      socket.once('close', release);
+      server.handleUpgrade(request, socket, head, (ws) => {
+        clearTimeout(deadline);
+        socket.off('close', release);
+        ws.once('close', release);
+        stream.onEnd(({ code, reason }) => ws.close(code, reason));
+        route.connect(ws, id, stream);
+      });
+    } catch (error) {
+      this.refuse(socket, error);
+    }
+  }
+
+  /** Refuses new sockets once the server is shutting down, and closes the open ones (1001 Going Away). */
+  private goAway(): void {
+    this.closing = true;
+    for (const { server } of this.endpoints.values()) {
+      for (const client of server.clients) client.close(1001, 'SERVICE_UNAVAILABLE');
+    }
+  }
+
+  private assertAccepting(): void {
+    if (this.closing) throw new ApiError('SERVICE_UNAVAILABLE', 'The server is shutting down; retry on another instance or after it restarts');
+  }
+
+  /** Answers an upgrade with the error's status and `{code, message}` body, then destroys the socket. */
+  private refuse(socket: Duplex, error: unknown): void {
+    const { status, body, unexpected } = mapError(error);
+    if (unexpected) this.logger.error(`upgrade failed: ${(error as Error)?.stack ?? String(error)}`);
+    if (socket.destroyed) return;
+    const text = JSON.stringify(body);
+    socket.once('finish', () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+    );
+  }
+}
