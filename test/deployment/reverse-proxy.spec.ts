@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -42,8 +41,7 @@ describe('behind nginx under /velocity/', () => {
 
   before(async () => {
     t = await TestApp.start({ env: { VELOCITY_BASE_PATH: '/velocity', VELOCITY_TRUST_PROXY: '127.0.0.1' } });
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    const appPort = (t.app.getHttpServer().address() as AddressInfo).port;
+    const appPort = await t.listen();
     const port = await freePort();
     dir = mkdtempSync(join(tmpdir(), 'velocity-nginx-'));
     mkdirSync(join(dir, 'tmp'));

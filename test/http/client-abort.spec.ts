@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { AddressInfo, connect } from 'node:net';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { LogCapture } from '../support/log-capture';
 import { TestApp } from '../support/test-app';
@@ -19,8 +19,7 @@ describe('a request the client cuts off is logged at debug, not as an error', ()
 
   before(async () => {
     t = await TestApp.start();
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    port = (t.app.getHttpServer().address() as AddressInfo).port;
+    port = await t.listen();
     root = await t.loginRoot();
     gid = await t.createGroup(root, 'uploads');
     log = LogCapture.start();

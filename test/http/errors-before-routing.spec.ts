@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { AddressInfo, connect } from 'node:net';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { LogCapture } from '../support/log-capture';
 import { TestApp } from '../support/test-app';
@@ -21,8 +21,7 @@ describe('errors raised before routing get the {code, message} shape', () => {
 
   before(async () => {
     t = await TestApp.start();
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    port = (t.app.getHttpServer().address() as AddressInfo).port;
+    port = await t.listen();
     log = LogCapture.start();
   });
   after(async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { AddressInfo, connect } from 'node:net';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { LogCapture } from '../support/log-capture';
 import { Call, TestApp } from '../support/test-app';
@@ -63,8 +63,7 @@ describe('authkeys never reach the log', () => {
   });
 
   it('after a # in the request line, which the router reads as the query (only a raw client sends one)', async () => {
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    const { port } = t.app.getHttpServer().address() as AddressInfo;
+    const port = await t.listen();
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(port, '127.0.0.1', () => socket.write(`GET /u/group/list#authkey=${key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
       let text = '';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import { connect, AddressInfo, Server } from 'node:net';
+import { connect, Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { CatalogAuthorizer } from '../../src/catalogs/permissions/catalog-authorizer';
@@ -68,8 +68,7 @@ describe('WebSocket upgrades: every one is answered or destroyed', () => {
 
   before(async () => {
     t = await TestApp.start({ env: { VELOCITY_UPGRADE_TIMEOUT: '1' } });
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    port = (t.app.getHttpServer().address() as AddressInfo).port;
+    port = await t.listen();
     w = await makeVmWorld(t, 'upgrades');
     vmid = await createEfiVm(t, w.owner.token, { name: 'upgrades-vm', catalog: w.cid });
   });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -51,8 +50,7 @@ describe('storage images', () => {
 
   before(async () => {
     t = await TestApp.start({ env: { VELOCITY_UPLOAD_LIMIT_MB: '1100' } });
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    port = (t.app.getHttpServer().address() as AddressInfo).port;
+    port = await t.listen();
     owner = await t.createUser(await t.loginRoot(), 'uploader');
     storageDir = join(t.config.dataDir, 'storage');
   });

@@ -1,6 +1,7 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -72,6 +73,12 @@ export class TestApp {
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
     return new TestApp(app, config, clock, options.dataDir === undefined);
+  }
+
+  /** Listens on a free loopback port (for sockets and streams that inject cannot carry); returns the port. */
+  async listen(): Promise<number> {
+    await this.app.listen({ port: 0, host: '127.0.0.1' });
+    return (this.app.getHttpServer().address() as AddressInfo).port;
   }
 
   get dataSource(): DataSource {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -79,8 +78,7 @@ describe('/v and /r authorization matrix', () => {
 
   before(async () => {
     t = await TestApp.start();
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    port = (t.app.getHttpServer().address() as AddressInfo).port;
+    port = await t.listen();
     root = await t.loginRoot();
     const special = async (name: string) => t.specialGroupId(root, name);
     const catalogmanager = await special('catalogmanager');

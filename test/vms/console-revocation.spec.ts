@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { Reply, TestApp } from '../support/test-app';
@@ -78,8 +77,7 @@ describe('console sockets end when access ends', () => {
 
   before(async () => {
     t = await TestApp.start();
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    port = (t.app.getHttpServer().address() as AddressInfo).port;
+    port = await t.listen();
     w = await makeVmWorld(t, 'revocation');
     vmid = await createEfiVm(t, w.owner.token, { name: 'shared-vm', catalog: w.cid });
     assert.equal((await setState(t, w.owner.token, vmid, 'RUNNING')).status, 200);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { decodePng } from '../support/png';
@@ -25,8 +24,7 @@ describe('console and screenshots (interact)', () => {
 
   before(async () => {
     t = await TestApp.start();
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    port = (t.app.getHttpServer().address() as AddressInfo).port;
+    port = await t.listen();
     w = await makeVmWorld(t, 'interact');
     vmid = await createEfiVm(t, w.owner.token, { name: 'console-vm', catalog: w.cid, displays: [{ width: 800, height: 600 }] });
   });
