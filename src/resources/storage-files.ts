@@ -1,12 +1,31 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
+import { copyFile, FileHandle, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import type { StorageEntity } from './entities/storage.entity';
+import { dataRanges } from './file-data-ranges';
 
 type ImageName = Pick<StorageEntity, 'stid' | 'format'>;
 
 const MIB = 1024 * 1024;
+
+/** What a sparse copy reads and writes at a time: the only memory a clone holds. */
+const COPY_CHUNK_BYTES = 4 * MIB;
+
+/**
+ * How FICLONE (Linux) and clonefile (macOS) say that the filesystem cannot share blocks
+ * between these files (ext4, HFS+, tmpfs, different mounts, files btrfs will not reflink).
+ */
+const CLONE_UNSUPPORTED = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EINVAL', 'EXDEV', 'ENOSYS']);
+
+/** A cloned image's partial file. */
+export interface ClonedFile {
+  /** True where the clone shares the source's blocks (copy-on-write), false for a sparse copy. */
+  cow: boolean;
+  sizeBytes: number;
+}
 
 /** The file is larger than the filesystem holding the data directory takes. */
 export class FileTooLargeError extends Error {
@@ -42,16 +61,41 @@ export class StorageFiles {
   /** A sparse partial file of `bytes`; FileTooLargeError naming the real limit where the filesystem refuses. */
   async createSparsePartial(stid: string, bytes: number): Promise<string> {
     const path = this.partialPathOf(stid);
-    const handle = await open(path, 'wx');
-    try {
-      await handle.truncate(bytes);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EFBIG') throw error;
-      throw new FileTooLargeError(await largestSize(handle, bytes));
-    } finally {
-      await handle.close();
-    }
+    await this.setSize(path, 'wx', bytes);
     return path;
+  }
+
+  /** Grows a complete image to `bytes` with a hole at its end; FileTooLargeError as for a blank image. */
+  async grow(image: ImageName, bytes: number): Promise<void> {
+    await this.setSize(this.pathOf(image), 'r+', bytes);
+  }
+
+  /**
+   * Copies `source`'s file to the partial file of a new image `stid`: copy-on-write where the
+   * filesystem shares blocks between files, else a copy of the data ranges only, so holes stay
+   * holes and a mostly blank image copies in the time its data takes. On failure no partial
+   * file is left.
+   */
+  async clonePartial(source: ImageName, stid: string): Promise<ClonedFile> {
+    const from = this.pathOf(source);
+    const to = this.partialPathOf(stid);
+    try {
+      let cow = true;
+      try {
+        // FICLONE_FORCE rather than FICLONE: the latter falls back to a plain copy on its own,
+        // one that fills the holes in and does not tell whether blocks are shared.
+        await copyFile(from, to, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
+      } catch (error) {
+        if (!CLONE_UNSUPPORTED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+        cow = false;
+        await rm(to, { force: true });
+        await copySparse(from, to);
+      }
+      return { cow, sizeBytes: (await stat(to)).size };
+    } catch (error) {
+      await this.removePartial(stid);
+      throw error;
+    }
   }
 
   /** Gives a partial file whose row is committed its final name. */
@@ -65,6 +109,46 @@ export class StorageFiles {
 
   async removePartial(stid: string): Promise<void> {
     await rm(this.partialPathOf(stid), { force: true });
+  }
+
+  /** Sets a file's size without writing blocks; FileTooLargeError naming the real limit where the filesystem refuses. */
+  private async setSize(path: string, flags: 'wx' | 'r+', bytes: number): Promise<void> {
+    const handle = await open(path, flags);
+    try {
+      await handle.truncate(bytes);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EFBIG') throw error;
+      throw new FileTooLargeError(await this.largestSize(bytes));
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * The largest size the filesystem lets a file have, to the MiB: a binary search of
+   * truncates on a scratch partial file (never on an image; the start-time sweep removes
+   * it if a crash leaves it).
+   */
+  private async largestSize(tooLarge: number): Promise<number> {
+    const scratch = this.partialPathOf(randomUUID());
+    const handle = await open(scratch, 'wx');
+    try {
+      let fits = 0;
+      let refused = tooLarge;
+      while (refused - fits > MIB) {
+        const probe = fits + Math.max(MIB, Math.floor((refused - fits) / 2 / MIB) * MIB);
+        try {
+          await handle.truncate(probe);
+          fits = probe;
+        } catch {
+          refused = probe;
+        }
+      }
+      return fits;
+    } finally {
+      await handle.close();
+      await rm(scratch, { force: true });
+    }
   }
 
   /**
@@ -91,19 +175,33 @@ export class StorageFiles {
   }
 }
 
-/** The largest size the filesystem lets this file have, to the MiB (a binary search of truncates). */
-async function largestSize(handle: FileHandle, tooLarge: number): Promise<number> {
-  let fits = 0;
-  let refused = tooLarge;
-  while (refused - fits > MIB) {
-    const probe = fits + Math.max(MIB, Math.floor((refused - fits) / 2 / MIB) * MIB);
+/** Copies the data ranges of `from` to the new file `to` at the same offsets; the holes stay holes. */
+async function copySparse(from: string, to: string): Promise<void> {
+  const source = await open(from, 'r');
+  try {
+    const target = await open(to, 'wx');
     try {
-      await handle.truncate(probe);
-      fits = probe;
-    } catch {
-      refused = probe;
+      const { size } = await source.stat();
+      const chunk = Buffer.allocUnsafe(COPY_CHUNK_BYTES);
+      for (const { start, end } of dataRanges(source.fd, size)) {
+        for (let position = start; position < end; ) {
+          const { bytesRead } = await source.read(chunk, 0, Math.min(chunk.length, end - position), position);
+          if (bytesRead === 0) break; // the file shrank while being copied
+          await writeAll(target, chunk.subarray(0, bytesRead), position);
+          position += bytesRead;
+        }
+      }
+      await target.truncate(size); // a trailing hole is not a data range
+    } finally {
+      await target.close();
     }
+  } finally {
+    await source.close();
   }
-  await handle.truncate(0);
-  return fits;
+}
+
+async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let written = 0; written < data.length; ) {
+    written += (await handle.write(data, written, data.length - written, position + written)).bytesWritten;
+  }
 }

@@ -4,8 +4,9 @@ import { AbiMismatchError, NativeLibraryError, NativeLibraryNotFoundError } from
 
 /**
  * The koffi side of native-bridge/include/velocity_hv.h, and the only file that touches
- * koffi: one table of signatures, one place that registers and unregisters the event
- * callback, and every returned string freed by the library's own vhv_free_string.
+ * koffi for it (resources/file-data-ranges.ts binds libc's lseek apart): one table of
+ * signatures, one place that registers and unregisters the event callback, and every
+ * returned string freed by the library's own vhv_free_string.
  */
 
 /** VHV_ABI_VERSION of the header this server was written against. */
