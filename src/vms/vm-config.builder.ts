@@ -30,7 +30,7 @@ export class VmConfigBuilder {
       console: { output: this.files.consoleOutput(vm.vmid), input: this.files.consoleInput(vm.vmid) },
       disks: storage
         .filter((a) => a.role === 'disk')
-        .map((a) => ({ path: this.storage.pathOf(a.storage), read_only: a.storage.readOnly })),
+        .map((a) => ({ path: this.storage.pathOf(a.storage), read_only: !a.writable })),
       nics: nics.map(({ mac, nic }) => ({
         type: nic.type,
         mac,

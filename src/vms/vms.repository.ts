@@ -13,6 +13,8 @@ import type { VmDefinition } from './vm-definition';
 export interface StorageAttachment {
   role: StorageRole;
   storage: StorageEntity;
+  /** False for a disk the VM attaches read-only (an ISO, a read-only image, a template) and for kernels and the like. */
+  writable: boolean;
 }
 
 export interface NicAttachment {
@@ -181,7 +183,7 @@ export class VmsRepository implements CatalogIdResolver {
       .getMany();
     return vms.map((vm) => ({
       vm,
-      storage: storage.filter((a) => a.vmid === vm.vmid).map((a) => ({ role: a.role, storage: a.storage! })),
+      storage: storage.filter((a) => a.vmid === vm.vmid).map((a) => ({ role: a.role, storage: a.storage!, writable: a.writable })),
       nics: nics.filter((n) => n.vmid === vm.vmid).map((n) => ({ mac: n.mac, nic: n.nic! })),
     }));
   }

@@ -8,7 +8,7 @@ import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { NicEntity } from '../resources/entities/nic.entity';
-import { StorageEntity } from '../resources/entities/storage.entity';
+import { attachesReadOnly, StorageEntity } from '../resources/entities/storage.entity';
 import { NicsService } from '../resources/nics.service';
 import { StorageService } from '../resources/storage.service';
 import { StorageRole } from './entities/vm-storage.entity';
@@ -178,7 +178,7 @@ export class VmsService {
 
   private async assertWritableFree(manager: EntityManager, resources: ResolvedResources, exceptVmid?: string): Promise<void> {
     for (const { role, image } of resources.storage) {
-      if (role !== 'disk' || image.readOnly) continue;
+      if (role !== 'disk' || attachesReadOnly(image)) continue;
       const holder = await this.repository.writableHolder(manager, image.stid, exceptVmid);
       if (holder) throw new ApiError('STORAGE_IN_USE', `Storage ${image.stid} is attached writable to VM ${holder}`, { vmid: holder });
     }
@@ -193,7 +193,7 @@ export class VmsService {
     await this.repository.replaceAttachments(
       manager,
       vmid,
-      resources.storage.map(({ role, image }) => ({ stid: image.stid, role, writable: role === 'disk' && !image.readOnly })),
+      resources.storage.map(({ role, image }) => ({ stid: image.stid, role, writable: role === 'disk' && !attachesReadOnly(image) })),
       // Keep a NIC's MAC across edits so the guest's network configuration stays valid.
       resources.nics.map((nic, position) => ({ nicid: nic.nicid, mac: macs[position] ?? randomMac() })),
     );

@@ -41,7 +41,7 @@ const caps: HostCapabilities = {
   screenshots: true,
   vm_types: ['EFI', 'KBOOT'],
 };
-const image = (stid: string, readOnly = false) => ({ stid, readOnly }) as StorageEntity;
+const image = (stid: string, readOnly = false, template = false) => ({ stid, readOnly, template }) as StorageEntity;
 const nic = (nicid: string) => ({ nicid }) as NicEntity;
 
 function definition(overrides: Partial<VmDefinition> = {}): VmDefinition {
@@ -106,14 +106,21 @@ function world(setup: Setup = {}) {
 
 
 describe('VmsService (fakes, no app)', () => {
-  it('creates a VM from visible resources: disks writable unless read-only, kernel by role, a MAC per NIC', async () => {
-    const { service, log, written } = world({ visibleStorage: [image('disk'), image('iso', true), image('kernel', true)], usableNics: [nic('nat')] });
-    await service.create(CALLER, CID, definition({ type: 'KBOOT', kernel: 'kernel', storage_devices: ['disk', 'iso'], nics: ['nat'] }));
+  it('creates a VM from visible resources: disks writable unless read-only or a template, kernel by role, a MAC per NIC', async () => {
+    const visibleStorage = [image('disk'), image('iso', true), image('golden', false, true), image('kernel', true)];
+    const { service, log, written } = world({ visibleStorage, usableNics: [nic('nat')] });
+    await service.create(CALLER, CID, definition({ type: 'KBOOT', kernel: 'kernel', storage_devices: ['disk', 'iso', 'golden'], nics: ['nat'] }));
     assert.deepEqual(written.storage, [
       { stid: 'disk', role: 'disk', writable: true },
       { stid: 'iso', role: 'disk', writable: false },
+      { stid: 'golden', role: 'disk', writable: false },
       { stid: 'kernel', role: 'kernel', writable: false },
     ]);
+    assert.deepEqual(
+      log.calls.filter((c) => c.startsWith('writableHolder(')).map((c) => /, (\w+)/.exec(c)?.[1]),
+      ['disk'],
+      'only a disk attached writable is checked for another holder',
+    );
     assert.equal(written.nics?.length, 1);
     assert.match(written.nics![0].mac, /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/, 'a locally administered unicast MAC');
     // Written first, then defined in the driver, inside the one transaction.

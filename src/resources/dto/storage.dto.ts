@@ -54,6 +54,7 @@ export class StorageDto {
   @ApiProperty({ format: 'uuid', description: 'Owning group', example: GID_EXAMPLE }) gid: string;
   @ApiProperty({ enum: ['raw', 'iso'], example: 'iso' }) format: string;
   @ApiProperty({ example: true }) read_only: boolean;
+  @ApiProperty({ description: 'A template: attached to VMs read-only only, the natural source of POST /r/storage/clone', example: false }) template: boolean;
   @ApiProperty({ description: 'Size in bytes (the virtual size for sparse images)', example: 657457152 }) size_bytes: number;
 }
 
@@ -62,5 +63,13 @@ export class StorageListDto extends PageInfoDto {
 }
 
 export function mapStorage(image: StorageEntity): StorageDto {
-  return { stid: image.stid, name: image.name, gid: image.gid, format: image.format, read_only: image.readOnly, size_bytes: image.sizeBytes };
+  return {
+    stid: image.stid,
+    name: image.name,
+    gid: image.gid,
+    format: image.format,
+    read_only: image.readOnly,
+    template: image.template,
+    size_bytes: image.sizeBytes,
+  };
 }

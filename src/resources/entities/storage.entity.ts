@@ -27,9 +27,18 @@ export class StorageEntity {
   @Column('boolean', { name: 'read_only' })
   readOnly: boolean;
 
+  /** A golden image: attached read-only (to any number of VMs), cloned for writable copies. */
+  @Column('boolean', { default: false })
+  template: boolean;
+
   @Column('integer', { name: 'size_bytes' })
   sizeBytes: number;
 
   @CreateDateColumn({ name: 'created_at' })
   createdAt: Date;
+}
+
+/** Whether VMs attach the image read-only, and so any number of them may: ISOs, read-only images, templates. */
+export function attachesReadOnly(image: Pick<StorageEntity, 'readOnly' | 'template'>): boolean {
+  return image.readOnly || image.template;
 }

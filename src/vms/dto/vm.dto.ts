@@ -51,6 +51,8 @@ export class VmDto {
   @ApiProperty({ example: 2048 }) memory_size_mb: number;
   @ApiProperty({ type: [DisplayDto] }) displays: DisplayDto[];
   @ApiProperty({ type: [String], format: 'uuid', description: 'Storage devices (STID) in order', example: [] }) storage_devices: string[];
+  @ApiProperty({ type: [String], format: 'uuid', description: 'The storage devices the VM attaches read-only: ISOs, read-only images, templates', example: [] })
+  read_only_storage_devices: string[];
   @ApiProperty({ type: [VmNicDto] }) nics: VmNicDto[];
   @ApiProperty({ example: false }) rosetta: boolean;
   @ApiProperty({ example: false }) autostart: boolean;

@@ -5,7 +5,7 @@ import { VmDto } from './vm.dto';
 
 /** The wire form of a VM; `state` is the driver's, `notes` what the host cannot honour. */
 export function mapVm(record: VmRecord, state: VmState, caps: HostCapabilities): VmDto {
-  const { vm, nics } = record;
+  const { vm, nics, storage } = record;
   const { sim: _sim, nics: _nicIds, displays, kernel, initrd, cmdline, restore_image, ...definition } = definitionOf(record);
   const notes: string[] = [];
   if (vm.rosetta && !caps.rosetta) notes.push(`rosetta: not available with the ${caps.driver} driver on this host; ignored`);
@@ -13,6 +13,7 @@ export function mapVm(record: VmRecord, state: VmState, caps: HostCapabilities):
     vmid: vm.vmid,
     catalog: vm.cid,
     ...definition,
+    read_only_storage_devices: storage.filter((a) => a.role === 'disk' && !a.writable).map((a) => a.storage.stid),
     displays: displays.map((d) => ({ description: d.description ?? '', width: d.width, height: d.height })),
     nics: nics.map((n) => ({ nicid: n.nic.nicid, mac: n.mac })),
     kernel: kernel ?? null,
