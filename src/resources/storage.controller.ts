@@ -1,19 +1,24 @@
-import { Body, Controller, Delete, Get, HttpCode, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { Authenticated, CurrentUser } from '../identity/auth/authenticated.decorator';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import {
+  ClonedStorageDto,
+  CloneStorageDto,
   CreateStorageDto,
   ListStorageQueryDto,
   mapStorage,
   StorageDto,
   StorageIdDto,
   StorageListDto,
+  UpdateStorageDto,
   UploadStorageQueryDto,
 } from './dto/storage.dto';
 import { StorageService } from './storage.service';
+
+const MIB = 1024 * 1024;
 
 @ApiTags('resources')
 @Controller('r/storage')
@@ -26,7 +31,35 @@ export class StorageController {
   @ApiOkResponse({ type: StorageDto })
   @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'HOST_LIMIT_EXCEEDED'])
   async createStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateStorageDto): Promise<StorageDto> {
-    return mapStorage(await this.storage.createBlank(caller, body, body.size_mb * 1024 * 1024));
+    return mapStorage(await this.storage.createBlank(caller, body, body.size_mb * MIB));
+  }
+
+  @ApiOperation({
+    summary: 'Clone an image into a group (read access to the source, management of the group).',
+    description: 'Copy-on-write where the filesystem can (APFS, btrfs, XFS), else a copy that keeps the image sparse; `cow` says which. Format and read-only flag carry over; the clone is never a template.',
+  })
+  @Post('clone')
+  @HttpCode(200)
+  @Authenticated()
+  @ApiOkResponse({ type: ClonedStorageDto })
+  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'GROUP_NOT_FOUND', 'STORAGE_IN_USE'])
+  async cloneStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: CloneStorageDto): Promise<ClonedStorageDto> {
+    const { image, cow } = await this.storage.clone(caller, body);
+    return { ...mapStorage(image), cow };
+  }
+
+  @ApiOperation({
+    summary: 'Grow a raw image (sparsely) and/or mark it a template; fields left out keep their value.',
+    description: 'Growing needs every VM using the image stopped (409). A template is attached to VMs read-only only.',
+  })
+  @Patch()
+  @Authenticated()
+  @ApiOkResponse({ type: StorageDto })
+  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'STORAGE_IN_USE', 'STORAGE_CANNOT_GROW', 'HOST_LIMIT_EXCEEDED'])
+  async updateStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: UpdateStorageDto): Promise<StorageDto> {
+    // A null field is left out, as IsOptional lets it through.
+    const sizeBytes = body.size_mb == null ? undefined : body.size_mb * MIB;
+    return mapStorage(await this.storage.update(caller, body.stid, { sizeBytes, template: body.template ?? undefined }));
   }
 
   @ApiOperation({ summary: 'Upload an image (installer ISO or raw disk) as the request body, streamed to disk.', description: 'Send `Content-Type: application/octet-stream`; the authkey goes in the header or query.' })

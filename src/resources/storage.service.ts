@@ -4,10 +4,11 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { In, Repository } from 'typeorm';
+import { EntityManager, In, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork } from '../database/unit-of-work';
+import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
 import { StorageEntity, StorageFormat } from './entities/storage.entity';
@@ -25,9 +26,27 @@ export interface UploadRequest extends StorageRequest {
   readOnly: boolean;
 }
 
+export interface CloneRequest extends StorageRequest {
+  /** The source image. */
+  stid: string;
+}
+
+/** What PATCH /r/storage changes; what is left out stays. */
+export interface StorageChanges {
+  sizeBytes?: number;
+  template?: boolean;
+}
+
+/** A cloned image; from prepareClone until completeClones its file is a partial file (see prepareClone). */
+export interface ImageClone {
+  image: StorageEntity;
+  /** True where the clone shares the source's blocks (copy-on-write), false for a sparse copy. */
+  cow: boolean;
+}
+
 class UploadTooLarge extends Error {}
 
-/** Disk images: blank sparse images, streamed uploads, listing and deletion. */
+/** Disk images: blank sparse images, streamed uploads, clones, growth, templates, listing and deletion. */
 @Injectable()
 export class StorageService implements OnModuleInit {
   constructor(
@@ -36,6 +55,7 @@ export class StorageService implements OnModuleInit {
     private readonly vms: VmsRepository,
     private readonly files: StorageFiles,
     private readonly config: AppConfig,
+    private readonly hypervisor: HypervisorService,
   ) {}
 
   /** Brings the image files in line with the rows after whatever stopped the last run. */
@@ -57,13 +77,96 @@ export class StorageService implements OnModuleInit {
       await this.unitOfWork.run((manager) => manager.save(image));
     } catch (error) {
       await this.files.removePartial(image.stid);
-      if (error instanceof FileTooLargeError) {
-        throw new ApiError('HOST_LIMIT_EXCEEDED', `size_mb ${sizeBytes / 2 ** 20} is too large for this host: ${error.message}`);
-      }
-      throw error;
+      throw hostLimitOr(error, sizeBytes);
     }
     await this.files.complete(image);
     return image;
+  }
+
+  /**
+   * A new image in `request.group` with the source's content, format and read-only flag; an
+   * ordinary image, not a template. Needs read access to the source and management of the
+   * target group; a disk that a VM not stopped writes is refused (the copy would be torn).
+   */
+  async clone(caller: AuthenticatedUser, request: CloneRequest): Promise<ImageClone> {
+    const source = await this.get(caller, request.stid);
+    await this.assertGroup(caller, request.group);
+    const writer = (await this.vms.attachmentsOf(this.storage.manager, source.stid)).find((a) => a.writable && !this.isStopped(a.vmid));
+    if (writer) throw this.inUse(`Storage ${source.stid} is being written by VM ${writer.vmid}; stop it before cloning the disk`, writer.vmid);
+    const clone = await this.prepareClone(source, { gid: request.group, name: request.name });
+    try {
+      await this.unitOfWork.run((manager) => this.saveClones(manager, [clone]));
+    } catch (error) {
+      await this.discardClones([clone]);
+      throw error;
+    }
+    await this.completeClones([clone]);
+    return clone;
+  }
+
+  /**
+   * The file half of a clone, for POST /r/storage/clone and for callers that clone images
+   * inside a transaction of their own (a VM clone): copies the source's file to the partial
+   * file of a new image and returns its row, unsaved. Checks no access rules. The caller
+   * then saves the rows with saveClones(manager, …) in its transaction and, once it has
+   * committed, calls completeClones; if anything fails before the commit, discardClones.
+   * A crash in between is settled by the start-time sweep like any partial file.
+   */
+  async prepareClone(source: StorageEntity, target: { gid: string; name: string }): Promise<ImageClone> {
+    const stid = randomUUID();
+    const { cow, sizeBytes } = await this.files.clonePartial(source, stid);
+    const image = this.storage.create({ stid, name: target.name, gid: target.gid, format: source.format, readOnly: source.readOnly, template: false, sizeBytes });
+    return { image, cow };
+  }
+
+  async saveClones(manager: EntityManager, clones: ImageClone[]): Promise<void> {
+    await manager.save(clones.map((clone) => clone.image));
+  }
+
+  /** Gives the partial files of committed clones their final names. */
+  async completeClones(clones: ImageClone[]): Promise<void> {
+    await Promise.all(clones.map((clone) => this.files.complete(clone.image)));
+  }
+
+  /** Removes the partial files of clones whose rows were not committed. */
+  async discardClones(clones: ImageClone[]): Promise<void> {
+    await Promise.all(clones.map((clone) => this.files.removePartial(clone.image.stid)));
+  }
+
+  /**
+   * Grows a raw image (sparsely) and marks or unmarks it a template. Growing needs every VM
+   * using the image stopped. The template flag decides whether VMs attach the image
+   * read-only, so it changes only while no VM attaches it in the other mode: marking while a
+   * VM holds it writable, or unmarking while VMs share it as a disk, is refused.
+   */
+  async update(caller: AuthenticatedUser, stid: string, changes: StorageChanges): Promise<StorageEntity> {
+    return this.unitOfWork.run(async (manager) => {
+      // Read and checked inside the transaction, which runs alone: two grows cannot cross.
+      const image = await this.get(caller, stid, manager);
+      const attachments = await this.vms.attachmentsOf(manager, stid);
+      if (changes.template !== undefined && changes.template !== image.template && !image.readOnly) {
+        const holder = attachments.find((a) => (changes.template ? a.writable : a.role === 'disk'));
+        if (holder) {
+          const mode = changes.template ? 'writable; detach it before making the image a template' : 'read-only as a template; detach it first';
+          throw this.inUse(`Storage ${stid} is attached to VM ${holder.vmid} ${mode}`, holder.vmid);
+        }
+        image.template = changes.template;
+      }
+      if (changes.sizeBytes !== undefined) {
+        assertGrowable(image, changes.sizeBytes);
+        const running = attachments.find((a) => !this.isStopped(a.vmid));
+        if (running) throw this.inUse(`Storage ${stid} is used by VM ${running.vmid}, which is not stopped; stop it before growing the image`, running.vmid);
+        image.sizeBytes = changes.sizeBytes;
+      }
+      await manager.update(StorageEntity, { stid }, { template: image.template, sizeBytes: image.sizeBytes });
+      if (changes.sizeBytes !== undefined) {
+        // Last, inside the transaction: a size the filesystem refuses rolls the row back.
+        await this.files.grow(image, changes.sizeBytes).catch((error: unknown) => {
+          throw hostLimitOr(error, changes.sizeBytes!);
+        });
+      }
+      return image;
+    });
   }
 
   /**
@@ -116,8 +219,8 @@ export class StorageService implements OnModuleInit {
     return image;
   }
 
-  async get(caller: AuthenticatedUser, stid: string): Promise<StorageEntity> {
-    const image = await this.storage.findOneBy({ stid });
+  async get(caller: AuthenticatedUser, stid: string, manager: EntityManager = this.storage.manager): Promise<StorageEntity> {
+    const image = await manager.findOneBy(StorageEntity, { stid });
     if (!image || !mayManageGroupResources(caller, image.gid)) {
       throw new ApiError('STORAGE_NOT_FOUND', `Storage ${stid} does not exist or is not visible to you`);
     }
@@ -170,7 +273,29 @@ export class StorageService implements OnModuleInit {
     }
   }
 
+  /** Whether the driver has the VM stopped (or does not know it: defining it failed at start). */
+  private isStopped(vmid: string): boolean {
+    return !this.hypervisor.knows(vmid) || this.hypervisor.state(vmid) === 'STOPPED';
+  }
+
+  private inUse(message: string, vmid: string): ApiError {
+    return new ApiError('STORAGE_IN_USE', message, { vmid });
+  }
+
   private tooLarge(limit: number): ApiError {
     return new ApiError('BODY_TOO_LARGE', `The image is larger than the upload limit of ${Math.floor(limit / 1024 / 1024)} MiB (VELOCITY_UPLOAD_LIMIT_MB)`);
   }
+}
+
+/** Images only grow, and only raw ones (an ISO's size is its content). */
+function assertGrowable(image: StorageEntity, sizeBytes: number): void {
+  if (image.format !== 'raw') throw new ApiError('STORAGE_CANNOT_GROW', `Storage ${image.stid} is an ${image.format} image; only raw images grow`);
+  if (sizeBytes <= image.sizeBytes) {
+    throw new ApiError('STORAGE_CANNOT_GROW', `size_mb ${sizeBytes / 2 ** 20} is not larger than the image's current ${image.sizeBytes} bytes; images only grow`);
+  }
+}
+
+/** A size the filesystem refuses as the API's 422 naming the real limit; any other error as it is. */
+function hostLimitOr(error: unknown, sizeBytes: number): unknown {
+  return error instanceof FileTooLargeError ? new ApiError('HOST_LIMIT_EXCEEDED', `size_mb ${sizeBytes / 2 ** 20} is too large for this host: ${error.message}`) : error;
 }

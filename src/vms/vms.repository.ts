@@ -94,6 +94,11 @@ export class VmsRepository implements CatalogIdResolver {
     return row?.vmid ?? null;
   }
 
+  /** Every VM's attachment of a storage image: which VM, in what role, writable or not. */
+  attachmentsOf(manager: EntityManager, stid: string): Promise<VmStorageEntity[]> {
+    return manager.findBy(VmStorageEntity, { stid });
+  }
+
   /** The VM that attaches a storage image or NIC, if any. */
   async userOf(kind: 'storage' | 'nic', id: string): Promise<string | null> {
     const row =

@@ -30,6 +30,20 @@ export async function createDisk(t: TestApp, token: string, gid: string, name: s
   return reply.body.stid;
 }
 
+/** Uploads an ISO image of `bytes` bytes; its reply body. */
+export async function uploadIso(t: TestApp, token: string, gid: string, name: string, bytes = 4096): Promise<{ stid: string; [field: string]: unknown }> {
+  const reply = await t.call({
+    method: 'POST',
+    url: '/r/storage/upload',
+    token,
+    query: { group: gid, name, format: 'iso' },
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: Buffer.alloc(bytes, 7),
+  });
+  assert.equal(reply.status, 200, JSON.stringify(reply.body));
+  return reply.body;
+}
+
 export async function createEfiVm(t: TestApp, token: string, body: Record<string, unknown>): Promise<string> {
   const reply = await t.call({ method: 'PUT', url: '/v/efi', token, body: { cpu_count: 1, memory_size_mb: 256, ...body } });
   assert.equal(reply.status, 200, JSON.stringify(reply.body));

@@ -212,7 +212,7 @@ export interface RContext {
 export interface REndpoint extends MatrixRoute {
   kind: 'create' | 'id' | 'list';
   notFound?: string;
-  /** id-addressed endpoints whose allowed request destroys the target: a fresh one per case. */
+  /** id-addressed endpoints whose allowed request destroys or changes the target: a fresh one per case. */
   fresh?: 'storage' | 'nic';
   /** The target of id-addressed endpoints that read. */
   target?: 'storage' | 'nic';
@@ -258,6 +258,32 @@ export const R_ENDPOINTS: REndpoint[] = [
     target: 'storage',
     request: (c) => ({ query: { stid: c.id } }),
     verify: async (_t, reply, c) => assert.equal(reply.body.stid, c.id),
+  },
+  {
+    // Addressed by the source: a caller who cannot read it gets its 404 whatever the group.
+    method: 'POST',
+    path: '/r/storage/clone',
+    kind: 'id',
+    notFound: 'STORAGE_NOT_FOUND',
+    target: 'storage',
+    request: (c) => ({ body: { stid: c.id, group: c.gid, name: c.name } }),
+    verify: async (t, reply, c) => {
+      assert.deepEqual([reply.body.gid, reply.body.name, typeof reply.body.cow], [c.gid, c.name, 'boolean']);
+      assert.notEqual(reply.body.stid, c.id);
+      assert.equal(await t.count('storage', 'stid = ? AND gid = ?', [reply.body.stid, c.gid]), 1);
+    },
+  },
+  {
+    method: 'PATCH',
+    path: '/r/storage',
+    kind: 'id',
+    notFound: 'STORAGE_NOT_FOUND',
+    fresh: 'storage',
+    request: (c) => ({ body: { stid: c.id, size_mb: 2, template: true } }),
+    verify: async (t, reply, c) => {
+      assert.deepEqual([reply.body.stid, reply.body.size_bytes, reply.body.template], [c.id, 2 * 1024 * 1024, true]);
+      assert.equal(await t.count('storage', 'stid = ? AND template = 1 AND size_bytes = ?', [c.id, 2 * 1024 * 1024]), 1);
+    },
   },
   {
     method: 'GET',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestApp } from '../support/test-app';
-import { createDisk, createEfiVm, makeVmWorld, setState, VmWorld } from '../support/vm-fixture';
+import { createDisk, createEfiVm, makeVmWorld, setState, uploadIso, VmWorld } from '../support/vm-fixture';
 import { sleep } from '../support/wait';
 
 describe('the seed /v flow with the sim driver through FFI', () => {
@@ -149,18 +149,10 @@ describe('the seed /v flow with the sim driver through FFI', () => {
     const second = await t.call({ method: 'PUT', url: '/v/efi', token: w.owner.token, body: { name: 'grabber', catalog: w.cid, cpu_count: 1, memory_size_mb: 256, storage_devices: [disk] } });
     assert.equal(second.status, 409);
     assert.deepEqual([second.body.code, second.body.vmid], ['STORAGE_IN_USE', first]);
-    const iso = await t.call({
-      method: 'POST',
-      url: '/r/storage/upload',
-      token: w.owner.token,
-      query: { group: w.gid, name: 'installer.iso', format: 'iso' },
-      headers: { 'content-type': 'application/octet-stream' },
-      payload: Buffer.alloc(4096, 7),
-    });
-    assert.equal(iso.status, 200, JSON.stringify(iso.body));
-    assert.equal(iso.body.read_only, true);
-    await createEfiVm(t, w.owner.token, { name: 'iso-1', catalog: w.cid, storage_devices: [iso.body.stid] });
-    await createEfiVm(t, w.owner.token, { name: 'iso-2', catalog: w.cid, storage_devices: [iso.body.stid] });
+    const iso = await uploadIso(t, w.owner.token, w.gid, 'installer.iso');
+    assert.equal(iso.read_only, true);
+    await createEfiVm(t, w.owner.token, { name: 'iso-1', catalog: w.cid, storage_devices: [iso.stid] });
+    await createEfiVm(t, w.owner.token, { name: 'iso-2', catalog: w.cid, storage_devices: [iso.stid] });
     // Attached storage cannot be deleted.
     const del = await t.call({ method: 'DELETE', url: '/r/storage', token: w.owner.token, body: { stid: disk } });
     assert.deepEqual([del.status, del.body.code, del.body.vmid], [409, 'STORAGE_IN_USE', first]);

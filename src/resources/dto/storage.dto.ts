@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsIn, IsOptional } from 'class-validator';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { FlagField, IntegerField, TextField, UuidField } from '../../common/validation/fields';
+import { BooleanField, FlagField, IntegerField, TextField, UuidField } from '../../common/validation/fields';
 import { PageInfoDto, PageQueryDto } from '../../common/validation/page.dto';
 import { StorageEntity } from '../entities/storage.entity';
 
@@ -14,6 +14,9 @@ function StorageNameField() {
   return TextField({ description: 'A label for the image (letters, digits, space, . _ + -; never a path)', example: 'debian-12.iso', minLength: 1, maxLength: 128, pattern: NAME_PATTERN });
 }
 
+/** The largest image size_mb takes: 16 TiB. */
+const MAX_SIZE_MB = 16 * 1024 * 1024;
+
 export class CreateStorageDto {
   @UuidField({ description: 'Owning group (GID)', example: GID_EXAMPLE })
   group: string;
@@ -21,8 +24,30 @@ export class CreateStorageDto {
   @StorageNameField()
   name: string;
 
-  @IntegerField({ description: 'Size of the blank raw image in MiB', example: 10240, min: 1, max: 16 * 1024 * 1024 })
+  @IntegerField({ description: 'Size of the blank raw image in MiB', example: 10240, min: 1, max: MAX_SIZE_MB })
   size_mb: number;
+}
+
+export class CloneStorageDto {
+  @UuidField({ description: 'The image to clone (STID)', example: STID_EXAMPLE })
+  stid: string;
+
+  @UuidField({ description: 'Owning group of the clone (GID)', example: GID_EXAMPLE })
+  group: string;
+
+  @StorageNameField()
+  name: string;
+}
+
+export class UpdateStorageDto {
+  @UuidField({ description: 'Storage id (STID)', example: STID_EXAMPLE })
+  stid: string;
+
+  @IntegerField({ description: 'New size in MiB, larger than the current one (raw images only; the new space is sparse)', example: 20480, min: 1, max: MAX_SIZE_MB, optional: true })
+  size_mb?: number;
+
+  @BooleanField({ description: 'Make the image a template (attached to VMs read-only only), or an ordinary image again', example: true, optional: true })
+  template?: boolean;
 }
 
 export class UploadStorageQueryDto {
@@ -56,6 +81,10 @@ export class StorageDto {
   @ApiProperty({ example: true }) read_only: boolean;
   @ApiProperty({ description: 'A template: attached to VMs read-only only, the natural source of POST /r/storage/clone', example: false }) template: boolean;
   @ApiProperty({ description: 'Size in bytes (the virtual size for sparse images)', example: 657457152 }) size_bytes: number;
+}
+
+export class ClonedStorageDto extends StorageDto {
+  @ApiProperty({ description: 'True where the clone shares the source\'s blocks (copy-on-write: APFS, btrfs, XFS), false for a sparse copy', example: true }) cow: boolean;
 }
 
 export class StorageListDto extends PageInfoDto {
