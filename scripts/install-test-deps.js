@@ -36,6 +36,7 @@ function installWithApt(missing) {
   const canSudo = succeeds('sudo', ['-n', 'true']) || (process.stdin.isTTY && succeeds('sudo', ['--version']));
   const sudo = process.getuid?.() === 0 ? [] : canSudo ? ['sudo'] : undefined;
   const alternatives = missing.flatMap((need) => need.apt ?? []);
+  if (alternatives.length === 0) return; // what is missing (root) is no package
   if (!sudo) {
     const names = alternatives.map((names) => names[0]);
     console.warn(`install-test-deps: not root and no sudo; install these first: apt-get install ${names.join(' ')}`);

@@ -103,6 +103,16 @@ const needs = {
     brew: ['nginx'],
     env: 'VELOCITY_TEST_NGINX',
   },
+  btrfs: {
+    what: 'btrfs-progs (mkfs.btrfs and btrfs: a loop-mounted btrfs for copy-on-write clones)',
+    find: () => onPath('btrfs') && (onPath('mkfs.btrfs') ?? firstExisting(['/sbin/mkfs.btrfs', '/usr/sbin/mkfs.btrfs'])),
+    apt: [['btrfs-progs']],
+    env: 'VELOCITY_TEST_MKFS_BTRFS',
+  },
+  root: {
+    what: 'root (to mount the filesystems the clone tests run on; no package brings it)',
+    find: () => (process.getuid?.() === 0 ? 'root' : undefined),
+  },
   chromium: {
     what: 'Chromium (Swagger UI driven in a headless browser)',
     find: () =>
@@ -132,6 +142,15 @@ const groups = [
     needs: ['qemu', 'firmware', 'kernel', 'busybox'],
   },
   { name: 'deployment (nginx, Swagger UI in Chromium)', files: ['deployment/'], needs: ['nginx', 'chromium'] },
+  {
+    name: 'storage clones on mounted filesystems (btrfs copy-on-write, a full tmpfs)',
+    files: ['resources/storage-clone-filesystems'],
+    platforms: ['linux'],
+    needs: ['btrfs', 'root'],
+  },
+  // Needs nothing but a filesystem without copy-on-write for its temporary directory, which
+  // macOS does not have (APFS always clones).
+  { name: 'sparse storage clones', files: ['resources/storage-clone-sparse'], platforms: ['linux'], needs: [] },
 ];
 
 /** What `npm ci` itself needs before any test runs. */
