@@ -123,11 +123,15 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
 
   /** Whether the driver has this VM defined (it may not, if defining it failed at start). */
   knows(vmId: string): boolean {
+    return this.stateIfDefined(vmId) !== undefined;
+  }
+
+  /** The VM's state, or undefined when the driver does not have it defined. */
+  stateIfDefined(vmId: string): VmState | undefined {
     try {
-      this.driver.state(vmId);
-      return true;
+      return this.driver.state(vmId);
     } catch (error) {
-      if (error instanceof HypervisorError && error.code === 'NOT_FOUND') return false;
+      if (error instanceof HypervisorError && error.code === 'NOT_FOUND') return undefined;
       throw error;
     }
   }

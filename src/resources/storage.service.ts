@@ -275,7 +275,7 @@ export class StorageService implements OnModuleInit {
 
   /** Whether the driver has the VM stopped (or does not know it: defining it failed at start). */
   private isStopped(vmid: string): boolean {
-    return !this.hypervisor.knows(vmid) || this.hypervisor.state(vmid) === 'STOPPED';
+    return (this.hypervisor.stateIfDefined(vmid) ?? 'STOPPED') === 'STOPPED';
   }
 
   private inUse(message: string, vmid: string): ApiError {

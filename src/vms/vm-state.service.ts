@@ -52,12 +52,12 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
 
   /** The VM's true state as the driver reports it. */
   current(vmid: string, recorded: VmState): VmState {
-    return this.hypervisor.knows(vmid) ? this.hypervisor.state(vmid) : recorded;
+    return this.hypervisor.stateIfDefined(vmid) ?? recorded;
   }
 
   /** The same, reading the recorded state only when the driver does not know the VM. */
   async stateOf(vmid: string): Promise<VmState> {
-    return this.hypervisor.knows(vmid) ? this.hypervisor.state(vmid) : this.repository.recordedState(vmid);
+    return this.hypervisor.stateIfDefined(vmid) ?? this.repository.recordedState(vmid);
   }
 
   request(vmid: string, requested: RequestableState, force: boolean): Promise<StateChangeResult> {

@@ -144,7 +144,7 @@ export class VmsService {
 
   /** The VM's state as the driver has it; STOPPED for a VM the driver could not define. */
   driverState(vmid: string): VmState {
-    return this.hypervisor.knows(vmid) ? this.hypervisor.state(vmid) : 'STOPPED';
+    return this.hypervisor.stateIfDefined(vmid) ?? 'STOPPED';
   }
 
   /**

@@ -90,7 +90,7 @@ function world(setup: Setup = {}) {
   const hypervisor = strictFake<HypervisorService>('hypervisor', {
     capabilities: caps,
     knows: () => setup.current !== undefined,
-    state: () => 'STOPPED',
+    stateIfDefined: () => (setup.current ? 'STOPPED' : undefined),
     destroy: log.track('driver.destroy', async () => undefined),
     create: log.track('driver.create', async () => {
       if (setup.driverRefuses) throw setup.driverRefuses;
