@@ -3,7 +3,6 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { EntityManager, In, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
-import { LiveStreams } from '../common/live-streams';
 import { UnitOfWork } from '../database/unit-of-work';
 import { refuseWhileInUse } from './refuse-while-in-use';
 import { AuthenticatedUser } from './auth/authenticated-user';
@@ -22,7 +21,6 @@ export class GroupsService {
     private readonly unitOfWork: UnitOfWork,
     private readonly authkeyCache: AuthkeyCache,
     private readonly groupContents: GroupContentsService,
-    private readonly liveStreams: LiveStreams,
   ) {}
 
   create(groupname: string): Promise<GroupEntity> {
@@ -47,7 +45,6 @@ export class GroupsService {
       await afterwards();
     } finally {
       this.authkeyCache.clear();
-      this.liveStreams.membershipsChanged();
     }
   }
 
@@ -87,10 +84,7 @@ export class GroupsService {
         await manager.createQueryBuilder().relation(UserEntity, 'groups').of(uid).remove(removed.map((g) => g.gid));
       }
       return this.groupsOf(manager, uid);
-    }).finally(() => {
-      this.authkeyCache.clear();
-      this.liveStreams.membershipsChanged();
-    });
+    }).finally(() => this.authkeyCache.clear());
   }
 
   /** Group names share one namespace with usernames, because each user has a personal group. */

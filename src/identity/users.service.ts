@@ -3,7 +3,6 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
-import { LiveStreams } from '../common/live-streams';
 import { UnitOfWork } from '../database/unit-of-work';
 import { refuseWhileInUse } from './refuse-while-in-use';
 import { AuthenticatedUser } from './auth/authenticated-user';
@@ -30,7 +29,6 @@ export class UsersService {
     private readonly authkeyCache: AuthkeyCache,
     private readonly groupContents: GroupContentsService,
     private readonly passwords: PasswordHasher,
-    private readonly liveStreams: LiveStreams,
   ) {}
 
   async create(caller: AuthenticatedUser, input: NewUser): Promise<UserEntity> {
@@ -76,7 +74,6 @@ export class UsersService {
       await afterwards();
     } finally {
       this.authkeyCache.clear();
-      this.liveStreams.membershipsChanged();
     }
   }
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { LiveStreams } from '../../common/live-streams';
 import { AuthenticatedUser } from './authenticated-user';
 
 export interface AuthkeyCacheEntry {
@@ -14,10 +15,14 @@ const MAX_ENTRIES = 10_000;
  * for its identity. Correct only because one server process owns the database: every write
  * that changes what a key resolves to (logout, renewal, user deletion, membership and group
  * changes) goes through the identity services, which drop the affected entries at once.
+ * Those same points are what can end a long-lived stream's right to exist, so dropping
+ * entries also tells LiveStreams: one report of the change, two consumers.
  */
 @Injectable()
 export class AuthkeyCache {
   private readonly entries = new Map<string, AuthkeyCacheEntry>();
+
+  constructor(private readonly liveStreams: LiveStreams) {}
 
   get(keyHash: string, now: number): AuthkeyCacheEntry | undefined {
     const entry = this.entries.get(keyHash);
@@ -34,12 +39,18 @@ export class AuthkeyCache {
     this.entries.set(keyHash, { user, expiresAt });
   }
 
+  /** The key was revoked or renewed: its cached resolution goes, and so do its open streams. */
   forget(keyHash: string): void {
     this.entries.delete(keyHash);
+    this.liveStreams.authkeyDropped(keyHash);
   }
 
-  /** After any change to users, groups or memberships: memberships are part of every entry. */
+  /**
+   * After any change to users, groups or memberships: memberships are part of every entry,
+   * and every open stream checks again whether its holder may still have it.
+   */
   clear(): void {
     this.entries.clear();
+    this.liveStreams.membershipsChanged();
   }
 }

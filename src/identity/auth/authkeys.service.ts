@@ -4,7 +4,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { LessThanOrEqual, Repository } from 'typeorm';
 import { Clock } from '../../common/clock';
 import { ApiError } from '../../common/errors/api-error';
-import { LiveStreams } from '../../common/live-streams';
 import { AppConfig } from '../../config/app-config';
 import { UnitOfWork } from '../../database/unit-of-work';
 import { AuthenticatedUser } from './authenticated-user';
@@ -42,7 +41,6 @@ export class AuthkeysService {
     private readonly config: AppConfig,
     private readonly cache: AuthkeyCache,
     private readonly passwords: PasswordHasher,
-    private readonly liveStreams: LiveStreams,
   ) {}
 
   async login(username: string, password: string): Promise<IssuedAuthkey> {
@@ -67,7 +65,6 @@ export class AuthkeysService {
       }
       await repository.delete({ keyHash: current.keyHash });
       this.cache.forget(current.keyHash);
-      this.liveStreams.authkeyDropped(current.keyHash);
       return this.issue(repository, current.uid);
     });
   }
@@ -77,7 +74,6 @@ export class AuthkeysService {
     const keyHash = digest(key);
     await this.unitOfWork.run((manager) => manager.delete(AuthkeyEntity, { keyHash }));
     this.cache.forget(keyHash);
-    this.liveStreams.authkeyDropped(keyHash);
   }
 
   /** The user behind a valid key, with their groups; null for an unknown or expired key. */
