@@ -5,7 +5,8 @@ import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
-import { ApiError } from './common/errors/api-error';
+import { ApiError, shuttingDown } from './common/errors/api-error';
+import { mapError } from './common/errors/error-body';
 import { applyBodyLimit } from './common/http/body-limit';
 import { answerClientError } from './common/http/client-errors';
 import { JSON_DEPTH_LIMIT, nestsDeeperThan } from './common/http/json-depth';
@@ -59,8 +60,9 @@ export function enableGracefulShutdown(app: NestFastifyApplication, config: AppC
   let stopping = false;
   fastify.addHook('onRequest', async (_request: FastifyRequest, reply: FastifyReply) => {
     if (!stopping) return;
+    const { status, body } = mapError(shuttingDown());
     void reply.header('connection', 'close');
-    return reply.code(503).send({ code: 'SERVICE_UNAVAILABLE', message: 'The server is shutting down; retry on another instance or after it restarts' });
+    return reply.code(status).send(body);
   });
   const drainMs = (config.gracefulStopSeconds + 5) * 1000;
   const stop = async (signal: string) => {

@@ -1,12 +1,13 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
-import { IncomingMessage, STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CatalogPermissionRequirement } from '../catalogs/permissions/catalog-authorizer';
-import { ApiError } from '../common/errors/api-error';
+import { ApiError, shuttingDown } from '../common/errors/api-error';
 import { mapError } from '../common/errors/error-body';
+import { rawErrorResponse } from '../common/http/raw-error-response';
 import { LiveStream } from '../common/live-streams';
 import { AppConfig } from '../config/app-config';
 import { extractAuthkey } from '../identity/auth/authkey-extractor';
@@ -131,7 +132,7 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
   }
 
   private assertAccepting(): void {
-    if (this.closing) throw new ApiError('SERVICE_UNAVAILABLE', 'The server is shutting down; retry on another instance or after it restarts');
+    if (this.closing) throw shuttingDown();
   }
 
   /** Answers an upgrade with the error's status and `{code, message}` body, then destroys the socket. */
@@ -139,11 +140,7 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
     const { status, body, unexpected } = mapError(error);
     if (unexpected) this.logger.error(`upgrade failed: ${(error as Error)?.stack ?? String(error)}`);
     if (socket.destroyed) return;
-    const text = JSON.stringify(body);
     socket.once('finish', () => socket.destroy());
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
-    );
+    socket.end(rawErrorResponse(status, body));
   }
 }

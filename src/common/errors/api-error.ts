@@ -26,3 +26,8 @@ export interface ErrorBody extends ErrorExtras {
   code: string;
   message: string;
 }
+
+/** The answer to anything that arrives while the server is shutting down (HTTP and WebSocket alike). */
+export function shuttingDown(): ApiError {
+  return new ApiError('SERVICE_UNAVAILABLE', 'The server is shutting down; retry on another instance or after it restarts');
+}

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { ERROR_CODES, ErrorCode } from '../errors/error-codes';
+import { rawErrorResponse } from './raw-error-response';
 
 const logger = new Logger('HTTP');
 
@@ -23,12 +23,6 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
   const [code, message] = CLIENT_ERRORS[error.code ?? ''] ?? ['REQUEST_REJECTED', 'The request is not valid HTTP'];
   const { status } = ERROR_CODES[code];
   logger.debug(`client error ${error.code ?? error.message}: ${status} ${code}`);
-  if (socket.writable) {
-    const body = JSON.stringify({ code, message });
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
+  if (socket.writable) socket.write(rawErrorResponse(status, { code, message }));
   socket.destroy(error);
 }
