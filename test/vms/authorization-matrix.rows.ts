@@ -22,6 +22,8 @@ export interface VContext {
 
 export interface VEndpoint extends MatrixRoute {
   permission: CatalogPermission;
+  /** A second permission the request needs on the same catalog (a VM cloned into its own catalog: view and create). */
+  alsoNeeds?: CatalogPermission;
   addressing: Addressing;
   /**
    * The VM a case acts on: a long-lived running one (read-only and console endpoints), a
@@ -129,6 +131,21 @@ export const V_ENDPOINTS: VEndpoint[] = [
     verify: async (t, reply, c) => {
       assert.deepEqual(reply.body, { vmid: c.vmid });
       assert.equal(await t.count('vms', 'vmid = ?', [c.vmid]), 0);
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v/clone',
+    permission: 'view',
+    alsoNeeds: 'create',
+    addressing: 'vmid',
+    vm: 'fresh',
+    allowed: { status: 200 },
+    request: (c) => ({ body: { vmid: c.vmid, catalog: c.cid, name: c.name } }),
+    verify: async (t, reply, c) => {
+      assert.deepEqual([reply.body.catalog, reply.body.name, reply.body.state], [c.cid, c.name, 'STOPPED']);
+      assert.notEqual(reply.body.vmid, c.vmid);
+      assert.equal(await t.count('vms', 'vmid = ? AND cid = ? AND name = ?', [reply.body.vmid, c.cid, c.name]), 1);
     },
   },
   {

@@ -66,6 +66,11 @@ export class VmDto {
   notes: string[];
 }
 
+export class VmCloneDto extends VmDto {
+  @ApiProperty({ description: 'True when every copied disk shares its blocks with the source (copy-on-write); false when at least one is a sparse copy', example: true })
+  cow: boolean;
+}
+
 export class VmListDto extends PageInfoDto {
   @ApiProperty({ type: [VmDto] }) vms: VmDto[];
 }
