@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: { status: 429, description: 'Too many attempts (logins per client address or per username, or passwords being checked at once); `Retry-After` says when to try again.' },
   PROTECTED_GROUP: { status: 406, description: 'The action would change the root group, a special group or a personal group in a way that is not allowed.' },
   NOT_FOUND: { status: 404, description: 'The route does not exist.' },
+  METHOD_NOT_ALLOWED: { status: 405, description: 'The path exists but does not take this method; the `Allow` header lists those it takes.' },
   USER_NOT_FOUND: { status: 404, description: 'No such user.' },
   GROUP_NOT_FOUND: { status: 404, description: 'No such group, or the caller is not a member of it.' },
   CATALOG_NOT_FOUND: { status: 404, description: 'No such catalog, or the caller cannot see it.' },

@@ -8,6 +8,7 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not found',
+  405: 'Method not allowed',
   406: 'Not acceptable',
   409: 'Conflict',
   413: 'Payload too large',
