@@ -94,7 +94,7 @@ export class VmsController {
   @HttpCode(200)
   @RequireCatalogPermission('view', { reference: VM_BY_VMID, also: { permission: 'create', reference: CATALOG_BY_CATALOG_FIELD } })
   @ApiOkResponse({ type: VmCloneDto })
-  @ApiErrors(['VM_NOT_STOPPED', 'VM_NAME_TAKEN', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG'], { 409: CREATE_EXTRAS[409] })
+  @ApiErrors(['VM_NOT_STOPPED', 'VM_NAME_TAKEN', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG', 'HOST_STORAGE_FULL'], { 409: CREATE_EXTRAS[409] })
   async cloneVm(@Body() body: CloneVmDto, @ResolvedCatalog('catalog') target: CatalogAccess): Promise<VmCloneDto> {
     const { record, cow } = await this.vms.clone(body.vmid, { cid: target.cid, gid: target.gid }, body.name);
     return { ...this.toDto(record), cow };

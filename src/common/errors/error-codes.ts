@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_ON_HOST: { status: 422, description: 'The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …).' },
   INVALID_VM_CONFIG: { status: 422, description: 'The hypervisor refused the VM definition; the message says why.' },
   HYPERVISOR_FAILURE: { status: 500, description: 'The hypervisor failed during the state transition; `state` is the VM\'s true state afterwards.' },
+  HOST_STORAGE_FULL: { status: 507, description: 'The host\'s filesystem has no space left (or the quota is reached) for the image; nothing was kept. Free space or ask the operator.' },
   INTERNAL_ERROR: { status: 500, description: 'An unexpected failure; details are in the server log under the request id.' },
   SERVICE_UNAVAILABLE: { status: 503, description: 'A dependency (the database) is not reachable.' },
 } as const satisfies Record<string, { status: number; description: string }>;

@@ -16,6 +16,7 @@ const STATUS_TEXT: Record<number, string> = {
   422: 'Unprocessable entity',
   500: 'Internal server error',
   503: 'Service unavailable',
+  507: 'Insufficient storage',
 };
 
 /**
