@@ -14,6 +14,7 @@ import { JSON_DEPTH_LIMIT, nestsDeeperThan } from './common/http/json-depth';
 import { proxyTrust } from './common/http/proxy-trust';
 import { requestIdFor } from './common/http/request-id';
 import { urlForLog } from './common/http/request-log';
+import { documentErrorsOfEveryOperation } from './common/swagger/api-errors.decorator';
 import { ErrorResponseDto } from './common/swagger/error-response.dto';
 import { VERSION } from './common/version';
 import { createValidationPipe } from './common/validation/validation.pipe';
@@ -142,7 +143,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * server at the root and one under a prefix or behind a reverse proxy's sub-path.
  */
 export function buildOpenApiDocument(app: NestFastifyApplication, basePath: string): OpenAPIObject {
-  return SwaggerModule.createDocument(
+  const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Velocity')
@@ -161,6 +162,8 @@ export function buildOpenApiDocument(app: NestFastifyApplication, basePath: stri
       operationIdFactory: (_controllerKey: string, methodKey: string) => methodKey,
     },
   );
+  documentErrorsOfEveryOperation(document);
+  return document;
 }
 
 function setupSwagger(app: NestFastifyApplication, config: AppConfig): void {
