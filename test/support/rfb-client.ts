@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import WebSocket from 'ws';
 
 /**
- * A small RFB (RFC 6143) viewer for the tests, over the remote-screen WebSocket: it does the
+ * A small RFB (RFC 6143) viewer for the tests, over the remote-screen WebSocket (or, to tell
+ * the bridge's share from the server's, straight over a VNC server's Unix socket): it does the
  * handshake step by step (so a test can check each step), asks for Raw updates only and
  * reads them whole. Written from the RFC, independent of the server's code.
  */
+
+/** How the viewer reaches the server. */
+interface Transport {
+  send(data: Buffer): void;
+  close(): void;
+  readonly open: boolean;
+}
 
 export interface ServerInit {
   width: number;
@@ -40,16 +49,46 @@ export class RfbTestClient {
   received = 0;
   readonly closed: Promise<{ code: number; reason: string }>;
 
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer) => {
-      this.received += data.length;
-      this.buffer = Buffer.concat([this.buffer, data]);
-      this.wake();
+  private constructor(
+    private readonly transport: Transport,
+    listen: (onData: (data: Buffer) => void, onClose: (code: number, reason: string) => void) => void,
+  ) {
+    let closed: (end: { code: number; reason: string }) => void = () => undefined;
+    this.closed = new Promise((resolve) => (closed = resolve));
+    listen(
+      (data) => {
+        this.received += data.length;
+        this.buffer = Buffer.concat([this.buffer, data]);
+        this.wake();
+      },
+      (code, reason) => {
+        this.wake();
+        closed({ code, reason });
+      },
+    );
+  }
+
+  private static overWebSocket(ws: WebSocket): RfbTestClient {
+    const transport = { send: (data: Buffer) => ws.send(data), close: () => ws.close(), get open() { return ws.readyState === WebSocket.OPEN; } };
+    return new RfbTestClient(transport, (onData, onClose) => {
+      ws.on('message', onData);
+      ws.once('close', (code, reason) => onClose(code, reason.toString()));
     });
-    this.closed = new Promise((resolve) => ws.once('close', (code, reason) => {
-      this.wake();
-      resolve({ code, reason: reason.toString() });
-    }));
+  }
+
+  /** Straight to a VNC server's Unix socket, no WebSocket in between. */
+  static direct(path: string): Promise<RfbTestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(path);
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        const transport = { send: (data: Buffer) => void socket.write(data), close: () => socket.destroy(), get open() { return !socket.destroyed; } };
+        resolve(new RfbTestClient(transport, (onData, onClose) => {
+          socket.on('data', onData);
+          socket.once('close', () => onClose(0, ''));
+        }));
+      });
+    });
   }
 
   /** Opens the socket (subprotocol `binary`, as noVNC); rejects with the refusal's status and body. */
@@ -58,7 +97,7 @@ export class RfbTestClient {
       const ws = new WebSocket(url, ['binary'], { headers: { authorization: `Bearer ${token}` } });
       ws.once('open', () => {
         assert.equal(ws.protocol, 'binary', 'the server chose the subprotocol binary');
-        resolve(new RfbTestClient(ws));
+        resolve(RfbTestClient.overWebSocket(ws));
       });
       ws.on('unexpected-response', (req, res) => {
         const chunks: Buffer[] = [];
@@ -73,14 +112,14 @@ export class RfbTestClient {
   }
 
   send(...parts: Buffer[]): void {
-    this.ws.send(Buffer.concat(parts));
+    this.transport.send(Buffer.concat(parts));
   }
 
   /** The next `n` bytes from the server. */
   async read(n: number, timeoutMs = 30_000): Promise<Buffer> {
     const deadline = Date.now() + timeoutMs;
     while (this.buffer.length < n) {
-      if (this.ws.readyState !== WebSocket.OPEN) assert.fail(`the socket closed after ${this.received} bytes, while ${n} were awaited`);
+      if (!this.transport.open) assert.fail(`the socket closed after ${this.received} bytes, while ${n} were awaited`);
       const left = deadline - Date.now();
       if (left <= 0) assert.fail(`timed out waiting for ${n} bytes (have ${this.buffer.length})`);
       await new Promise<void>((resolve) => {
@@ -173,7 +212,7 @@ export class RfbTestClient {
   }
 
   close(): void {
-    this.ws.close();
+    this.transport.close();
   }
 
   private wake(): void {
@@ -195,4 +234,28 @@ function copyRgb(init: ServerInit, rect: { x: number; y: number; width: number; 
       rgb[o + 2] = (value >>> init.shifts.blue) & 255;
     }
   }
+}
+
+export interface FullFrameFigures {
+  updatesPerSecond: number;
+  /** Bytes per second from the first request to the last update's last byte. */
+  bytesPerSecond: number;
+}
+
+/** Asks for `count` full frames one after another (non-incremental, Raw) and times them. */
+export async function measureFullFrames(client: RfbTestClient, init: ServerInit, count: number): Promise<FullFrameFigures> {
+  let bytes = 0;
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    client.requestUpdate(init);
+    const update = await client.readUpdate(init);
+    assert.equal(update.pixels, init.width * init.height, 'a full frame');
+    bytes += update.bytes;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  return { updatesPerSecond: count / seconds, bytesPerSecond: bytes / seconds };
+}
+
+export function describeFigures(f: FullFrameFigures): string {
+  return `${f.updatesPerSecond.toFixed(1)} full-frame updates/s, ${(f.bytesPerSecond / 2 ** 20).toFixed(1)} MiB/s (request to last byte)`;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decodePng } from '../support/png';
 import { rawUpgrade } from '../support/raw-upgrade';
-import { RfbTestClient, ServerInit } from '../support/rfb-client';
+import { describeFigures, measureFullFrames, RfbTestClient, ServerInit } from '../support/rfb-client';
 import { TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, setState, VmWorld } from '../support/vm-fixture';
 import { within } from '../support/wait';
@@ -151,17 +151,9 @@ describe('remote screen (GET /v/rfb) with the sim driver', () => {
       client.requestUpdate(init);
       await client.readUpdate(init);
       const firstFrameMs = performance.now() - began;
-      const updates = 30;
-      let bytes = 0;
-      const start = performance.now();
-      for (let i = 0; i < updates; i++) {
-        client.requestUpdate(init);
-        bytes += (await client.readUpdate(init)).bytes;
-      }
-      const seconds = (performance.now() - start) / 1000;
+      const figuresOfBridge = await measureFullFrames(client, init, 30);
       figures.push(
-        `rfb (sim, ${WIDTH}×${HEIGHT}, 32 bpp Raw): first frame ${firstFrameMs.toFixed(0)} ms after the upgrade request; ` +
-          `${(updates / seconds).toFixed(1)} full-frame updates/s, ${(bytes / seconds / 2 ** 20).toFixed(1)} MiB/s`,
+        `rfb (sim, ${WIDTH}×${HEIGHT}, 32 bpp Raw): first frame ${firstFrameMs.toFixed(0)} ms after the upgrade request; ${describeFigures(figuresOfBridge)}`,
       );
     } finally {
       client.close();
