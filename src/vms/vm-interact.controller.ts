@@ -75,7 +75,7 @@ export class VmInteractController {
   @Get('rfb')
   @RequireCatalogPermission('interact', { reference: VM_BY_VMID })
   @ApiResponse({ status: 101, description: 'Switching Protocols: the socket now carries RFB (binary messages both ways)' })
-  @ApiErrors(['VALIDATION_FAILED', 'VM_NOT_RUNNING', 'UNSUPPORTED_ON_HOST', 'UPGRADE_REQUIRED'])
+  @ApiErrors(['VM_NOT_RUNNING', 'UNSUPPORTED_ON_HOST', 'UPGRADE_REQUIRED'])
   openRemoteScreen(@Query() query: VmIdDto): never {
     throw new ApiError('UPGRADE_REQUIRED', `GET /v/rfb?vmid=${query.vmid} is a WebSocket: send it as a WebSocket upgrade`);
   }
