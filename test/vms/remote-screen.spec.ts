@@ -142,6 +142,17 @@ describe('remote screen (GET /v/rfb) with the sim driver', () => {
     assert.deepEqual(await within(client.closed, 5000, 'the socket to close'), { code: 4401, reason: 'AUTH_REQUIRED' });
   });
 
+  it('the socket closes with 4403 when the share that gave interact is revoked', async () => {
+    const sharer = await t.createUser(w.root, 'rfb-sharer');
+    const shared = await t.call({ method: 'POST', url: '/c/share', token: w.owner.token, body: { cid: w.cid, gid: sharer.personalGid, view: true, interact: true } });
+    assert.equal(shared.status, 200, JSON.stringify(shared.body));
+    const client = await RfbTestClient.open(url(), sharer.token);
+    await client.handshake();
+    const revoked = await t.call({ method: 'DELETE', url: '/c/share', token: w.owner.token, body: { cid: w.cid, gid: sharer.personalGid } });
+    assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+    assert.equal((await within(client.closed, 5000, 'the socket to close')).code, 4403);
+  });
+
   it('measures: time to the first frame, and full-frame Raw updates per second', async () => {
     const began = performance.now();
     const client = await RfbTestClient.open(url(), w.owner.token);
