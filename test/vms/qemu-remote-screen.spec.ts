@@ -10,7 +10,7 @@ import { rawUpgrade } from '../support/raw-upgrade';
 import { describeFigures, measureFullFrames, RfbTestClient } from '../support/rfb-client';
 import { TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, setState, VmWorld } from '../support/vm-fixture';
-import { sleep, within } from '../support/wait';
+import { eventually, sleep, within } from '../support/wait';
 
 /**
  * The remote screen of a real QEMU EFI VM (TCG): QEMU's own VNC server on the VM's Unix
@@ -33,6 +33,13 @@ function agreement(a: Buffer, b: Buffer, tolerance = 8): number {
     if (Math.abs(a[i] - b[i]) <= tolerance && Math.abs(a[i + 1] - b[i + 1]) <= tolerance && Math.abs(a[i + 2] - b[i + 2]) <= tolerance) same++;
   }
   return same / (a.length / 3);
+}
+
+/** Unix sockets named `path`: the listening one and each connection accepted on it. */
+function socketsAt(path: string): number {
+  return readFileSync('/proc/net/unix', 'utf8')
+    .split('\n')
+    .filter((line) => line.endsWith(` ${path}`)).length;
 }
 
 /** Pixels that are not black: a firmware screen has text and a logo on black. */
@@ -176,6 +183,14 @@ describe('remote screen (GET /v/rfb) of a QEMU EFI VM, in noVNC', () => {
       assert.equal((await other.readUpdate(init)).pixels, WIDTH * HEIGHT);
     }
     assert.deepEqual(await page.evaluate(() => (globalThis as any).events), ['connect'], 'noVNC is still connected');
+    // Each viewer is one connection to QEMU's socket (plus its listening socket); closing a
+    // WebSocket closes its connection.
+    const vncSocket = join(dataDir, 'vms', vmid, 'vnc.sock');
+    assert.equal(socketsAt(vncSocket), 1 + 3);
+    const leaving = await RfbTestClient.open(url(), w.owner.token);
+    await eventually(() => socketsAt(vncSocket) === 1 + 4, 'a fourth connection to QEMU');
+    leaving.close();
+    await eventually(() => socketsAt(vncSocket) === 1 + 3, 'the connection of the closed WebSocket to go', 5000);
     const pid = Number(readFileSync(join(dataDir, 'vms', vmid, 'qemu.pid'), 'utf8').trim());
     assert.equal((await setState(t, w.owner.token, vmid, 'STOPPED', true)).status, 200);
     assert.equal(isAlive(pid), false);
