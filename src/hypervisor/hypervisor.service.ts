@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import type { Duplex } from 'node:stream';
 import { Observable, Subject, Subscription } from 'rxjs';
 import { HYPERVISOR_DRIVER } from './driver-selection';
 import {
@@ -138,6 +139,10 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
 
   captureDisplay(vmId: string, index: number): Promise<CapturedFrame> {
     return this.driver.captureDisplay(vmId, index);
+  }
+
+  openRemoteScreen(vmId: string): Promise<Duplex> {
+    return this.driver.openRemoteScreen(vmId);
   }
 
   destroy(vmId: string): Promise<void> {

@@ -52,6 +52,7 @@ describe('qemu command line', () => {
     assert.deepEqual(values(a, '-serial'), ['chardev:serial0']);
     assert.ok(!a.includes('-no-shutdown'), 'QEMU exits when the guest powers off');
     assert.deepEqual(values(a, '-device'), [], 'no display, disk or NIC: no device at all');
+    assert.deepEqual(values(a, '-vnc'), [], 'no display: no VNC server');
   });
 
   it('KVM uses the host CPU; aarch64 uses the virt machine', () => {
@@ -120,6 +121,7 @@ describe('qemu command line', () => {
     });
     assert.deepEqual(values(a, '-device'), ['virtio-gpu-pci,id=gpu0,xres=1920,yres=1080', 'virtio-gpu-pci,id=gpu1,xres=800,yres=600']);
     assert.deepEqual(values(a, '-display'), ['none']);
+    assert.deepEqual(values(a, '-vnc'), [`unix:${dir.path}/vnc.sock,share=force-shared`], 'one VNC server, on a Unix socket in the VM directory');
   });
 });
 

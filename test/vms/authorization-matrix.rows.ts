@@ -33,7 +33,7 @@ export interface VEndpoint extends MatrixRoute {
   vm: 'running' | 'fresh' | 'none';
   /**
    * What an authorized caller gets (the sim driver cannot create MAC VMs: 422; the console
-   * stream answers 101 Switching Protocols).
+   * stream and the remote screen answer 101 Switching Protocols).
    */
   allowed: { status: number; code?: string };
   /** 'websocket': the request is a WebSocket upgrade to the listening server. */
@@ -194,6 +194,16 @@ export const V_ENDPOINTS: VEndpoint[] = [
   {
     method: 'GET',
     path: '/v/console/stream',
+    transport: 'websocket',
+    permission: 'interact',
+    addressing: 'vmid',
+    vm: 'running',
+    allowed: { status: 101 },
+    request: (c) => ({ query: { vmid: c.vmid } }),
+  },
+  {
+    method: 'GET',
+    path: '/v/rfb',
     transport: 'websocket',
     permission: 'interact',
     addressing: 'vmid',

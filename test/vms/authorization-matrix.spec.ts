@@ -12,7 +12,7 @@ import { R_ENDPOINTS, RContext, REndpoint, V_ENDPOINTS, VContext, VEndpoint } fr
 /**
  * Generated authorization matrix for every /v and /r endpoint.
  *
- * /v is catalog-scoped: for each endpoint (the console stream's WebSocket upgrade included)
+ * /v is catalog-scoped: for each endpoint (the WebSocket upgrades of the console stream and the remote screen included)
  * and each of the seven share permissions, a caller holding only that permission and a caller
  * holding all but it; once per endpoint the owning group's member, root, a user with no
  * relation, the owner naming an unknown id, no key, an unknown key and an expired key.

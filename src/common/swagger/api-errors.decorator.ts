@@ -15,6 +15,7 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Payload too large',
   415: 'Unsupported media type',
   422: 'Unprocessable entity',
+  426: 'Upgrade required',
   500: 'Internal server error',
   503: 'Service unavailable',
   507: 'Insufficient storage',
