@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Virtualization)
 import Virtualization
+#else
+import VirtualizationStandIn
+#endif
 
 /// vhv_host_capabilities: what this host and this process can do, read from the framework.
 enum HostCapabilities {

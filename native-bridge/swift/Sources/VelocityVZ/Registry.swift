@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Virtualization)
 import Virtualization
+#else
+import VirtualizationStandIn
+#endif
 
 /// The library's VMs by the server's id.
 final class Registry {

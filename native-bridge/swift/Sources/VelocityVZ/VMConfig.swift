@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Virtualization)
 import Virtualization
+#else
+import VirtualizationStandIn
+#endif
 
 // MARK: - The create JSON of velocity_hv.h
 

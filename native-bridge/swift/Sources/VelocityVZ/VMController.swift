@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Virtualization)
 import Virtualization
+#else
+import VirtualizationStandIn
+#endif
 
 /// The VM states of the API (velocity_hv.h).
 enum APIState: String {
