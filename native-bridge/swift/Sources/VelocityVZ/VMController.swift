@@ -217,6 +217,9 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
 
     private func performStart(_ op: Int) {
         guard !destroyed else { return }
+        // The VM of an earlier run was detached when it stopped; never build a configuration
+        // (which opens the console FIFO and binds the NIC sockets) while one still holds them.
+        detach()
         do {
             let config = try ConfigChecker.check(input)
             switch config.type {
@@ -245,7 +248,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             return
         }
         vm.start { result in
-            self.onQueueAsync { $0.completed(op, .start, Self.failure(of: result)) }
+            self.onQueueAsync { $0.completed(op, .start, on: vm, Self.failure(of: result)) }
         }
     }
 
@@ -255,7 +258,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             return
         }
         vm.pause { result in
-            self.onQueueAsync { $0.completed(op, .pause, Self.failure(of: result)) }
+            self.onQueueAsync { $0.completed(op, .pause, on: vm, Self.failure(of: result)) }
         }
     }
 
@@ -265,7 +268,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             return
         }
         vm.resume { result in
-            self.onQueueAsync { $0.completed(op, .resume, Self.failure(of: result)) }
+            self.onQueueAsync { $0.completed(op, .resume, on: vm, Self.failure(of: result)) }
         }
     }
 
@@ -291,8 +294,10 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
     private func performStop(_ op: Int) {
         guard let vm = machine, vm.canStop else {
             forcedStopInProgress = false
-            if let vm = machine, vm.state == .stopped || vm.state == .error {
-                // The guest shut down on its own in the meantime: the goal is reached.
+            if machine == nil || machine?.state == .stopped {
+                // The guest shut down on its own in the meantime (and the VM was detached, or
+                // is about to be): the goal is reached. The framework's .error state is not
+                // this: the delegate's didStopWithError reports it, and the stop is refused.
                 settleStopped()
                 finish(op, .stop, nil)
             } else {
@@ -301,18 +306,26 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             return
         }
         vm.stop { error in
-            self.onQueueAsync { $0.completed(op, .stop, error) }
+            self.onQueueAsync { $0.completed(op, .stop, on: vm, error) }
         }
     }
 
     /// A completion handler fired: report the state it left, then the op (state events always
     /// precede the op event of the operation that caused them). On success the VM is in the
     /// operation's target state even if the framework's KVO notice has not arrived yet.
-    private func completed(_ op: Int, _ operation: VMOperation, _ error: Error?) {
+    private func completed(_ op: Int, _ operation: VMOperation, on vm: VZVirtualMachine, _ error: Error?) {
         if operation == .stop { forcedStopInProgress = false }
         syncState()
-        // A forced stop that lost a race with the guest shutting down has still done its job.
-        let failure = operation == .stop && state == .stopped ? nil : error
+        // A forced stop that lost a race with the guest shutting down has still done its job;
+        // one that left the framework's VM in .error has not, even though the delegate's
+        // didStopWithError reports the VM STOPPED (with an error event).
+        let failure = operation == .stop && vm.state == .stopped ? nil : error
+        if let failure, operation == .start, state == .starting {
+            // The framework leaves a VM that failed to start in .error without a delegate call.
+            settleStopped()
+            finish(op, operation, VHVError.wrap(failure, .hypervisorError, "\(operation.rawValue) failed"))
+            return
+        }
         if failure == nil {
             switch (operation, state) {
             case (.start, .starting), (.resume, .resuming):
@@ -339,6 +352,9 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
     /// op of a graceful stop that was waiting for it.
     private func settleStopped(error: VHVError? = nil) {
         forcedStopInProgress = false
+        // Closes the run's disks, console FIFO and log, and NIC sockets now, not at the next
+        // start: a stopped VM's files are free for the server (clones, deletion, a new FIFO).
+        detach()
         setState(.stopped)
         if let error {
             events.postError(vmId: id, error: error)
@@ -351,7 +367,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
 
     private func failStart(_ op: Int, _ error: VHVError) {
         syncState()
-        if state == .starting { setState(.stopped) }
+        if state == .starting { settleStopped() }
         finish(op, .start, error)
     }
 
@@ -391,9 +407,12 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
         guard let vm = machine, installation == nil else { return }
         let next: APIState
         switch vm.state {
-        case .stopped, .error:
-            // The framework's error state is a stopped VM that can be started again.
+        case .stopped:
             settleStopped()
+            return
+        case .error:
+            // Left to the delegate: didStopWithError says why, and a VM that failed to start
+            // is settled by its completion handler.
             return
         case .running:
             next = gracefulStopOp != nil || forcedStopInProgress ? .stopping : .running
@@ -511,14 +530,16 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             endInstallation(session, reported)
             return
         }
+        // A stop that came in while the installer finished cancels the start: the directory must
+        // not then claim an installed system the user asked to abandon.
+        if session.cancelOp != nil {
+            endInstallation(session, Self.installationCancelled)
+            return
+        }
         do {
             try MacPlatform.markInstalled(in: config.directory)
         } catch {
             endInstallation(session, VHVError.wrap(error, .hypervisorError, "cannot record the installation"))
-            return
-        }
-        if session.cancelOp != nil {
-            endInstallation(session, Self.installationCancelled)
             return
         }
         installation = nil
@@ -527,7 +548,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             return
         }
         if vm.state == .running {
-            completed(session.startOp, .start, nil)
+            completed(session.startOp, .start, on: vm, nil)
         } else {
             boot(vm, session.startOp)
         }
