@@ -66,6 +66,9 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
     private var state: APIState = .stopped
     private var machine: VZVirtualMachine?
     private var stateObservation: NSKeyValueObservation?
+    /// The descriptors this library opened for the attached VM's configuration (console FIFO
+    /// and log, NIC sockets): closed at detach, not whenever the framework lets go of them.
+    private var runHandles: [FileHandle] = []
     /// The op of a graceful stop in progress: the VM reports STOPPING and the op completes
     /// when the guest has shut down (or fails when a forced stop supersedes it).
     private var gracefulStopOp: Int?
@@ -380,6 +383,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
     private func attach(_ configuration: VZVirtualMachineConfiguration) -> VZVirtualMachine {
         detach()
         let vm = VZVirtualMachine(configuration: configuration, queue: queue)
+        runHandles = Self.fileHandles(of: configuration)
         vm.delegate = self
         stateObservation = vm.observe(\.state, options: []) { [weak self] observed, _ in
             self?.machineStateChanged(observed)
@@ -393,6 +397,21 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
         stateObservation = nil
         machine?.delegate = nil
         machine = nil
+        for handle in runHandles {
+            try? handle.close()
+        }
+        runHandles = []
+    }
+
+    private static func fileHandles(of configuration: VZVirtualMachineConfiguration) -> [FileHandle] {
+        var handles: [FileHandle] = []
+        for case let port as VZFileHandleSerialPortAttachment in configuration.serialPorts.compactMap({ $0.attachment }) {
+            handles += [port.fileHandleForReading, port.fileHandleForWriting].compactMap { $0 }
+        }
+        for case let nic as VZFileHandleNetworkDeviceAttachment in configuration.networkDevices.compactMap({ $0.attachment }) {
+            handles.append(nic.fileHandle)
+        }
+        return handles
     }
 
     private func machineStateChanged(_ vm: VZVirtualMachine) {
