@@ -38,19 +38,27 @@ const unmet = [];
 for (const group of groups) {
   if (!selected.some(inGroup(group))) continue;
   if (!group.applies) {
-    console.log(`# not on ${process.platform}: ${group.name} tests (${group.files.join(', ')})`);
+    console.log(`# not on ${process.platform}: ${group.name} tests (${(group.command ?? group.files).join(group.command ? ' ' : ', ')})`);
   } else if (group.missing.length) {
     unmet.push(group);
     console.error(`# CANNOT RUN: ${group.name} tests — missing ${group.missing.map((need) => need.what).join('; ')}`);
   }
 }
 if (unmet.length) console.error('# `npm run test:all` installs what is missing (needs root or sudo); this run will fail.');
-const cannotRun = groups.filter((group) => !group.applies || group.missing.length);
+const cannotRun = groups.filter((group) => !group.command && (!group.applies || group.missing.length));
 const files = selected.filter((f) => !cannotRun.some((group) => inGroup(group)(f)));
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Commands first, so that the main run's summary closes the output.
+const failedCommands = groups
+  .filter((group) => group.command && group.applies && !group.missing.length && selected.some(inGroup(group)))
+  .filter((group) => {
+    console.log(`# ${group.name}: node ${group.command.join(' ')}`);
+    const run = spawnSync(process.execPath, group.command, { stdio: 'inherit', cwd: join(__dirname, '..') });
+    return run.status !== 0;
+  });
 // Test files run in parallel processes (one per core); each uses its own data directory.
 const result = spawnSync(
   process.execPath,
@@ -60,6 +68,10 @@ const result = spawnSync(
 );
 if (unmet.length) {
   console.error(`# FAILED: ${unmet.map((group) => group.name).join(', ')} tests could not run (see the start of this output)`);
+  process.exit(1);
+}
+if (failedCommands.length) {
+  console.error(`# FAILED: ${failedCommands.map((group) => group.name).join(', ')} (see its output above)`);
   process.exit(1);
 }
 process.exit(result.status ?? 1);

@@ -109,6 +109,11 @@ const needs = {
     apt: [['btrfs-progs']],
     env: 'VELOCITY_TEST_MKFS_BTRFS',
   },
+  debootstrap: {
+    what: 'debootstrap (a Debian trixie chroot with Swift 6.0 for the Swift library on Linux)',
+    find: () => onPath('debootstrap') ?? firstExisting(['/usr/sbin/debootstrap']),
+    apt: [['debootstrap']],
+  },
   root: {
     what: 'root (to mount the filesystems the clone tests run on; no package brings it)',
     find: () => (process.getuid?.() === 0 ? 'root' : undefined),
@@ -131,8 +136,10 @@ const needs = {
 
 /**
  * Groups of test files and what they need. `files` are fragments of the compiled test paths
- * (as TEST_EXCLUDE takes them); `platforms` lists where the group applies at all (the qemu
- * driver is Linux's; on macOS the vz binding tests take its place).
+ * (as TEST_EXCLUDE takes them); `platforms` (and `arches`) list where the group applies at all
+ * (the qemu driver is Linux's; on macOS the vz binding tests take its place). A group with a
+ * `command` (a script and its arguments, run with node before the test files) is selected
+ * with its `files` but leaves them in the main run.
  */
 const groups = [
   {
@@ -154,6 +161,19 @@ const groups = [
     platforms: ['linux'],
     needs: ['btrfs', 'root'],
   },
+  // Not files of the main run but a command run before it: the native-driver conformance suite
+  // inside a Debian trixie chroot (made on first use, ~4 min, then reused), against the sim and
+  // the Swift vz library built there against VirtualizationStandIn (scripts/swift-linux.js).
+  // Selected with the native-driver tests. x64 only: the library's arm64 paths (macOS guests,
+  // Rosetta) have no stand-in.
+  {
+    name: 'Swift library on Linux (vz against the Virtualization stand-in)',
+    files: ['hypervisor/native-driver'],
+    command: ['scripts/swift-linux.js', 'test'],
+    platforms: ['linux'],
+    arches: ['x64'],
+    needs: ['debootstrap', 'root'],
+  },
   // Needs nothing but a filesystem without copy-on-write for its temporary directory, which
   // macOS does not have (APFS always clones).
   { name: 'sparse storage clones', files: ['resources/storage-clone-sparse'], platforms: ['linux'], needs: [] },
@@ -171,7 +191,8 @@ function check() {
   for (const [key, need] of Object.entries(needs)) found[key] = need.find();
   return groups.map((group) => ({
     ...group,
-    applies: !group.platforms || group.platforms.includes(process.platform),
+    applies:
+      (!group.platforms || group.platforms.includes(process.platform)) && (!group.arches || group.arches.includes(process.arch)),
     missing: group.needs.filter((key) => !found[key]).map((key) => ({ key, ...needs[key] })),
   }));
 }

@@ -80,7 +80,9 @@ int32_t vhv_abi_version(void);
  *     "max_display_width":N, "max_display_height":N,
  *     "bridge_interfaces":[{"id":"en0","name":"en0","description":"Ethernet"}],
  *     "rosetta":bool, "macos_guests":bool, "screenshots":bool,
- *     "vm_types":["EFI","KBOOT","MAC"]}} */
+ *     "vm_types":["EFI","KBOOT","MAC"]}}
+ *   optional: "max_displays":N, where the library allows fewer displays per VM than asked
+ *   (vz: 1 for EFI and KBOOT, one virtio-gpu scanout). */
 char *vhv_host_capabilities(void);
 
 /* Registers the one event callback (NULL unregisters); see "Threading" about

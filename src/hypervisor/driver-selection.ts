@@ -11,6 +11,9 @@ import { DriverUnavailableError } from './hypervisor.errors';
 /** The Nest injection token of the server's one opened HypervisorDriver. */
 export const HYPERVISOR_DRIVER = Symbol('HypervisorDriver');
 
+const VZ_NOT_BUILT =
+  'the vz library is not built (npm install found no Swift toolchain: run xcode-select --install, then npm rebuild)';
+
 export interface DriverSelection {
   driver: DriverName;
   /** Something the operator should know about the choice (logged as a warning). */
@@ -21,16 +24,21 @@ export interface DriverSelection {
  * Picks the driver for VELOCITY_HYPERVISOR on this platform: `auto` is vz on macOS, qemu on
  * Linux when qemu-system-<host arch> and its UEFI firmware are installed, else the simulator
  * (with a warning). Throws DriverUnavailableError for a driver this host cannot run.
- * `detect` looks for QEMU (injectable for tests); it is only called on Linux.
+ * `detect` looks for QEMU (injectable for tests); it is only called on Linux. `vzBuilt` says
+ * whether the vz library exists (`npm ci` on a Mac without a Swift toolchain skips it).
  */
 export function selectDriver(
   choice: HypervisorChoice,
   platform: NodeJS.Platform = process.platform,
   detect: () => QemuDetection = detectQemu,
+  vzBuilt: () => boolean = () => existsSync(nativeLibraryPath('vz')),
 ): DriverSelection {
   switch (choice) {
     case 'auto': {
-      if (platform === 'darwin') return { driver: 'vz' };
+      if (platform === 'darwin') {
+        if (vzBuilt()) return { driver: 'vz' };
+        return { driver: 'sim', warning: `VELOCITY_HYPERVISOR=auto: ${VZ_NOT_BUILT}; using the simulator: VMs are simulated, nothing really runs` };
+      }
       if (platform !== 'linux') {
         return {
           driver: 'sim',
@@ -53,6 +61,7 @@ export function selectDriver(
           `VELOCITY_HYPERVISOR=vz needs macOS (Apple's Virtualization.framework); this host is ${platform}`,
         );
       }
+      if (!vzBuilt()) throw new DriverUnavailableError(`VELOCITY_HYPERVISOR=vz: ${VZ_NOT_BUILT}`);
       return { driver: 'vz' };
     case 'qemu': {
       if (platform !== 'linux') throw new DriverUnavailableError(`VELOCITY_HYPERVISOR=qemu needs Linux; this host is ${platform}`);

@@ -101,6 +101,8 @@ export interface HostCapabilities {
   min_memory_mb: number;
   max_display_width: number;
   max_display_height: number;
+  /** The most displays one VM may have, where the driver has a limit (vz: one virtio-gpu scanout for EFI and KBOOT VMs). */
+  max_displays?: number;
   bridge_interfaces: BridgeInterface[];
   rosetta: boolean;
   macos_guests: boolean;

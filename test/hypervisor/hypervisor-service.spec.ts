@@ -47,7 +47,10 @@ describe('driver selection', () => {
   const missing = () => ({ available: false as const, reason: 'qemu-system-x86_64 was not found on PATH' });
 
   it('auto picks vz on macOS, qemu on Linux where QEMU and its firmware are installed, else the simulator (with a warning)', () => {
-    assert.deepEqual(selectDriver('auto', 'darwin'), { driver: 'vz' });
+    assert.deepEqual(selectDriver('auto', 'darwin', missing, () => true), { driver: 'vz' });
+    const unbuilt = selectDriver('auto', 'darwin', missing, () => false);
+    assert.equal(unbuilt.driver, 'sim');
+    assert.match(unbuilt.warning ?? '', /vz library is not built .*xcode-select --install/);
     const linux = selectDriver('auto', 'linux', missing);
     assert.equal(linux.driver, 'sim');
     assert.match(linux.warning ?? '', /simulat/);
@@ -59,7 +62,8 @@ describe('driver selection', () => {
 
   it('sim and vz can be chosen explicitly; vz only on macOS', () => {
     assert.deepEqual(selectDriver('sim', 'linux'), { driver: 'sim' });
-    assert.deepEqual(selectDriver('vz', 'darwin'), { driver: 'vz' });
+    assert.deepEqual(selectDriver('vz', 'darwin', missing, () => true), { driver: 'vz' });
+    assert.throws(() => selectDriver('vz', 'darwin', missing, () => false), (e: unknown) => e instanceof DriverUnavailableError && /not built/.test(e.message));
     assert.throws(() => selectDriver('vz', 'linux'), (e: unknown) => e instanceof DriverUnavailableError && /macOS/.test(e.message));
   });
 

@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Virtualization)
 import Virtualization
+#else
+import VirtualizationStandIn
+#endif
 
 /// Turns a checked configuration into a validated VZVirtualMachineConfiguration.
 ///

@@ -59,9 +59,11 @@ final class EventHub {
             callbackInFlight = Self.address(of: target)
             condition.unlock()
 
-            let event = JSON.object(
-                [("type", .string(type)), ("seq", .int(seq)), ("vm_id", .string(vmId))] + fields
-            )
+            // Built in steps: one array literal concatenated with `fields` is a type-checking
+            // hot spot (every literal element's type is inferred against both operands).
+            var members: [(String, JSON)] = [("type", .string(type)), ("seq", .int(seq)), ("vm_id", .string(vmId))]
+            members.append(contentsOf: fields)
+            let event = JSON.object(members)
             // The pointer lives only for the duration of the call, as the header says.
             event.encoded.withCString { target($0) }
 

@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Virtualization)
 import Virtualization
+#else
+import VirtualizationStandIn
+#endif
 
 /// vhv_host_capabilities: what this host and this process can do, read from the framework.
 enum HostCapabilities {
@@ -39,6 +43,8 @@ enum HostCapabilities {
             ("min_memory_mb", .int(Int(clamping: (minMemory + mebibyte - 1) / mebibyte))),
             ("max_display_width", .int(ConfigChecker.maximumDisplayWidth)),
             ("max_display_height", .int(ConfigChecker.maximumDisplayHeight)),
+            // EFI and KBOOT VMs: one virtio-gpu scanout (macOS guests may have more).
+            ("max_displays", .int(ConfigChecker.maximumVirtioDisplays)),
             ("bridge_interfaces", .array(bridges)),
             ("rosetta", .bool(rosetta)),
             ("macos_guests", .bool(appleSilicon && supported)),

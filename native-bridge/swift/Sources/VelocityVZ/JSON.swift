@@ -3,8 +3,11 @@
 // Foundation's JSONSerialization raises an Objective-C exception on values it cannot encode,
 // and an exception in this library takes the whole server down, so the library writes its
 // envelopes and events with this encoder instead. Object keys keep their insertion order.
-
-enum JSON {
+//
+// Sendable is declared, not inferred: values cross to the event queue, and Swift 6.0's
+// inference of it for this recursive enum with tuple payloads is a cycle the compiler
+// rejects ("circular reference", seen building on Linux).
+enum JSON: Sendable {
     case null
     case bool(Bool)
     case int(Int)

@@ -1,6 +1,10 @@
 #if arch(arm64)
 import Foundation
+#if canImport(Virtualization)
 import Virtualization
+#else
+import VirtualizationStandIn
+#endif
 
 /// The persistent parts of a macOS guest, kept in the VM's directory:
 ///   hardware-model.bin          VZMacHardwareModel.dataRepresentation (from the restore image)

@@ -1,4 +1,8 @@
+#if canImport(Darwin)
 import Darwin
+#else
+import Glibc
+#endif
 import Foundation
 
 /// File-system and descriptor helpers. Everything handed to Virtualization.framework is checked
@@ -97,7 +101,11 @@ enum Posix {
     /// A datagram socket bound at `localPath` and connected to the bound socket at `peerPath`:
     /// the host side of a FILEHANDLE NIC. The peer replies to `localPath`.
     static func connectedDatagramSocket(localPath: String, peerPath: String) throws -> Int32 {
+        #if canImport(Darwin)
         let fd = socket(AF_UNIX, SOCK_DGRAM, 0)
+        #else
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        #endif
         guard fd >= 0 else {
             throw VHVError(.hypervisorError, "cannot create a datagram socket: \(errnoText())")
         }
@@ -150,7 +158,9 @@ enum Posix {
             return -1
         }
         var address = sockaddr_un()
+        #if canImport(Darwin)
         address.sun_len = UInt8(truncatingIfNeeded: MemoryLayout<sockaddr_un>.size)
+        #endif
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (index, byte) in bytes.enumerated() {

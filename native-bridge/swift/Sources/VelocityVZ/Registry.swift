@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Virtualization)
 import Virtualization
+#else
+import VirtualizationStandIn
+#endif
 
 /// The library's VMs by the server's id.
 final class Registry {
@@ -18,7 +22,8 @@ final class Registry {
         var controller: VMController?
         defer { settle(id, controller) }
 
-        let input = try VMConfigInput.decode(configJSON)
+        var input = try VMConfigInput.decode(configJSON)
+        input.assignMissingMACs()
         let config = try ConfigChecker.check(input)
         guard VZVirtualMachine.isSupported else {
             throw VHVError(.unsupported, "this host cannot run virtual machines (VZVirtualMachine.isSupported is false, e.g. inside a VM without nested virtualization)")

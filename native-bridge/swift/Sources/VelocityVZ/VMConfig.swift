@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Virtualization)
 import Virtualization
+#else
+import VirtualizationStandIn
+#endif
 
 // MARK: - The create JSON of velocity_hv.h
 
@@ -23,7 +27,7 @@ struct VMConfigInput: Decodable {
 
     struct NIC: Decodable {
         let type: String
-        let mac: String?
+        var mac: String?
         let interface: String?
         let socket: String?
     }
@@ -54,7 +58,7 @@ struct VMConfigInput: Decodable {
     let directory: String
     let console: Console?
     let disks: [Disk]?
-    let nics: [NIC]?
+    var nics: [NIC]?
     let displays: [Display]?
     let rosetta: Bool?
     let kboot: KernelBoot?
@@ -64,6 +68,17 @@ struct VMConfigInput: Decodable {
         case name, type, directory, console, disks, nics, displays, rosetta, kboot, mac
         case cpuCount = "cpu_count"
         case memorySizeMB = "memory_size_mb"
+    }
+
+    /// Gives every NIC without a MAC a random locally administered one, once, at create: the
+    /// framework would otherwise draw a new one at every start, and the guest would see a new
+    /// network card (new DHCP lease, new interface name) each time.
+    mutating func assignMissingMACs() {
+        nics = nics?.map { nic in
+            var assigned = nic
+            if assigned.mac == nil { assigned.mac = VZMACAddress.randomLocallyAdministered().string }
+            return assigned
+        }
     }
 
     static func decode(_ text: String) throws -> VMConfigInput {
@@ -161,6 +176,8 @@ enum ConfigChecker {
     /// Display sizes accepted; the framework's own validation still has the last word.
     static let maximumDisplayWidth = 7680
     static let maximumDisplayHeight = 4320
+    /// Displays of an EFI or KBOOT VM: the one scanout of its virtio-gpu device.
+    static let maximumVirtioDisplays = 1
     static let maximumPathLength = Int(PATH_MAX) - 1
 
     static func check(_ input: VMConfigInput) throws -> CheckedConfig {
@@ -217,6 +234,13 @@ enum ConfigChecker {
             nics.append(try checkNIC(nic, index: index, directory: directory))
         }
 
+        // A virtio-gpu device has one scanout (validate() refuses more), and one device is all a
+        // Linux guest gets: EFI and KBOOT VMs have at most one display (host capabilities:
+        // max_displays).
+        let displayCount = input.displays?.count ?? 0
+        if type != .mac, displayCount > maximumVirtioDisplays {
+            throw invalid("an \(type.rawValue) VM has at most \(maximumVirtioDisplays) display (virtio-gpu has one scanout), got \(displayCount)")
+        }
         var displays: [CheckedConfig.Display] = []
         for (index, display) in (input.displays ?? []).enumerated() {
             guard display.width > 0, display.width <= maximumDisplayWidth,

@@ -1,5 +1,9 @@
 import Foundation
+#if canImport(Virtualization)
 import Virtualization
+#else
+import VirtualizationStandIn
+#endif
 
 /// The VM states of the API (velocity_hv.h).
 enum APIState: String {
@@ -62,6 +66,9 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
     private var state: APIState = .stopped
     private var machine: VZVirtualMachine?
     private var stateObservation: NSKeyValueObservation?
+    /// The descriptors this library opened for the attached VM's configuration (console FIFO
+    /// and log, NIC sockets): closed at detach, not whenever the framework lets go of them.
+    private var runHandles: [FileHandle] = []
     /// The op of a graceful stop in progress: the VM reports STOPPING and the op completes
     /// when the guest has shut down (or fails when a forced stop supersedes it).
     private var gracefulStopOp: Int?
@@ -213,6 +220,9 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
 
     private func performStart(_ op: Int) {
         guard !destroyed else { return }
+        // The VM of an earlier run was detached when it stopped; never build a configuration
+        // (which opens the console FIFO and binds the NIC sockets) while one still holds them.
+        detach()
         do {
             let config = try ConfigChecker.check(input)
             switch config.type {
@@ -241,7 +251,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             return
         }
         vm.start { result in
-            self.onQueueAsync { $0.completed(op, .start, Self.failure(of: result)) }
+            self.onQueueAsync { $0.completed(op, .start, on: vm, Self.failure(of: result)) }
         }
     }
 
@@ -251,7 +261,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             return
         }
         vm.pause { result in
-            self.onQueueAsync { $0.completed(op, .pause, Self.failure(of: result)) }
+            self.onQueueAsync { $0.completed(op, .pause, on: vm, Self.failure(of: result)) }
         }
     }
 
@@ -261,7 +271,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             return
         }
         vm.resume { result in
-            self.onQueueAsync { $0.completed(op, .resume, Self.failure(of: result)) }
+            self.onQueueAsync { $0.completed(op, .resume, on: vm, Self.failure(of: result)) }
         }
     }
 
@@ -287,8 +297,10 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
     private func performStop(_ op: Int) {
         guard let vm = machine, vm.canStop else {
             forcedStopInProgress = false
-            if let vm = machine, vm.state == .stopped || vm.state == .error {
-                // The guest shut down on its own in the meantime: the goal is reached.
+            if machine == nil || machine?.state == .stopped {
+                // The guest shut down on its own in the meantime (and the VM was detached, or
+                // is about to be): the goal is reached. The framework's .error state is not
+                // this: the delegate's didStopWithError reports it, and the stop is refused.
                 settleStopped()
                 finish(op, .stop, nil)
             } else {
@@ -297,18 +309,26 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             return
         }
         vm.stop { error in
-            self.onQueueAsync { $0.completed(op, .stop, error) }
+            self.onQueueAsync { $0.completed(op, .stop, on: vm, error) }
         }
     }
 
     /// A completion handler fired: report the state it left, then the op (state events always
     /// precede the op event of the operation that caused them). On success the VM is in the
     /// operation's target state even if the framework's KVO notice has not arrived yet.
-    private func completed(_ op: Int, _ operation: VMOperation, _ error: Error?) {
+    private func completed(_ op: Int, _ operation: VMOperation, on vm: VZVirtualMachine, _ error: Error?) {
         if operation == .stop { forcedStopInProgress = false }
         syncState()
-        // A forced stop that lost a race with the guest shutting down has still done its job.
-        let failure = operation == .stop && state == .stopped ? nil : error
+        // A forced stop that lost a race with the guest shutting down has still done its job;
+        // one that left the framework's VM in .error has not, even though the delegate's
+        // didStopWithError reports the VM STOPPED (with an error event).
+        let failure = operation == .stop && vm.state == .stopped ? nil : error
+        if let failure, operation == .start, state == .starting {
+            // The framework leaves a VM that failed to start in .error without a delegate call.
+            settleStopped()
+            finish(op, operation, VHVError.wrap(failure, .hypervisorError, "\(operation.rawValue) failed"))
+            return
+        }
         if failure == nil {
             switch (operation, state) {
             case (.start, .starting), (.resume, .resuming):
@@ -335,6 +355,9 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
     /// op of a graceful stop that was waiting for it.
     private func settleStopped(error: VHVError? = nil) {
         forcedStopInProgress = false
+        // Closes the run's disks, console FIFO and log, and NIC sockets now, not at the next
+        // start: a stopped VM's files are free for the server (clones, deletion, a new FIFO).
+        detach()
         setState(.stopped)
         if let error {
             events.postError(vmId: id, error: error)
@@ -347,7 +370,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
 
     private func failStart(_ op: Int, _ error: VHVError) {
         syncState()
-        if state == .starting { setState(.stopped) }
+        if state == .starting { settleStopped() }
         finish(op, .start, error)
     }
 
@@ -360,6 +383,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
     private func attach(_ configuration: VZVirtualMachineConfiguration) -> VZVirtualMachine {
         detach()
         let vm = VZVirtualMachine(configuration: configuration, queue: queue)
+        runHandles = Self.fileHandles(of: configuration)
         vm.delegate = self
         stateObservation = vm.observe(\.state, options: []) { [weak self] observed, _ in
             self?.machineStateChanged(observed)
@@ -373,6 +397,21 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
         stateObservation = nil
         machine?.delegate = nil
         machine = nil
+        for handle in runHandles {
+            try? handle.close()
+        }
+        runHandles = []
+    }
+
+    private static func fileHandles(of configuration: VZVirtualMachineConfiguration) -> [FileHandle] {
+        var handles: [FileHandle] = []
+        for case let port as VZFileHandleSerialPortAttachment in configuration.serialPorts.compactMap({ $0.attachment }) {
+            handles += [port.fileHandleForReading, port.fileHandleForWriting].compactMap { $0 }
+        }
+        for case let nic as VZFileHandleNetworkDeviceAttachment in configuration.networkDevices.compactMap({ $0.attachment }) {
+            handles.append(nic.fileHandle)
+        }
+        return handles
     }
 
     private func machineStateChanged(_ vm: VZVirtualMachine) {
@@ -387,9 +426,12 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
         guard let vm = machine, installation == nil else { return }
         let next: APIState
         switch vm.state {
-        case .stopped, .error:
-            // The framework's error state is a stopped VM that can be started again.
+        case .stopped:
             settleStopped()
+            return
+        case .error:
+            // Left to the delegate: didStopWithError says why, and a VM that failed to start
+            // is settled by its completion handler.
             return
         case .running:
             next = gracefulStopOp != nil || forcedStopInProgress ? .stopping : .running
@@ -507,14 +549,16 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             endInstallation(session, reported)
             return
         }
+        // A stop that came in while the installer finished cancels the start: the directory must
+        // not then claim an installed system the user asked to abandon.
+        if session.cancelOp != nil {
+            endInstallation(session, Self.installationCancelled)
+            return
+        }
         do {
             try MacPlatform.markInstalled(in: config.directory)
         } catch {
             endInstallation(session, VHVError.wrap(error, .hypervisorError, "cannot record the installation"))
-            return
-        }
-        if session.cancelOp != nil {
-            endInstallation(session, Self.installationCancelled)
             return
         }
         installation = nil
@@ -523,7 +567,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
             return
         }
         if vm.state == .running {
-            completed(session.startOp, .start, nil)
+            completed(session.startOp, .start, on: vm, nil)
         } else {
             boot(vm, session.startOp)
         }
