@@ -15,6 +15,7 @@ import { proxyTrust } from './common/http/proxy-trust';
 import { requestIdFor } from './common/http/request-id';
 import { urlForLog } from './common/http/request-log';
 import { documentErrorsOfEveryOperation } from './common/swagger/api-errors.decorator';
+import { closeRequestBodies, documentAuthkeyCarriers } from './common/swagger/document-rules';
 import { ErrorResponseDto } from './common/swagger/error-response.dto';
 import { VERSION } from './common/version';
 import { createValidationPipe } from './common/validation/validation.pipe';
@@ -163,6 +164,8 @@ export function buildOpenApiDocument(app: NestFastifyApplication, basePath: stri
     },
   );
   documentErrorsOfEveryOperation(document);
+  documentAuthkeyCarriers(document);
+  closeRequestBodies(document);
   return document;
 }
 

@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { Authenticated, CurrentUser } from '../identity/auth/authenticated.decorator';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
-import { CreateNicDto, mapNic, NicDto, NicIdDto, NicListDto } from './dto/nic.dto';
+import { CreateNicDto, DeletedNicDto, mapNic, NicDto, NicIdDto, NicListDto } from './dto/nic.dto';
 import { NicsService } from './nics.service';
 
 @ApiTags('resources')
@@ -32,9 +32,9 @@ export class NicsController {
   @ApiOperation({ summary: 'Delete a FILEHANDLE NIC; 409 while a VM uses it or for the built-in NICs.' })
   @Delete()
   @Authenticated()
-  @ApiOkResponse({ type: NicIdDto })
+  @ApiOkResponse({ type: DeletedNicDto })
   @ApiErrors(['VALIDATION_FAILED', 'NIC_NOT_FOUND', 'NIC_IN_USE', 'NIC_NOT_REMOVABLE'])
-  async deleteNic(@CurrentUser() caller: AuthenticatedUser, @Body() body: NicIdDto): Promise<NicIdDto> {
+  async deleteNic(@CurrentUser() caller: AuthenticatedUser, @Body() body: NicIdDto): Promise<DeletedNicDto> {
     await this.nics.delete(caller, body.nicid);
     return { nicid: body.nicid };
   }

@@ -8,6 +8,7 @@ import {
   ClonedStorageDto,
   CloneStorageDto,
   CreateStorageDto,
+  DeletedStorageDto,
   ListStorageQueryDto,
   mapStorage,
   StorageDto,
@@ -115,9 +116,9 @@ export class StorageController {
   @ApiOperation({ summary: 'Delete an image and its file; 409 while a VM uses it.' })
   @Delete()
   @Authenticated()
-  @ApiOkResponse({ type: StorageIdDto })
+  @ApiOkResponse({ type: DeletedStorageDto })
   @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'STORAGE_IN_USE'])
-  async deleteStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: StorageIdDto): Promise<StorageIdDto> {
+  async deleteStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: StorageIdDto): Promise<DeletedStorageDto> {
     await this.storage.delete(caller, body.stid);
     return { stid: body.stid };
   }

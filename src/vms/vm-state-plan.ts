@@ -1,7 +1,8 @@
 import type { VmState } from '../hypervisor/hypervisor-driver';
 
 /** The states a client may ask for (the others are transitional, the driver's own). */
-export type RequestableState = 'RUNNING' | 'PAUSED' | 'STOPPED';
+export const REQUESTABLE_STATES = ['RUNNING', 'PAUSED', 'STOPPED'] as const;
+export type RequestableState = (typeof REQUESTABLE_STATES)[number];
 
 /** The driver action that brings a VM towards a requested state. */
 export type StateAction = 'start' | 'resume' | 'pause' | 'requestStop' | 'stop';

@@ -3,7 +3,9 @@ import { ApiOkResponse, ApiResponse, ApiOperation, ApiTags } from '@nestjs/swagg
 import type { FastifyReply } from 'fastify';
 import { RequireCatalogPermission } from '../catalogs/permissions/require-catalog-permission.decorator';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
+import { VM_STATES } from '../hypervisor/hypervisor-driver';
 import { RequestStateDto, VmIdDto, VmStateDto } from './dto/vm.dto';
+import { REQUESTABLE_STATES } from './vm-state-plan';
 import { VmStateService } from './vm-state.service';
 import { VM_BY_VMID } from './vm-references';
 
@@ -30,10 +32,10 @@ export class VmStateController {
   @ApiErrors(['STATE_CHANGE_NOT_ALLOWED', 'HYPERVISOR_FAILURE', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG'], {
     403: {
       vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' },
-      req_state: { type: 'string', example: 'PAUSED' },
-      cur_state: { type: 'string', example: 'STOPPED' },
+      req_state: { type: 'string', example: 'PAUSED', enum: REQUESTABLE_STATES },
+      cur_state: { type: 'string', example: 'STOPPED', enum: VM_STATES },
     },
-    500: { vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' }, state: { type: 'string', example: 'STOPPED' } },
+    500: { vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' }, state: { type: 'string', example: 'STOPPED', enum: VM_STATES } },
   })
   async requestVmState(@Body() body: RequestStateDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<VmStateDto> {
     const result = await this.states.request(body.vmid, body.state, body.force);

@@ -32,7 +32,7 @@ describe('OpenAPI document and Swagger UI', () => {
     assert.ok(ids.includes('login') && ids.includes('createUser'));
   });
 
-  it('declares the bearer scheme on authenticated routes and documents their errors with examples', () => {
+  it('declares the authkey schemes (Bearer or query) on authenticated routes and documents their errors with examples', () => {
     assert.deepEqual(document.components.securitySchemes.authkey, {
       type: 'http',
       scheme: 'bearer',
@@ -40,15 +40,41 @@ describe('OpenAPI document and Swagger UI', () => {
       description: 'An authkey from POST /u/auth',
     });
     const createUser = document.paths['/u/user'].put;
-    assert.deepEqual(createUser.security, [{ authkey: [] }]);
+    assert.deepEqual(document.components.securitySchemes.authkey_query, { type: 'apiKey', in: 'query', name: 'authkey', description: document.components.securitySchemes.authkey_query.description });
+    assert.deepEqual(createUser.security, [{ authkey: [] }, { authkey_query: [] }], 'either scheme will do');
     for (const status of ['400', '401', '404', '406', '409']) {
       const content = createUser.responses[status]?.content?.['application/json'];
       assert.ok(content, `PUT /u/user documents ${status}`);
       assert.ok(Object.keys(content.examples).length > 0);
     }
     const login = document.paths['/u/auth'].post;
-    assert.equal(login.security, undefined, 'login is public');
+    assert.deepEqual(login.security, [], 'login is public, and says so');
+    assert.deepEqual(document.paths['/health'].get.security, []);
     assert.ok(document.components.schemas.ErrorResponseDto.properties.code.enum.includes('VALIDATION_FAILED'));
+  });
+
+  it('request bodies are closed and may carry the authkey, as the server takes them', () => {
+    for (const [path, item] of Object.entries<any>(document.paths)) {
+      for (const [method, op] of Object.entries<any>(item)) {
+        const ref = op.requestBody?.content?.['application/json']?.schema?.$ref;
+        if (!ref) continue;
+        const schema = document.components.schemas[ref.split('/').pop()];
+        assert.equal(schema.additionalProperties, false, `${method.toUpperCase()} ${path}`);
+        assert.equal(schema.properties.authkey?.type, 'string', `${method.toUpperCase()} ${path}`);
+      }
+    }
+    // Nested request objects too (the validation pipe refuses unknown fields at every depth).
+    assert.equal(document.components.schemas.DisplayDto.additionalProperties, false);
+  });
+
+  it('a numeric field says both forms with the same bounds; a query number is an integer', () => {
+    const cpu = document.components.schemas.CreateEfiVmDto.properties.cpu_count;
+    assert.deepEqual(cpu.oneOf[0], { type: 'integer', minimum: 1, maximum: 1024 });
+    const digits = new RegExp(cpu.oneOf[1].pattern);
+    assert.deepEqual(['0', '1', '1024', '1025', '01'].map((text) => digits.test(text)), [false, true, true, false, false]);
+    const bytes = document.paths['/v/console'].get.parameters.find((p: { name: string }) => p.name === 'bytes');
+    assert.deepEqual(bytes.schema, { type: 'integer', minimum: 1, maximum: 1048576, example: 65536 });
+    assert.equal(document.components.schemas.Object, undefined, 'no field falls back to an untyped object');
   });
 
   it('every request DTO property has an example or a description', () => {

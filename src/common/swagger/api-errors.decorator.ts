@@ -21,7 +21,7 @@ const STATUS_TEXT: Record<number, string> = {
   507: 'Insufficient storage',
 };
 
-type ExtraFields = Record<number, Record<string, { type: string; example: unknown }>>;
+type ExtraFields = Record<number, Record<string, { type: string; example: unknown; enum?: readonly string[] }>>;
 
 /** What any operation may answer, whatever its handler: a body the server cannot read, the server failing or shutting down. */
 const ERRORS_OF_EVERY_OPERATION: ErrorCode[] = ['MALFORMED_BODY', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'INTERNAL_ERROR', 'SERVICE_UNAVAILABLE'];
@@ -69,7 +69,7 @@ function errorResponses(codes: ErrorCode[], extra: ExtraFields = {}): Array<[num
                   { $ref: getSchemaPath(ErrorResponseDto) },
                   {
                     type: 'object',
-                    properties: Object.fromEntries(Object.entries(extraProps).map(([k, v]) => [k, { type: v.type }])),
+                    properties: Object.fromEntries(Object.entries(extraProps).map(([k, v]) => [k, { type: v.type, ...(v.enum ? { enum: [...v.enum] } : {}) }])),
                   },
                 ],
               }

@@ -16,6 +16,7 @@ import {
   Min,
   MinLength,
 } from 'class-validator';
+import { integerRangePattern } from './integer-range-pattern';
 
 /*
  * Field decorators that pair each validator with its OpenAPI description, so that what
@@ -77,22 +78,40 @@ export function BooleanField(options: FieldOptions) {
   return applyDecorators(property(options, { type: Boolean }), IsBoolean());
 }
 
+/** What the server takes for a whole number: a JSON number or a numeric string (trimmed). */
+function integerValidation(min: number, max: number) {
+  return applyDecorators(
+    Transform(({ value }) => (typeof value === 'string' && /^\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : value)),
+    IsInt(),
+    Min(min),
+    Max(max),
+  );
+}
+
 /**
- * A whole number that may arrive as a JSON number or as a numeric string (the seed's
- * examples quote numbers, and query parameters are always strings).
+ * A whole number in a JSON body, which may arrive as a JSON number or as a numeric string
+ * (the seed's examples quote numbers). The document says both, each with the same bounds:
+ * `minimum`/`maximum` for the number, a pattern of exactly the numbers in range for the
+ * string (JSON Schema's bounds do not apply to strings).
  */
 export function IntegerField(options: FieldOptions & { min: number; max: number }) {
   return applyDecorators(
     property(options, {
-      oneOf: [{ type: 'integer' }, { type: 'string', pattern: '^[0-9]+$' }],
-      minimum: options.min,
-      maximum: options.max,
+      oneOf: [
+        { type: 'integer', minimum: options.min, maximum: options.max },
+        { type: 'string', pattern: integerRangePattern(options.min, options.max), description: `A numeric string from ${options.min} to ${options.max}` },
+      ],
     }),
-    Transform(({ value }) => (typeof value === 'string' && /^\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : value)),
-    IsInt(),
-    Min(options.min),
-    Max(options.max),
+    integerValidation(options.min, options.max),
   );
+}
+
+/**
+ * A whole number in the query string. Query values are strings on the wire anyway, so the
+ * document says `integer` (what Swagger UI and generated clients then send as digits).
+ */
+export function IntegerQueryField(options: FieldOptions & { min: number; max: number }) {
+  return applyDecorators(property(options, { type: 'integer', minimum: options.min, maximum: options.max }), integerValidation(options.min, options.max));
 }
 
 /** A boolean that may also arrive as "true"/"false" (query strings). */

@@ -1,12 +1,12 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IntegerField } from './fields';
+import { IntegerQueryField } from './fields';
 
 /** Offset pagination for list endpoints. */
 export class PageQueryDto {
-  @IntegerField({ description: 'Page size (1 to 1000)', example: 100, min: 1, max: 1000, optional: true })
+  @IntegerQueryField({ description: 'Page size (1 to 1000)', example: 100, min: 1, max: 1000, optional: true })
   limit: number = 100;
 
-  @IntegerField({ description: 'How many items to skip', example: 0, min: 0, max: 1_000_000_000, optional: true })
+  @IntegerQueryField({ description: 'How many items to skip', example: 0, min: 0, max: 1_000_000_000, optional: true })
   offset: number = 0;
 }
 

@@ -18,6 +18,10 @@ export class NicIdDto {
   nicid: string;
 }
 
+export class DeletedNicDto {
+  @ApiProperty({ format: 'uuid', example: NICID_EXAMPLE }) nicid: string;
+}
+
 export class NicDto {
   @ApiProperty({ format: 'uuid', example: NICID_EXAMPLE }) nicid: string;
   @ApiProperty({ enum: ['NAT', 'BRIDGE', 'FILEHANDLE'], example: 'NAT' }) type: string;

@@ -1,6 +1,5 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional } from 'class-validator';
-import { ApiPropertyOptional } from '@nestjs/swagger';
 import { BooleanField, FlagField, IntegerField, TextField, UuidField } from '../../common/validation/fields';
 import { PageInfoDto, PageQueryDto } from '../../common/validation/page.dto';
 import { StorageEntity } from '../entities/storage.entity';
@@ -69,6 +68,10 @@ export class UploadStorageQueryDto {
 export class StorageIdDto {
   @UuidField({ description: 'Storage id (STID)', example: STID_EXAMPLE })
   stid: string;
+}
+
+export class DeletedStorageDto {
+  @ApiProperty({ format: 'uuid', example: STID_EXAMPLE }) stid: string;
 }
 
 export class ListStorageQueryDto extends PageQueryDto {}

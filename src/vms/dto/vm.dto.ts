@@ -1,8 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsIn } from 'class-validator';
-import { FlagField, IntegerField, TextField, UuidField } from '../../common/validation/fields';
+import { FlagField, IntegerQueryField, TextField, UuidField } from '../../common/validation/fields';
 import { PageInfoDto, PageQueryDto } from '../../common/validation/page.dto';
 import { VM_STATES } from '../../hypervisor/hypervisor-driver';
+import { REQUESTABLE_STATES, RequestableState } from '../vm-state-plan';
 import { DisplayDto } from './vm-definition.dto';
 import { NullableStringProperty } from '../../common/swagger/nullable-property';
 
@@ -25,9 +26,9 @@ export class ListVmsQueryDto extends PageQueryDto {
 }
 
 export class RequestStateDto extends VmIdDto {
-  @ApiProperty({ enum: ['RUNNING', 'PAUSED', 'STOPPED'], description: 'The state to reach', example: 'RUNNING' })
-  @IsIn(['RUNNING', 'PAUSED', 'STOPPED'])
-  state: 'RUNNING' | 'PAUSED' | 'STOPPED';
+  @ApiProperty({ enum: REQUESTABLE_STATES, description: 'The state to reach', example: 'RUNNING' })
+  @IsIn(REQUESTABLE_STATES)
+  state: RequestableState;
 
   @FlagField({ description: 'Forceful change: an immediate stop instead of a guest (ACPI) shutdown', example: false, optional: true })
   force = false;
@@ -77,8 +78,8 @@ export class VmListDto extends PageInfoDto {
 }
 
 export class ConsoleQueryDto extends VmIdDto {
-  @IntegerField({ description: 'How many bytes of recent output (default 65536)', example: 65536, min: 1, max: 1048576, optional: true })
-  bytes = 65536;
+  @IntegerQueryField({ description: 'How many bytes of recent output (default 65536)', example: 65536, min: 1, max: 1048576, optional: true })
+  bytes: number = 65536;
 }
 
 export class ConsoleOutputDto {
@@ -88,8 +89,8 @@ export class ConsoleOutputDto {
 }
 
 export class ScreenshotQueryDto extends VmIdDto {
-  @IntegerField({ description: 'Display index (default 0)', example: 0, min: 0, max: 3, optional: true })
-  display = 0;
+  @IntegerQueryField({ description: 'Display index (default 0)', example: 0, min: 0, max: 3, optional: true })
+  display: number = 0;
 }
 
 export class ConsoleInputDto extends VmIdDto {
