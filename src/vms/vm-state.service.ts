@@ -4,6 +4,8 @@ import { filter, firstValueFrom, Subscription, timeout } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { VmEvents } from './events/vm-events.service';
+import { CausedChange, VmStateCauses } from './events/vm-state-causes';
 import { apiErrorOf, stateChangeNotAllowed } from './hypervisor-failures';
 import { VmLocks } from './vm-locks';
 import { planStateChange, RequestableState } from './vm-state-plan';
@@ -32,18 +34,15 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
     private readonly locks: VmLocks,
     private readonly vms: VmsService,
     private readonly repository: VmsRepository,
+    private readonly causes: VmStateCauses,
+    private readonly events: VmEvents,
     config: AppConfig,
   ) {
     this.gracefulStopMs = config.gracefulStopSeconds * 1000;
   }
 
   onModuleInit(): void {
-    this.subscription = this.hypervisor.events$.subscribe((event) => {
-      const change = event.type === 'state' ? { state: event.state } : { lastError: event.message };
-      this.repository
-        .record(event.vmId, change)
-        .catch((error: Error) => this.logger.warn(`recording ${event.type} of VM ${event.vmId} failed: ${error.message}`));
-    });
+    this.subscription = this.hypervisor.events$.subscribe((event) => this.causes.attribute(event, (change) => this.recordChange(change)));
   }
 
   onModuleDestroy(): void {
@@ -70,19 +69,27 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
       const action = planStateChange(current, requested, force);
       if (!action) throw stateChangeNotAllowed(vmid, requested, current);
       try {
-        if (action === 'requestStop') await this.requestStop(vmid);
-        else await this.hypervisor[action](vmid);
+        // What the driver reports while it carries out the request is the request's doing.
+        await this.causes.during(vmid, 'request', () => (action === 'requestStop' ? this.requestStop(vmid) : this.hypervisor[action](vmid)));
       } catch (error) {
         const state = this.hypervisor.state(vmid);
         const failure = apiErrorOf(error, { vmid, action, state, requested });
         const lastError = error instanceof Error ? error.message : String(error);
-        if (failure.code !== 'STATE_CHANGE_NOT_ALLOWED') await this.repository.record(vmid, { state, lastError });
+        if (failure.code !== 'STATE_CHANGE_NOT_ALLOWED') this.events.recorded(await this.repository.record(vmid, { state, lastError }), 'request');
         throw failure;
       }
       const state = this.hypervisor.state(vmid);
-      await this.repository.record(vmid, { state });
+      this.events.recorded(await this.repository.record(vmid, { state }), 'request');
       return { status: 200, state };
     });
+  }
+
+  /** Records a change the driver reported and, once committed, publishes it. */
+  private recordChange({ vmid, cause, ...change }: CausedChange): void {
+    this.repository
+      .record(vmid, change)
+      .then((recorded) => this.events.recorded(recorded, cause))
+      .catch((error: Error) => this.logger.warn(`recording ${Object.keys(change).join(' and ')} of VM ${vmid} failed: ${error.message}`));
   }
 
   /**

@@ -1,8 +1,13 @@
 import { Module } from '@nestjs/common';
 import { CatalogAccessModule } from '../catalogs/permissions/catalog-access.module';
 import { HypervisorModule } from '../hypervisor/hypervisor.module';
+import { AuthModule } from '../identity/auth/auth.module';
 import { ResourcesModule } from '../resources/resources.module';
 import { StreamsModule } from '../streams/streams.module';
+import { VmEventStreams } from './events/vm-event-streams.service';
+import { VmEvents } from './events/vm-events.service';
+import { VmEventsController } from './events/vm-events.controller';
+import { VmStateCauses } from './events/vm-state-causes';
 import { VmConfigBuilder } from './vm-config.builder';
 import { VmConsoleGateway } from './vm-console.gateway';
 import { VmConsoleService } from './vm-console.service';
@@ -17,10 +22,10 @@ import { VmsRepositoryModule } from './vms-repository.module';
 import { VmsController } from './vms.controller';
 import { VmsService } from './vms.service';
 
-/** Virtual machines (`/v`): definitions, state, console and display. */
+/** Virtual machines (`/v`): definitions, state, events, console and display. */
 @Module({
-  imports: [VmsRepositoryModule, CatalogAccessModule, ResourcesModule, HypervisorModule, StreamsModule],
-  controllers: [VmsController, VmStateController, VmInteractController],
+  imports: [VmsRepositoryModule, AuthModule, CatalogAccessModule, ResourcesModule, HypervisorModule, StreamsModule],
+  controllers: [VmsController, VmStateController, VmInteractController, VmEventsController],
   providers: [
     VmsService,
     VmStateService,
@@ -31,6 +36,9 @@ import { VmsService } from './vms.service';
     VmConsoleService,
     VmConsoleGateway,
     VmDisplayService,
+    VmEvents,
+    VmStateCauses,
+    VmEventStreams,
   ],
   // Deleting a catalog deletes its VMs (CatalogsService).
   exports: [VmsService],

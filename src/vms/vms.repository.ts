@@ -39,6 +39,15 @@ export function diskIds({ storage }: VmRecord): string[] {
   return storage.filter((a) => a.role === 'disk').map((a) => a.storage.stid);
 }
 
+/** A committed write of a VM's state or error: the state before and after, and the error it recorded. */
+export interface RecordedChange {
+  vmid: string;
+  cid: string;
+  previousState: VmState;
+  state: VmState;
+  lastError: string | null;
+}
+
 /** One row of vm_storage to write: the image, what it is to the VM, and whether the VM writes it. */
 export interface StorageAttachmentRow {
   stid: string;
@@ -161,9 +170,17 @@ export class VmsRepository implements CatalogIdResolver {
     for (const [position, row] of nics.entries()) await manager.insert(VmNicEntity, { vmid, position, ...row });
   }
 
-  /** Records what the hypervisor reports (a state, an error, or both). */
-  async record(vmid: string, change: { state?: VmState; lastError?: string | null }): Promise<void> {
-    await this.unitOfWork.run((manager) => manager.update(VmEntity, { vmid }, change));
+  /**
+   * Records what the hypervisor reports (a state, an error, or both); returns what the
+   * committed write changed, for the event log, or null when the VM no longer exists.
+   */
+  record(vmid: string, change: { state?: VmState; lastError?: string | null }): Promise<RecordedChange | null> {
+    return this.unitOfWork.run(async (manager) => {
+      const before = await manager.findOne(VmEntity, { where: { vmid }, select: { cid: true, state: true } });
+      if (!before) return null;
+      await manager.update(VmEntity, { vmid }, change);
+      return { vmid, cid: before.cid, previousState: before.state, state: change.state ?? before.state, lastError: change.lastError ?? null };
+    });
   }
 
   /** Deletes the VM; its attachments go with it (ON DELETE CASCADE). */

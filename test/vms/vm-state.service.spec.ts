@@ -5,6 +5,8 @@ import { AppConfig } from '../../src/config/app-config';
 import { HypervisorEvent, VmState } from '../../src/hypervisor/hypervisor-driver';
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
 import { HypervisorService } from '../../src/hypervisor/hypervisor.service';
+import { VmEvents } from '../../src/vms/events/vm-events.service';
+import { VmStateCauses } from '../../src/vms/events/vm-state-causes';
 import { VmLocks } from '../../src/vms/vm-locks';
 import { VmStateService } from '../../src/vms/vm-state.service';
 import { VmsRepository } from '../../src/vms/vms.repository';
@@ -38,6 +40,7 @@ function world(options: { state?: VmState; known?: boolean; fail?: Partial<Recor
     events$: events.asObservable(),
     knows: () => known,
     state: () => state,
+    stateIfDefined: () => (known ? state : undefined),
     start: operation('start', 'RUNNING'),
     resume: operation('resume', 'RUNNING'),
     pause: operation('pause', 'PAUSED'),
@@ -51,9 +54,11 @@ function world(options: { state?: VmState; known?: boolean; fail?: Partial<Recor
       known = true;
     }),
   });
-  const repository = strictFake<VmsRepository>('repository', { record: log.track('record', async () => undefined) });
+  const repository = strictFake<VmsRepository>('repository', { record: log.track('record', async () => null) });
   const config = strictFake<AppConfig>('config', { gracefulStopSeconds: options.gracefulStopSeconds ?? 30 });
-  const service = new VmStateService(hypervisor, new VmLocks(), vms, repository, config);
+  // The event log has tests of its own (test/vms/events/); here it only has to be there.
+  const vmEvents = strictFake<VmEvents>('events', { recorded: () => undefined });
+  const service = new VmStateService(hypervisor, new VmLocks(), vms, repository, new VmStateCauses(hypervisor), vmEvents, config);
   return { service, log, setState };
 }
 
