@@ -1,11 +1,11 @@
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { filter, firstValueFrom, Subscription, timeout } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
-import { VmEvents } from './events/vm-events.service';
-import { CausedChange, VmStateCauses } from './events/vm-state-causes';
+import { VmChangeRecorder } from './events/vm-change-recorder';
+import { VmStateCauses } from './events/vm-state-causes';
 import { apiErrorOf, stateChangeNotAllowed } from './hypervisor-failures';
 import { VmLocks } from './vm-locks';
 import { planStateChange, RequestableState } from './vm-state-plan';
@@ -24,7 +24,6 @@ export interface StateChangeResult {
  */
 @Injectable()
 export class VmStateService implements OnModuleInit, OnModuleDestroy {
-  private readonly logger = new Logger('VmState');
   private subscription?: Subscription;
   /** How long a graceful stop may take before the request answers 200 with STOPPING. */
   private readonly gracefulStopMs: number;
@@ -35,14 +34,15 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
     private readonly vms: VmsService,
     private readonly repository: VmsRepository,
     private readonly causes: VmStateCauses,
-    private readonly events: VmEvents,
+    private readonly recorder: VmChangeRecorder,
     config: AppConfig,
   ) {
     this.gracefulStopMs = config.gracefulStopSeconds * 1000;
   }
 
   onModuleInit(): void {
-    this.subscription = this.hypervisor.events$.subscribe((event) => this.causes.attribute(event, (change) => this.recordChange(change)));
+    // A failed write is logged by the recorder; nobody waits for these.
+    this.subscription = this.hypervisor.events$.subscribe((event) => this.causes.attribute(event, (change) => void this.recorder.record(change).catch(() => undefined)));
   }
 
   onModuleDestroy(): void {
@@ -75,21 +75,13 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
         const state = this.hypervisor.state(vmid);
         const failure = apiErrorOf(error, { vmid, action, state, requested });
         const lastError = error instanceof Error ? error.message : String(error);
-        if (failure.code !== 'STATE_CHANGE_NOT_ALLOWED') this.events.recorded(await this.repository.record(vmid, { state, lastError }), 'request');
+        if (failure.code !== 'STATE_CHANGE_NOT_ALLOWED') await this.recorder.record({ vmid, state, lastError, cause: 'request' });
         throw failure;
       }
       const state = this.hypervisor.state(vmid);
-      this.events.recorded(await this.repository.record(vmid, { state }), 'request');
+      await this.recorder.record({ vmid, state, cause: 'request' });
       return { status: 200, state };
     });
-  }
-
-  /** Records a change the driver reported and, once committed, publishes it. */
-  private recordChange({ vmid, cause, ...change }: CausedChange): void {
-    this.repository
-      .record(vmid, change)
-      .then((recorded) => this.events.recorded(recorded, cause))
-      .catch((error: Error) => this.logger.warn(`recording ${Object.keys(change).join(' and ')} of VM ${vmid} failed: ${error.message}`));
   }
 
   /**

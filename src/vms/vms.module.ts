@@ -4,6 +4,7 @@ import { HypervisorModule } from '../hypervisor/hypervisor.module';
 import { AuthModule } from '../identity/auth/auth.module';
 import { ResourcesModule } from '../resources/resources.module';
 import { StreamsModule } from '../streams/streams.module';
+import { VmChangeRecorder } from './events/vm-change-recorder';
 import { VmEventStreams } from './events/vm-event-streams.service';
 import { VmEvents } from './events/vm-events.service';
 import { VmEventsController } from './events/vm-events.controller';
@@ -38,6 +39,7 @@ import { VmsService } from './vms.service';
     VmDisplayService,
     VmEvents,
     VmStateCauses,
+    VmChangeRecorder,
     VmEventStreams,
   ],
   // Deleting a catalog deletes its VMs (CatalogsService).
