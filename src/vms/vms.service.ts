@@ -55,8 +55,9 @@ export class VmsService {
     checkAgainstHost(definition, this.hypervisor.capabilities);
     const resources = await this.resolveResources(caller, definition);
     const vmid = randomUUID();
+    let created: VmRecord;
     try {
-      const created = await this.unitOfWork.run(async (manager) => {
+      created = await this.unitOfWork.run(async (manager) => {
         await this.assertNameFree(manager, cid, definition.name);
         await this.assertWritableFree(manager, resources);
         await this.repository.insert(manager, vmid, cid, definition);
@@ -66,12 +67,12 @@ export class VmsService {
         await this.defineInDriver(record);
         return record;
       });
-      this.events.publish({ type: 'created', vmid, cid, name: definition.name });
-      return created;
     } catch (error) {
       await this.files.remove(vmid);
       throw error;
     }
+    this.events.publish({ type: 'created', vmid, cid, name: definition.name });
+    return created;
   }
 
   async get(vmid: string): Promise<VmRecord> {
