@@ -92,6 +92,22 @@ describe('GET /v/events', () => {
     stream.close();
   });
 
+  it('nothing is published for a change that was refused or rolled back', async () => {
+    const stream = await watch(w.owner.token, { cid: w.cid });
+    const vmid = await createEfiVm(t, w.owner.token, { name: 'taken', catalog: w.cid });
+    // The name is checked inside the creation's transaction, which rolls back.
+    const duplicate = await t.call({ method: 'PUT', url: '/v/efi', token: w.owner.token, body: { name: 'taken', catalog: w.cid, cpu_count: 1, memory_size_mb: 256 } });
+    assert.equal(duplicate.status, 409);
+    assert.equal((await t.call({ method: 'PATCH', url: '/v', token: w.owner.token, body: { vmid, memory_size_mb: 16_777_216 } })).status, 422);
+    const later = await createEfiVm(t, w.owner.token, { name: 'later', catalog: w.cid });
+    await stream.waitFor((e) => e.event === 'created' && json(e).vmid === later, 5000, 'the later creation');
+    assert.deepEqual(
+      stream.events.map((e) => `${e.event} ${json(e).name ?? ''}`.trim()),
+      ['created taken', 'created later'],
+    );
+    stream.close();
+  });
+
   it('a guest that powers itself off (sim poweroff_after_ms): RUNNING → STOPPED with cause guest within a second', async () => {
     const stream = await watch(w.owner.token);
     const vmid = await createEfiVm(t, w.owner.token, { name: 'self-stopping', catalog: w.cid, sim: { poweroff_after_ms: 300 } });
