@@ -19,8 +19,12 @@ export interface StreamCredential {
   expiresAt: number;
 }
 
-/** Runs a stream's authorization again; returns the catalog it reads from, or throws the ApiError that refuses it now. */
-export type StreamCheck = () => Promise<string>;
+/**
+ * Runs a stream's authorization again; returns the catalog it reads from (null: every
+ * catalog the caller may see, as an event stream without a filter), or throws the ApiError
+ * that refuses it now.
+ */
+export type StreamCheck = () => Promise<string | null>;
 
 /** A stream ends at most this long after its authkey expires. */
 const EXPIRY_SWEEP_MS = 500;
@@ -36,8 +40,8 @@ function endFor(error: unknown): StreamEnd {
 /** One open stream's right to exist. */
 export class LiveStream {
   private readonly controller = new AbortController();
-  /** The catalog the last check found; undefined until the first check passes. */
-  private cid: string | undefined;
+  /** The catalog the last check found (null: any); undefined until the first check passes. */
+  private cid: string | null | undefined;
   /** The checks so far, one after another; traffic waits for the last. */
   private checks: Promise<void> = Promise.resolve();
 
@@ -84,7 +88,7 @@ export class LiveStream {
 
   /** Whether a change to catalog `cid` may concern this stream (one still on its first check may read any). */
   readsFrom(cid: string): boolean {
-    return this.cid === undefined || this.cid === cid;
+    return this.cid === undefined || this.cid === null || this.cid === cid;
   }
 
   /** The first check; its refusal is the caller's to answer. */
@@ -105,7 +109,7 @@ export class LiveStream {
 }
 
 /**
- * Every open long-lived stream (console and, later, rfb sockets and event streams), each
+ * Every open long-lived stream (console sockets, event streams and, later, rfb sockets), each
  * kept only while its holder may still have it. The code that changes who may do what says
  * so here, explicitly: a dropped authkey ends its streams at once; a change to users, groups
  * or memberships, or to a catalog (its shares, its VMs, the catalog itself), re-runs the

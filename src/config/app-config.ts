@@ -32,6 +32,10 @@ export class AppConfig {
   readonly loginAttemptsPerMinute: number;
   /** How long a WebSocket upgrade may wait for its answer before its socket is destroyed. */
   readonly upgradeTimeoutSeconds: number;
+  /** How many past VM events GET /v/events keeps for clients resuming with Last-Event-ID. */
+  readonly eventBacklog: number;
+  /** Seconds between the comment lines an idle event stream sends so proxies keep it open. */
+  readonly eventHeartbeatSeconds: number;
 
   constructor(values: Omit<AppConfig, 'databasePath'>) {
     Object.assign(this, values);
@@ -108,5 +112,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     gracefulStopSeconds: integer(env, 'VELOCITY_STOP_TIMEOUT', 30, 0, 3600),
     loginAttemptsPerMinute: integer(env, 'VELOCITY_LOGIN_ATTEMPTS_PER_MINUTE', 10, 1, 100_000),
     upgradeTimeoutSeconds: integer(env, 'VELOCITY_UPGRADE_TIMEOUT', 10, 1, 300),
+    eventBacklog: integer(env, 'VELOCITY_EVENT_BACKLOG', 10_000, 1, 1_000_000),
+    eventHeartbeatSeconds: integer(env, 'VELOCITY_EVENT_HEARTBEAT', 15, 1, 3600),
   });
 }

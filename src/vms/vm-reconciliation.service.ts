@@ -1,5 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { VmEvents } from './events/vm-events.service';
+import { VmStateCauses } from './events/vm-state-causes';
 import { VmFiles } from './vm-files';
 import { VmStateService } from './vm-state.service';
 import { VmsRepository } from './vms.repository';
@@ -20,6 +22,8 @@ export class VmReconciliationService implements OnApplicationBootstrap {
     private readonly states: VmStateService,
     private readonly hypervisor: HypervisorService,
     private readonly files: VmFiles,
+    private readonly causes: VmStateCauses,
+    private readonly events: VmEvents,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -28,16 +32,17 @@ export class VmReconciliationService implements OnApplicationBootstrap {
     const autostart: string[] = [];
     for (const record of records) {
       const { vmid, name } = record.vm;
-      let lastError: string | null = record.vm.lastError;
+      let lastError: string | undefined;
       try {
-        await this.vms.defineInDriver(record);
+        // A re-attached QEMU reports its state while being defined: that is what reconciliation found.
+        await this.causes.during(vmid, 'reconcile', () => this.vms.defineInDriver(record));
       } catch (error) {
         lastError = `could not be defined in the ${this.hypervisor.driverName} driver at start: ${(error as Error).message}`;
         this.logger.error(`VM ${name} (${vmid}) ${lastError}`);
       }
       const state = this.vms.driverState(vmid);
       if (state !== record.vm.state) this.logger.log(`VM ${name} (${vmid}): recorded ${record.vm.state}, driver reports ${state}`);
-      await this.repository.record(vmid, { state, lastError });
+      this.events.recorded(await this.repository.record(vmid, { state, ...(lastError ? { lastError } : {}) }), 'reconcile');
       if (record.vm.autostart && state === 'STOPPED' && this.hypervisor.knows(vmid)) autostart.push(vmid);
     }
     // Autostart runs in the background: the server answers (and reports STARTING) meanwhile.

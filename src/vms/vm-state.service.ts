@@ -1,9 +1,11 @@
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { filter, firstValueFrom, Subscription, timeout } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { VmChangeRecorder } from './events/vm-change-recorder';
+import { VmStateCauses } from './events/vm-state-causes';
 import { apiErrorOf, stateChangeNotAllowed } from './hypervisor-failures';
 import { VmLocks } from './vm-locks';
 import { planStateChange, RequestableState } from './vm-state-plan';
@@ -22,7 +24,6 @@ export interface StateChangeResult {
  */
 @Injectable()
 export class VmStateService implements OnModuleInit, OnModuleDestroy {
-  private readonly logger = new Logger('VmState');
   private subscription?: Subscription;
   /** How long a graceful stop may take before the request answers 200 with STOPPING. */
   private readonly gracefulStopMs: number;
@@ -32,18 +33,16 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
     private readonly locks: VmLocks,
     private readonly vms: VmsService,
     private readonly repository: VmsRepository,
+    private readonly causes: VmStateCauses,
+    private readonly recorder: VmChangeRecorder,
     config: AppConfig,
   ) {
     this.gracefulStopMs = config.gracefulStopSeconds * 1000;
   }
 
   onModuleInit(): void {
-    this.subscription = this.hypervisor.events$.subscribe((event) => {
-      const change = event.type === 'state' ? { state: event.state } : { lastError: event.message };
-      this.repository
-        .record(event.vmId, change)
-        .catch((error: Error) => this.logger.warn(`recording ${event.type} of VM ${event.vmId} failed: ${error.message}`));
-    });
+    // A failed write is logged by the recorder; nobody waits for these.
+    this.subscription = this.hypervisor.events$.subscribe((event) => this.causes.attribute(event, (change) => void this.recorder.record(change).catch(() => undefined)));
   }
 
   onModuleDestroy(): void {
@@ -70,17 +69,17 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
       const action = planStateChange(current, requested, force);
       if (!action) throw stateChangeNotAllowed(vmid, requested, current);
       try {
-        if (action === 'requestStop') await this.requestStop(vmid);
-        else await this.hypervisor[action](vmid);
+        // What the driver reports while it carries out the request is the request's doing.
+        await this.causes.during(vmid, 'request', () => (action === 'requestStop' ? this.requestStop(vmid) : this.hypervisor[action](vmid)));
       } catch (error) {
         const state = this.hypervisor.state(vmid);
         const failure = apiErrorOf(error, { vmid, action, state, requested });
         const lastError = error instanceof Error ? error.message : String(error);
-        if (failure.code !== 'STATE_CHANGE_NOT_ALLOWED') await this.repository.record(vmid, { state, lastError });
+        if (failure.code !== 'STATE_CHANGE_NOT_ALLOWED') await this.recorder.record({ vmid, state, lastError, cause: 'request' });
         throw failure;
       }
       const state = this.hypervisor.state(vmid);
-      await this.repository.record(vmid, { state });
+      await this.recorder.record({ vmid, state, cause: 'request' });
       return { status: 200, state };
     });
   }

@@ -1,8 +1,14 @@
 import { Module } from '@nestjs/common';
 import { CatalogAccessModule } from '../catalogs/permissions/catalog-access.module';
 import { HypervisorModule } from '../hypervisor/hypervisor.module';
+import { AuthModule } from '../identity/auth/auth.module';
 import { ResourcesModule } from '../resources/resources.module';
 import { StreamsModule } from '../streams/streams.module';
+import { VmChangeRecorder } from './events/vm-change-recorder';
+import { VmEventStreams } from './events/vm-event-streams.service';
+import { VmEvents } from './events/vm-events.service';
+import { VmEventsController } from './events/vm-events.controller';
+import { VmStateCauses } from './events/vm-state-causes';
 import { VmConfigBuilder } from './vm-config.builder';
 import { VmConsoleGateway } from './vm-console.gateway';
 import { VmConsoleService } from './vm-console.service';
@@ -18,10 +24,10 @@ import { VmsRepositoryModule } from './vms-repository.module';
 import { VmsController } from './vms.controller';
 import { VmsService } from './vms.service';
 
-/** Virtual machines (`/v`): definitions, state, console, display and remote screen. */
+/** Virtual machines (`/v`): definitions, state, events, console, display and remote screen. */
 @Module({
-  imports: [VmsRepositoryModule, CatalogAccessModule, ResourcesModule, HypervisorModule, StreamsModule],
-  controllers: [VmsController, VmStateController, VmInteractController],
+  imports: [VmsRepositoryModule, AuthModule, CatalogAccessModule, ResourcesModule, HypervisorModule, StreamsModule],
+  controllers: [VmsController, VmStateController, VmInteractController, VmEventsController],
   providers: [
     VmsService,
     VmStateService,
@@ -33,6 +39,10 @@ import { VmsService } from './vms.service';
     VmConsoleGateway,
     VmDisplayService,
     VmRemoteScreenGateway,
+    VmEvents,
+    VmStateCauses,
+    VmChangeRecorder,
+    VmEventStreams,
   ],
   // Deleting a catalog deletes its VMs (CatalogsService).
   exports: [VmsService],

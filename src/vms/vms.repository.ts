@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
 import { CatalogIdResolver } from '../catalogs/permissions/catalog-references';
 import { UnitOfWork } from '../database/unit-of-work';
 import type { VmState } from '../hypervisor/hypervisor-driver';
@@ -37,6 +37,21 @@ export function storageIdFor({ storage }: VmRecord, role: StorageRole): string |
 /** The VM's disks' storage ids, in order. */
 export function diskIds({ storage }: VmRecord): string[] {
   return storage.filter((a) => a.role === 'disk').map((a) => a.storage.stid);
+}
+
+/** What the hypervisor reports about a VM: a state, an error, or both. */
+export interface ReportedChange {
+  state?: VmState;
+  lastError?: string | null;
+}
+
+/** A committed write of a VM's state or error: the state before and after, and the error it recorded. */
+export interface RecordedChange {
+  vmid: string;
+  cid: string;
+  previousState: VmState;
+  state: VmState;
+  lastError: string | null;
 }
 
 /** One row of vm_storage to write: the image, what it is to the VM, and whether the VM writes it. */
@@ -161,9 +176,30 @@ export class VmsRepository implements CatalogIdResolver {
     for (const [position, row] of nics.entries()) await manager.insert(VmNicEntity, { vmid, position, ...row });
   }
 
-  /** Records what the hypervisor reports (a state, an error, or both). */
-  async record(vmid: string, change: { state?: VmState; lastError?: string | null }): Promise<void> {
-    await this.unitOfWork.run((manager) => manager.update(VmEntity, { vmid }, change));
+  /**
+   * Records what the hypervisor reports (a state, an error, or both); returns what the
+   * committed write changed, for the event log, or null when the VM no longer exists.
+   */
+  record(vmid: string, change: ReportedChange): Promise<RecordedChange | null> {
+    return this.unitOfWork.run(async (manager) => (await this.recordIn(manager, [{ vmid, ...change }]))[0]);
+  }
+
+  /** The same for several changes, in order, inside the caller's transaction (the VMs are read in one query). */
+  async recordIn(manager: EntityManager, changes: Array<{ vmid: string } & ReportedChange>): Promise<Array<RecordedChange | null>> {
+    const rows = await manager.find(VmEntity, { where: { vmid: In([...new Set(changes.map((c) => c.vmid))]) }, select: { vmid: true, cid: true, state: true } });
+    const current = new Map(rows.map((row) => [row.vmid, row]));
+    const recorded: Array<RecordedChange | null> = [];
+    for (const { vmid, ...change } of changes) {
+      const row = current.get(vmid);
+      if (!row) {
+        recorded.push(null);
+        continue;
+      }
+      await manager.update(VmEntity, { vmid }, change);
+      recorded.push({ vmid, cid: row.cid, previousState: row.state, state: change.state ?? row.state, lastError: change.lastError ?? null });
+      row.state = change.state ?? row.state;
+    }
+    return recorded;
   }
 
   /** Deletes the VM; its attachments go with it (ON DELETE CASCADE). */

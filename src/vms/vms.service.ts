@@ -12,6 +12,8 @@ import { attachesReadOnly, StorageEntity } from '../resources/entities/storage.e
 import { NicsService } from '../resources/nics.service';
 import { ImageClone, StorageService } from '../resources/storage.service';
 import { StorageRole } from './entities/vm-storage.entity';
+import { VmEvents } from './events/vm-events.service';
+import { VmStateCauses } from './events/vm-state-causes';
 import { apiErrorOf } from './hypervisor-failures';
 import { VmConfigBuilder } from './vm-config.builder';
 import { definitionOf, VmDefinition } from './vm-definition';
@@ -45,14 +47,17 @@ export class VmsService {
     private readonly files: VmFiles,
     private readonly locks: VmLocks,
     private readonly liveStreams: LiveStreams,
+    private readonly events: VmEvents,
+    private readonly causes: VmStateCauses,
   ) {}
 
   async create(caller: AuthenticatedUser, cid: string, definition: VmDefinition): Promise<VmRecord> {
     checkAgainstHost(definition, this.hypervisor.capabilities);
     const resources = await this.resolveResources(caller, definition);
     const vmid = randomUUID();
+    let created: VmRecord;
     try {
-      return await this.unitOfWork.run(async (manager) => {
+      created = await this.unitOfWork.run(async (manager) => {
         await this.assertNameFree(manager, cid, definition.name);
         await this.assertWritableFree(manager, resources);
         await this.repository.insert(manager, vmid, cid, definition);
@@ -66,6 +71,8 @@ export class VmsService {
       await this.files.remove(vmid);
       throw error;
     }
+    this.events.publish({ type: 'created', vmid, cid, name: definition.name });
+    return created;
   }
 
   async get(vmid: string): Promise<VmRecord> {
@@ -87,7 +94,7 @@ export class VmsService {
       checkAgainstHost(definition, this.hypervisor.capabilities);
       const kept = new Set([...current.storage.map((a) => a.storage.stid), ...current.nics.map((n) => n.nic.nicid)]);
       const resources = await this.resolveResources(caller, definition, kept);
-      return this.unitOfWork.run(async (manager) => {
+      const updated = await this.unitOfWork.run(async (manager) => {
         await this.assertNameFree(manager, current.vm.cid, definition.name, vmid);
         await this.assertWritableFree(manager, resources, vmid);
         await this.repository.updateDefinition(manager, vmid, definition);
@@ -102,6 +109,8 @@ export class VmsService {
         }
         return updated;
       });
+      this.events.publish({ type: 'changed', vmid, cid: updated.vm.cid, name: updated.vm.name });
+      return updated;
     });
   }
 
@@ -157,12 +166,14 @@ export class VmsService {
       const state = this.driverState(vmid);
       if (state !== 'STOPPED') {
         if (!force) throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; stop it first or pass force`);
-        await this.hypervisor.stop(vmid).catch((error: unknown) => {
+        // A forced stop's state changes are the request's doing.
+        await this.causes.during(vmid, 'request', () => this.hypervisor.stop(vmid)).catch((error: unknown) => {
           throw apiErrorOf(error, { vmid, action: 'stop', state: this.driverState(vmid) });
         });
       }
       if (this.hypervisor.knows(vmid)) await this.hypervisor.destroy(vmid);
       await this.repository.delete(vmid);
+      this.events.publish({ type: 'deleted', vmid, cid: vm.cid });
       this.liveStreams.catalogChanged(vm.cid); // the VM's console sockets end
       await this.files.remove(vmid);
     });

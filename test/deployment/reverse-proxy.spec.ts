@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import { freePort } from '../support/server-process';
+import { json, SseClient } from '../support/sse-client';
 import { TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, setState } from '../support/vm-fixture';
 import { sleep } from '../support/wait';
@@ -103,6 +104,23 @@ describe('behind nginx under /velocity/', () => {
     while (!received.includes('login:') && Date.now() < deadline) await sleep(50);
     ws.close();
     assert.match(received, /login:/);
+  });
+
+  it('carries the event stream through the proxy unbuffered: an event arrives promptly', async () => {
+    const w = await makeVmWorld(t, 'proxied-events');
+    const vmid = await createEfiVm(t, w.owner.token, { name: 'watched-vm', catalog: w.cid });
+    const stream = await SseClient.open(`${proxy}/velocity/v/events?cid=${w.cid}`, { authorization: `Bearer ${w.owner.token}` });
+    try {
+      assert.equal(stream.status, 200);
+      assert.match(String(stream.response.headers['content-type']), /^text\/event-stream/);
+      const began = performance.now();
+      assert.equal((await setState(t, w.owner.token, vmid, 'RUNNING')).status, 200);
+      const running = await stream.waitFor((e) => e.event === 'state' && json(e).vmid === vmid && json(e).state === 'RUNNING', 2000, 'RUNNING through nginx');
+      // Nothing on the way (buffering, compression) may hold the event back.
+      assert.ok(running.receivedAt - began < 1000, `arrived ${(running.receivedAt - began).toFixed(0)} ms after the request`);
+    } finally {
+      stream.close();
+    }
   });
 
   it('Swagger UI loads through the proxy, lists every operation and runs one', async () => {

@@ -36,8 +36,11 @@ export interface VEndpoint extends MatrixRoute {
    * stream and the remote screen answer 101 Switching Protocols).
    */
   allowed: { status: number; code?: string };
-  /** 'websocket': the request is a WebSocket upgrade to the listening server. */
-  transport?: 'http' | 'websocket';
+  /**
+   * 'websocket': the request is a WebSocket upgrade to the listening server; 'sse': an event
+   * stream from the listening server (allowed: its 200 head arrives; it is closed then).
+   */
+  transport?: 'http' | 'websocket' | 'sse';
   request: (c: VContext) => RequestParts;
   /** Checks the effect of an allowed request. */
   verify?: (t: TestApp, reply: Reply, c: VContext) => Promise<void>;
@@ -209,6 +212,28 @@ export const V_ENDPOINTS: VEndpoint[] = [
     addressing: 'vmid',
     vm: 'running',
     allowed: { status: 101 },
+    request: (c) => ({ query: { vmid: c.vmid } }),
+  },
+  {
+    method: 'GET',
+    path: '/v/events',
+    variant: 'cid filter',
+    transport: 'sse',
+    permission: 'view',
+    addressing: 'catalog',
+    vm: 'none',
+    allowed: { status: 200 },
+    request: (c) => ({ query: { cid: c.cid } }),
+  },
+  {
+    method: 'GET',
+    path: '/v/events',
+    variant: 'vmid filter',
+    transport: 'sse',
+    permission: 'view',
+    addressing: 'vmid',
+    vm: 'running',
+    allowed: { status: 200 },
     request: (c) => ({ query: { vmid: c.vmid } }),
   },
   {

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { CATALOG_PERMISSIONS, CatalogPermission } from '../../src/catalogs/permissions/catalog-permission';
 import { requestTo, rowName } from '../support/matrix-route';
+import { SseClient } from '../support/sse-client';
 import { Call, Reply, TestApp } from '../support/test-app';
 import { createDisk, setState } from '../support/vm-fixture';
 import { R_ENDPOINTS, RContext, REndpoint, V_ENDPOINTS, VContext, VEndpoint } from './authorization-matrix.rows';
@@ -12,7 +13,8 @@ import { R_ENDPOINTS, RContext, REndpoint, V_ENDPOINTS, VContext, VEndpoint } fr
 /**
  * Generated authorization matrix for every /v and /r endpoint.
  *
- * /v is catalog-scoped: for each endpoint (the WebSocket upgrades of the console stream and the remote screen included)
+ * /v is catalog-scoped: for each endpoint (the WebSocket upgrades of the console stream and the
+ * remote screen, and the event stream, included)
  * and each of the seven share permissions, a caller holding only that permission and a caller
  * holding all but it; once per endpoint the owning group's member, root, a user with no
  * relation, the owner naming an unknown id, no key, an unknown key and an expired key.
@@ -198,9 +200,19 @@ describe('/v and /r authorization matrix', () => {
     });
   }
 
-  /** Sends the request (as a WebSocket upgrade if asked), with the clock past the key's expiry if asked. */
+  /** Opens an event stream: 200 once its head arrives (the stream is closed then), else the refusal. */
+  async function stream(request: Omit<Call, 'token'>, token: string | undefined): Promise<Reply> {
+    const client = await SseClient.open(`http://127.0.0.1:${port}${t.config.basePath}${request.url}?${new URLSearchParams(request.query)}`, token ? { authorization: `Bearer ${token}` } : {});
+    if (client.status === 200) {
+      client.close();
+      return { status: 200, body: undefined, headers: client.response.headers };
+    }
+    return { status: client.status, body: await client.errorBody(), headers: client.response.headers };
+  }
+
+  /** Sends the request (as a WebSocket upgrade or event stream if asked), with the clock past the key's expiry if asked. */
   async function send(request: Omit<Call, 'token'>, token: string | undefined, expired: boolean, transport: VEndpoint['transport'] = 'http'): Promise<Reply> {
-    const deliver = () => (transport === 'websocket' ? upgrade(request, token) : t.call({ ...request, token }));
+    const deliver = () => (transport === 'websocket' ? upgrade(request, token) : transport === 'sse' ? stream(request, token) : t.call({ ...request, token }));
     if (!expired) return deliver();
     t.clock.advance(t.config.authkeyTtlSeconds + 1);
     try {
@@ -293,8 +305,8 @@ describe('/v and /r authorization matrix', () => {
 
     // A GET request may name its target in the body and in the query at once: the id the
     // permission is checked on and the id that is served must be the same one. (A WebSocket
-    // upgrade carries no body.)
-    for (const endpoint of V_ENDPOINTS.filter((e) => e.method === 'GET' && e.vm === 'running' && e.transport !== 'websocket')) {
+    // upgrade carries no body; an event stream has its own test of the same in test/vms/events/.)
+    for (const endpoint of V_ENDPOINTS.filter((e) => e.method === 'GET' && e.vm === 'running' && (e.transport ?? 'http') === 'http')) {
       const field = endpoint.addressing === 'vmid' ? 'vmid' : 'cid';
       for (const visibleIn of ['body', 'query'] as const) {
         it(`${rowName(endpoint)} with a visible ${field} in the ${visibleIn} and an invisible one in the ${visibleIn === 'body' ? 'query' : 'body'} never serves the invisible one`, async () => {

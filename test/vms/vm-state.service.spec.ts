@@ -5,6 +5,8 @@ import { AppConfig } from '../../src/config/app-config';
 import { HypervisorEvent, VmState } from '../../src/hypervisor/hypervisor-driver';
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
 import { HypervisorService } from '../../src/hypervisor/hypervisor.service';
+import { VmChangeRecorder } from '../../src/vms/events/vm-change-recorder';
+import { VmStateCauses } from '../../src/vms/events/vm-state-causes';
 import { VmLocks } from '../../src/vms/vm-locks';
 import { VmStateService } from '../../src/vms/vm-state.service';
 import { VmsRepository } from '../../src/vms/vms.repository';
@@ -15,8 +17,8 @@ import { CallLog, strictFake } from '../support/strict-fake';
 const VMID = '6f1c1d2e-0000-4000-8000-000000000001';
 
 /**
- * VmStateService without an app: a fake hypervisor holding one VM, a fake repository that
- * records what would be written. Each test names every dependency member the service may use.
+ * VmStateService without an app: a fake hypervisor holding one VM, a fake recorder that
+ * logs what would be written. Each test names every dependency member the service may use.
  */
 function world(options: { state?: VmState; known?: boolean; fail?: Partial<Record<'start' | 'stop' | 'pause' | 'requestStop', Error>>; gracefulStopSeconds?: number } = {}) {
   const log = new CallLog();
@@ -38,6 +40,7 @@ function world(options: { state?: VmState; known?: boolean; fail?: Partial<Recor
     events$: events.asObservable(),
     knows: () => known,
     state: () => state,
+    stateIfDefined: () => (known ? state : undefined),
     start: operation('start', 'RUNNING'),
     resume: operation('resume', 'RUNNING'),
     pause: operation('pause', 'PAUSED'),
@@ -51,9 +54,11 @@ function world(options: { state?: VmState; known?: boolean; fail?: Partial<Recor
       known = true;
     }),
   });
-  const repository = strictFake<VmsRepository>('repository', { record: log.track('record', async () => undefined) });
+  const repository = strictFake<VmsRepository>('repository', {});
   const config = strictFake<AppConfig>('config', { gracefulStopSeconds: options.gracefulStopSeconds ?? 30 });
-  const service = new VmStateService(hypervisor, new VmLocks(), vms, repository, config);
+  // What the recorder writes and publishes is tested through the app (test/vms/events/).
+  const recorder = strictFake<VmChangeRecorder>('recorder', { record: log.track('record', async () => undefined) });
+  const service = new VmStateService(hypervisor, new VmLocks(), vms, repository, new VmStateCauses(hypervisor), recorder, config);
   return { service, log, setState };
 }
 
@@ -62,7 +67,7 @@ describe('VmStateService (fakes, no app)', () => {
   it('runs the planned driver action and records the state it ends in', async () => {
     const { service, log } = world({ state: 'STOPPED' });
     assert.deepEqual(await service.request(VMID, 'RUNNING', false), { status: 200, state: 'RUNNING' });
-    assert.deepEqual(log.calls, [`start(${VMID})`, `record(${VMID}, {"state":"RUNNING"})`]);
+    assert.deepEqual(log.calls, [`start(${VMID})`, `record({"vmid":"${VMID}","state":"RUNNING","cause":"request"})`]);
   });
 
   it('answers 208 for the state the VM is in, touching nothing', async () => {
@@ -83,7 +88,7 @@ describe('VmStateService (fakes, no app)', () => {
     const { service, log } = world({ state: 'STOPPED', fail: { start: new HypervisorError('HYPERVISOR_ERROR', 'no firmware') } });
     const error = await rejectionOf(service.request(VMID, 'RUNNING', false));
     assert.deepEqual([error.status, error.code, error.message, error.extras], [500, 'HYPERVISOR_FAILURE', 'The hypervisor failed to start the VM: no firmware', { vmid: VMID, state: 'STOPPED' }]);
-    assert.deepEqual(log.calls, [`start(${VMID})`, `record(${VMID}, {"state":"STOPPED","lastError":"no firmware"})`]);
+    assert.deepEqual(log.calls, [`start(${VMID})`, `record({"vmid":"${VMID}","state":"STOPPED","lastError":"no firmware","cause":"request"})`]);
   });
 
   it('a driver that finds the VM in another state than planned answers the 403, records nothing', async () => {

@@ -14,6 +14,8 @@ import { StorageService } from '../../src/resources/storage.service';
 import { VmConfigBuilder } from '../../src/vms/vm-config.builder';
 import { VmDefinition } from '../../src/vms/vm-definition';
 import { VmFiles } from '../../src/vms/vm-files';
+import { VmEvents } from '../../src/vms/events/vm-events.service';
+import { VmStateCauses } from '../../src/vms/events/vm-state-causes';
 import { VmLocks } from '../../src/vms/vm-locks';
 import { NicAttachmentRow, StorageAttachmentRow, VmRecord, VmsRepository } from '../../src/vms/vms.repository';
 import { VmsService } from '../../src/vms/vms.service';
@@ -100,7 +102,9 @@ function world(setup: Setup = {}) {
   const files = strictFake<VmFiles>('files', { prepare: async () => undefined, remove: log.track('files.remove', async () => undefined) });
   const builder = strictFake<VmConfigBuilder>('configBuilder', { build: () => ({}) as never });
   const liveStreams = strictFake<LiveStreams>('liveStreams', {});
-  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), liveStreams);
+  // The event log has tests of its own (test/vms/events/); here it only has to be there.
+  const events = strictFake<VmEvents>('events', { publish: () => undefined });
+  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), liveStreams, events, new VmStateCauses(hypervisor));
   return { service, log, written };
 }
 

@@ -51,6 +51,11 @@ export const ERROR_CODES = {
   HYPERVISOR_FAILURE: { status: 500, description: 'The hypervisor failed during the state transition; `state` is the VM\'s true state afterwards.' },
   HOST_STORAGE_FULL: { status: 507, description: 'The host\'s filesystem has no space left (or the quota is reached) for the image; nothing was kept. Free space or ask the operator.' },
   INTERNAL_ERROR: { status: 500, description: 'An unexpected failure; details are in the server log under the request id.' },
+  EVENT_STREAM_BEHIND: {
+    status: 503,
+    description:
+      'Only as the `code` of an event stream\'s `end` event: the client read so slowly that more events than VELOCITY_EVENT_BACKLOG waited for it; reconnect with Last-Event-ID.',
+  },
   SERVICE_UNAVAILABLE: { status: 503, description: 'A dependency (the database) is not reachable.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

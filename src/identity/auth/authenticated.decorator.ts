@@ -26,14 +26,27 @@ export function Authenticated(options: { group?: SpecialGroup } = {}) {
   );
 }
 
+/** The authkey a request was authenticated with, as a long-lived stream watches it (never the key itself). */
+export interface AuthkeyCredential {
+  keyHash: string;
+  /** Unix seconds. */
+  expiresAt: number;
+}
+
 export interface AuthenticatedRequest extends FastifyRequest {
   user: AuthenticatedUser;
+  credential: AuthkeyCredential;
 }
 
 /** The caller resolved by the authkey guard. */
 export const CurrentUser = createParamDecorator(
   (_data: unknown, context: ExecutionContext): AuthenticatedUser =>
     context.switchToHttp().getRequest<AuthenticatedRequest>().user,
+);
+
+/** The credential the authkey guard checked (for a handler that keeps a stream open while the key is valid). */
+export const CurrentCredential = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): AuthkeyCredential => context.switchToHttp().getRequest<AuthenticatedRequest>().credential,
 );
 
 /** The authkey the request presents, for the routes that act on the key itself. */

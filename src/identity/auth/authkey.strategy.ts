@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { Strategy } from 'passport-custom';
 import { AuthkeysService } from './authkeys.service';
 import { AuthenticatedUser } from './authenticated-user';
+import { AuthenticatedRequest } from './authenticated.decorator';
 import { extractAuthkey } from './authkey-extractor';
 
 /** Passport strategy `authkey`: the key from header, body or query, checked against the store. */
@@ -15,7 +16,10 @@ export class AuthkeyStrategy extends PassportStrategy(Strategy, 'authkey') {
 
   async validate(request: FastifyRequest): Promise<AuthenticatedUser | false> {
     const key = extractAuthkey(request);
-    if (!key) return false;
-    return (await this.authkeys.resolve(key)) ?? false;
+    const session = key ? await this.authkeys.resolveSession(key) : null;
+    if (!session) return false;
+    // A handler that keeps a stream open watches the key by its hash (see AuthkeyCredential).
+    (request as Partial<AuthenticatedRequest>).credential = { keyHash: session.keyHash, expiresAt: session.expiresAt };
+    return session.user;
   }
 }

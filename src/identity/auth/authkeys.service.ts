@@ -82,8 +82,12 @@ export class AuthkeysService {
   }
 
   /** The user behind a valid key, with the key's hash and expiry; null for an unknown or expired key. */
-  async resolveSession(key: string): Promise<AuthkeySession | null> {
-    const keyHash = digest(key);
+  resolveSession(key: string): Promise<AuthkeySession | null> {
+    return this.resolveHashed(digest(key));
+  }
+
+  /** The same for a key known only by its hash (a long-lived stream re-checking its key). */
+  async resolveHashed(keyHash: string): Promise<AuthkeySession | null> {
     const now = this.clock.nowSeconds();
     const cached = this.cache.get(keyHash, now);
     if (cached) return { keyHash, ...cached };
