@@ -149,6 +149,7 @@ export class VmsService {
           await this.defineInDriver(created);
           return created;
         });
+        this.events.publish({ type: 'created', vmid: cloneVmid, cid: target.cid, name });
         return { record, cow: [...copies.values()].every((copy) => copy.cow) };
       } catch (error) {
         if (this.hypervisor.knows(cloneVmid)) await this.hypervisor.destroy(cloneVmid);

@@ -92,6 +92,21 @@ describe('GET /v/events', () => {
     stream.close();
   });
 
+  it('a clone is a creation in the target catalog; a refused clone publishes nothing', async () => {
+    const source = await createEfiVm(t, w.owner.token, { name: 'clone-source', catalog: w.cid });
+    const stream = await watch(w.owner.token, { cid: w.cid });
+    const clone = (name: string) => t.call({ method: 'POST', url: '/v/clone', token: w.owner.token, body: { vmid: source, catalog: w.cid, name } });
+    assert.equal((await clone('clone-source')).status, 409, 'the name is taken');
+    const made = await clone('clone-copy');
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    await stream.waitFor((e) => e.event === 'created' && json(e).vmid === made.body.vmid, 5000, 'the clone\'s creation');
+    assert.deepEqual(
+      stream.events.map((e) => `${e.event} ${json(e).name} ${json(e).cid}`),
+      [`created clone-copy ${w.cid}`],
+    );
+    stream.close();
+  });
+
   it('nothing is published for a change that was refused or rolled back', async () => {
     const stream = await watch(w.owner.token, { cid: w.cid });
     const vmid = await createEfiVm(t, w.owner.token, { name: 'taken', catalog: w.cid });
