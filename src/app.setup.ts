@@ -156,6 +156,12 @@ export function buildOpenApiDocument(app: NestFastifyApplication, basePath: stri
       .setVersion(VERSION)
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'authkey', description: 'An authkey from POST /u/auth' }, 'authkey')
       .addServer(basePath || '/', basePath ? `This server, under its base path ${basePath}` : 'This server')
+      .setLicense('MIT', 'https://opensource.org/licenses/MIT')
+      .addTag('identity', 'Users, groups, memberships and authkeys (`/u`)')
+      .addTag('catalogs', 'Catalogs of VMs and their shares with groups: the seven permissions (`/c`)')
+      .addTag('resources', 'Storage images and NICs, owned by groups (`/r`)')
+      .addTag('virtual machines', 'Definitions, state, events, console, screenshots and remote screen (`/v`)')
+      .addTag('health', 'Liveness and readiness, without an authkey')
       .build(),
     {
       ignoreGlobalPrefix: true,
