@@ -144,4 +144,36 @@ describe('behind nginx under /velocity/', () => {
       await page.close();
     }
   });
+
+  it('Swagger UI executes GET /v/console and GET /v/screenshot with their pre-filled values', async () => {
+    const world = await makeVmWorld(t, 'swagger');
+    const vmid = await createEfiVm(t, world.owner.token, { name: 'on-screen', catalog: world.cid, displays: [{ width: 640, height: 480 }] });
+    assert.equal((await setState(t, world.owner.token, vmid, 'RUNNING')).status, 200);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${proxy}/velocity/docs`);
+      await page.locator('button.authorize').first().click();
+      const bearer = page.locator('.modal-ux form').filter({ hasText: 'http, Bearer' });
+      await bearer.locator('input').fill(world.owner.token);
+      await bearer.getByRole('button', { name: 'Apply credentials' }).click();
+      await page.locator('.modal-ux button.close-modal').click();
+      for (const [operation, answer] of [['getConsoleOutput', '.live-responses-table .response-col_description pre'], ['getScreenshot', '.live-responses-table .response-col_description img']] as const) {
+        const block = page.locator(`#operations-virtual_machines-${operation}`);
+        await block.locator('.opblock-summary').click();
+        await block.getByRole('button', { name: 'Try it out' }).click();
+        // Only the VM is ours to name; `bytes` and `display` keep the values Swagger UI put there.
+        await block.locator('tr[data-param-name="vmid"] input').fill(vmid);
+        await block.getByRole('button', { name: 'Execute' }).click();
+        const status = block.locator('.live-responses-table tr.response .response-col_status').first();
+        await status.waitFor({ timeout: 10_000 });
+        assert.equal((await status.textContent())?.trim(), '200', `${operation} through Swagger UI`);
+        // The console's JSON body, the screenshot rendered as an image.
+        await block.locator(answer).first().waitFor({ timeout: 5_000 });
+        if (operation === 'getConsoleOutput') assert.match((await block.locator(answer).first().textContent()) ?? '', new RegExp(vmid));
+      }
+    } finally {
+      await page.close();
+      await setState(t, world.owner.token, vmid, 'STOPPED', true);
+    }
+  });
 });
