@@ -230,6 +230,7 @@ class FakeDriver implements HypervisorDriver {
   requestStop = unexpected('requestStop');
   stop = unexpected('stop');
   captureDisplay = unexpected('captureDisplay');
+  guestAddresses = unexpected('guestAddresses');
   destroy = unexpected('destroy');
 }
 
