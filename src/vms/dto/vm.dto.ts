@@ -3,7 +3,7 @@ import { IsIn } from 'class-validator';
 import { FlagField, IntegerField, TextField, UuidField } from '../../common/validation/fields';
 import { PageInfoDto, PageQueryDto } from '../../common/validation/page.dto';
 import { VM_STATES } from '../../hypervisor/hypervisor-driver';
-import { DisplayDto } from './vm-definition.dto';
+import { DisplayDto, PortForwardDto } from './vm-definition.dto';
 
 const VMID_EXAMPLE = '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c';
 const CID_EXAMPLE = '3f2a8c1e-7b4d-4e9a-a1c2-5d6e7f8a9b0c';
@@ -56,6 +56,7 @@ export class VmDto {
   @ApiProperty({ type: [VmNicDto] }) nics: VmNicDto[];
   @ApiProperty({ example: false }) rosetta: boolean;
   @ApiProperty({ example: false }) autostart: boolean;
+  @ApiProperty({ type: [PortForwardDto], description: "Host ports forwarded to the guest, on the server's forward address" }) port_forwards: PortForwardDto[];
   @ApiPropertyOptional({ format: 'uuid', description: 'KBOOT: kernel (STID)', example: null, nullable: true }) kernel: string | null;
   @ApiPropertyOptional({ format: 'uuid', description: 'KBOOT: initrd (STID)', example: null, nullable: true }) initrd: string | null;
   @ApiPropertyOptional({ description: 'KBOOT: kernel command line', example: null, nullable: true }) cmdline: string | null;
@@ -64,6 +65,17 @@ export class VmDto {
   @ApiProperty({ nullable: true, description: 'The last hypervisor error outside a request', example: null }) last_error: string | null;
   @ApiProperty({ type: [String], description: 'What the driver does differently from the definition (e.g. Rosetta unavailable)', example: [] })
   notes: string[];
+}
+
+/** GET /v: the definition and state, and where the guest can be reached. */
+export class VmDetailsDto extends VmDto {
+  @ApiProperty({
+    type: [String],
+    description:
+      "The guest's IP addresses as the driver learns them (qemu: the guest agent, and the host's neighbour table for BRIDGE NICs; vz: the host's DHCP leases); empty when unknown or the VM is not RUNNING",
+    example: ['10.0.2.15'],
+  })
+  ip_addresses: string[];
 }
 
 export class VmListDto extends PageInfoDto {
