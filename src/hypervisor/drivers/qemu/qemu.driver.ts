@@ -15,17 +15,17 @@ import {
   VmOperation,
   VmState,
 } from '../../hypervisor-driver';
+import { neighbourAddresses, unique } from '../../guest-addresses';
 import { DriverUnavailableError, HypervisorError } from '../../hypervisor.errors';
 import { readPpmFileAsPng } from '../../ppm';
 import { chooseAccelerator, KvmProbeOptions } from './qemu-accel';
-import { neighbourAddresses, unique } from '../../guest-addresses';
 import { AGENT_CHARDEV, buildQemuArgs, macFor } from './qemu-command';
 import { QemuLimits, validateVmConfig } from './qemu-config';
 import { QemuVmFiles, vmFiles } from './qemu-files';
-import { detectQemu, listBridgeInterfaces, QemuInstallation } from './qemu-host';
 import { agentAddresses } from './qemu-guest-addresses';
-import { assertHostPortsFree } from './qemu-port-forwards';
+import { detectQemu, listBridgeInterfaces, QemuInstallation } from './qemu-host';
 import { QemuExit, QemuInstance, QemuInstanceListener, QemuInstanceTimings, QemuLaunch } from './qemu-instance';
+import { assertHostPortsFree } from './qemu-port-forwards';
 import { readTail } from './qemu-process';
 import { QmpConnectionError } from './qmp-client';
 
