@@ -119,7 +119,7 @@ const needs = {
     find: () => (process.getuid?.() === 0 ? 'root' : undefined),
   },
   chromium: {
-    what: 'Chromium (Swagger UI driven in a headless browser)',
+    what: 'Chromium (Swagger UI and noVNC driven in a headless browser)',
     find: () =>
       firstExisting([
         '/usr/bin/chromium',
@@ -153,6 +153,12 @@ const groups = [
     needs: ['qemu', 'firmware', 'kernel', 'busybox', 'guestAgent'],
   },
   { name: 'deployment (nginx, Swagger UI in Chromium)', files: ['deployment/'], needs: ['nginx', 'chromium'] },
+  {
+    name: 'remote screen of a QEMU EFI VM in noVNC (Chromium)',
+    files: ['vms/qemu-remote-screen'],
+    platforms: ['linux'],
+    needs: ['qemu', 'firmware', 'chromium'],
+  },
   {
     name: 'storage clones on mounted filesystems (btrfs copy-on-write, a full tmpfs)',
     files: ['resources/storage-clone-filesystems'],

@@ -2,17 +2,19 @@ import rateLimit from '@fastify/rate-limit';
 import { Logger } from '@nestjs/common';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ApiError, shuttingDown } from './common/errors/api-error';
 import { mapError } from './common/errors/error-body';
+import { answerWrongMethods } from './common/http/allowed-methods';
 import { applyBodyLimit } from './common/http/body-limit';
 import { answerClientError } from './common/http/client-errors';
 import { JSON_DEPTH_LIMIT, nestsDeeperThan } from './common/http/json-depth';
 import { proxyTrust } from './common/http/proxy-trust';
 import { requestIdFor } from './common/http/request-id';
 import { urlForLog } from './common/http/request-log';
+import { documentErrorsOfEveryOperation } from './common/swagger/api-errors.decorator';
 import { ErrorResponseDto } from './common/swagger/error-response.dto';
 import { VERSION } from './common/version';
 import { createValidationPipe } from './common/validation/validation.pipe';
@@ -44,7 +46,22 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
   // Limits are applied where declared (login: LoginRateLimitGuard), not on every route.
   void adapter.getInstance().register(rateLimit, { global: false });
   adapter.getInstance().addHook('onRoute', applyBodyLimit);
+  answerWrongMethods(adapter.getInstance());
+  acceptEmptyJsonBodies(adapter.getInstance());
   return adapter;
+}
+
+/**
+ * `Content-Type: application/json` with an empty body is a request without a body (what
+ * many clients send on GET and DELETE), not malformed JSON: a handler that needs fields then
+ * says which are missing. Fastify parses no body when there is no content type.
+ */
+function acceptEmptyJsonBodies(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+    const { headers } = request;
+    const empty = headers['transfer-encoding'] === undefined && (headers['content-length'] ?? '0') === '0';
+    if (empty && headers['content-type']?.startsWith('application/json')) delete headers['content-type'];
+  });
 }
 
 /**
@@ -120,9 +137,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The OpenAPI document of the running application. */
-export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject {
-  return SwaggerModule.createDocument(
+/**
+ * The OpenAPI document of the running application. Its paths are the API's own, whatever
+ * the base path; the base path is the server URL, so one generated client works against a
+ * server at the root and one under a prefix or behind a reverse proxy's sub-path.
+ */
+export function buildOpenApiDocument(app: NestFastifyApplication, basePath: string): OpenAPIObject {
+  const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Velocity')
@@ -133,16 +154,20 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
       )
       .setVersion(VERSION)
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'authkey', description: 'An authkey from POST /u/auth' }, 'authkey')
+      .addServer(basePath || '/', basePath ? `This server, under its base path ${basePath}` : 'This server')
       .build(),
     {
+      ignoreGlobalPrefix: true,
       extraModels: [ErrorResponseDto],
       operationIdFactory: (_controllerKey: string, methodKey: string) => methodKey,
     },
   );
+  documentErrorsOfEveryOperation(document);
+  return document;
 }
 
 function setupSwagger(app: NestFastifyApplication, config: AppConfig): void {
-  SwaggerModule.setup(`${config.basePath}/docs`, app, buildOpenApiDocument(app), {
+  SwaggerModule.setup(`${config.basePath}/docs`, app, buildOpenApiDocument(app, config.basePath), {
     useGlobalPrefix: false,
     jsonDocumentUrl: `${config.basePath}/docs-json`,
     yamlDocumentUrl: `${config.basePath}/docs-yaml`,

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), createFastifyAdapter(config), { logger: ['error'] });
   try {
     await app.init();
-    writeFileSync(OPENAPI_FILE, sortedJson(buildOpenApiDocument(app)));
+    writeFileSync(OPENAPI_FILE, sortedJson(buildOpenApiDocument(app, config.basePath)));
     console.log(`wrote ${OPENAPI_FILE}`);
   } finally {
     await app.close();

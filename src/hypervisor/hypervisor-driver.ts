@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { Observable } from 'rxjs';
 
 /**
@@ -189,6 +190,13 @@ export interface HypervisorDriver {
    * the VM is not RUNNING — never a guess. Bounded in time: never waits long on a guest.
    */
   guestAddresses(vmId: string): Promise<string[]>;
+  /**
+   * A new connection to the RFB (VNC) server of display 0 of a running or paused VM: a byte
+   * stream speaking RFB from the server's first byte (its version string) on. Several may be
+   * open at once; each ends when the VM stops, and destroying it lets go of the server.
+   * UnsupportedError where the hypervisor has no way to serve one.
+   */
+  openRemoteScreen(vmId: string): Promise<Duplex>;
   /** Forgets a STOPPED VM (INVALID_STATE otherwise); its files stay. */
   destroy(vmId: string): Promise<void>;
   /**

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import type { Duplex } from 'node:stream';
 import { Observable, Subject, Subscription } from 'rxjs';
 import { HYPERVISOR_DRIVER } from './driver-selection';
 import {
@@ -143,6 +144,10 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
   /** The guest's addresses as far as the driver can tell; [] for a VM the driver does not have. */
   async guestAddresses(vmId: string): Promise<string[]> {
     return this.knows(vmId) ? this.driver.guestAddresses(vmId) : [];
+  }
+
+  openRemoteScreen(vmId: string): Promise<Duplex> {
+    return this.driver.openRemoteScreen(vmId);
   }
 
   destroy(vmId: string): Promise<void> {

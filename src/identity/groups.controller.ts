@@ -33,7 +33,7 @@ export class GroupsController {
   @Delete()
   @Authenticated({ group: 'usermanager' })
   @ApiOkResponse({ type: DeletedGroupDto })
-  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'PROTECTED_GROUP'])
+  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'PROTECTED_GROUP', 'GROUP_IN_USE'])
   async deleteGroup(@Body() body: GroupIdDto): Promise<DeletedGroupDto> {
     await this.groups.delete(body.gid);
     return { gid: body.gid };

@@ -24,7 +24,7 @@ export class UsersController {
   @Delete()
   @Authenticated({ group: 'usermanager' })
   @ApiOkResponse({ type: DeletedUserDto })
-  @ApiErrors(['VALIDATION_FAILED', 'USER_NOT_FOUND', 'PROTECTED_GROUP'])
+  @ApiErrors(['VALIDATION_FAILED', 'USER_NOT_FOUND', 'PROTECTED_GROUP', 'GROUP_IN_USE'])
   async deleteUser(@CurrentUser() caller: AuthenticatedUser, @Body() body: UserIdDto): Promise<DeletedUserDto> {
     await this.users.delete(caller, body.uid);
     return { uid: body.uid };

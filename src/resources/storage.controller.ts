@@ -29,7 +29,7 @@ export class StorageController {
   @Put()
   @Authenticated()
   @ApiOkResponse({ type: StorageDto })
-  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'HOST_LIMIT_EXCEEDED'])
+  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'HOST_LIMIT_EXCEEDED', 'HOST_STORAGE_FULL'])
   async createStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateStorageDto): Promise<StorageDto> {
     return mapStorage(await this.storage.createBlank(caller, body, body.size_mb * MIB));
   }
@@ -42,7 +42,7 @@ export class StorageController {
   @HttpCode(200)
   @Authenticated()
   @ApiOkResponse({ type: ClonedStorageDto })
-  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'GROUP_NOT_FOUND', 'STORAGE_IN_USE'])
+  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'GROUP_NOT_FOUND', 'STORAGE_IN_USE', 'HOST_STORAGE_FULL'])
   async cloneStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: CloneStorageDto): Promise<ClonedStorageDto> {
     const { image, cow } = await this.storage.clone(caller, body);
     return { ...mapStorage(image), cow };
@@ -55,7 +55,7 @@ export class StorageController {
   @Patch()
   @Authenticated()
   @ApiOkResponse({ type: StorageDto })
-  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'STORAGE_IN_USE', 'STORAGE_CANNOT_GROW', 'HOST_LIMIT_EXCEEDED'])
+  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'STORAGE_IN_USE', 'STORAGE_CANNOT_GROW', 'HOST_LIMIT_EXCEEDED', 'HOST_STORAGE_FULL'])
   async updateStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: UpdateStorageDto): Promise<StorageDto> {
     // A null field is left out, as IsOptional lets it through.
     const sizeBytes = body.size_mb == null ? undefined : body.size_mb * MIB;
@@ -69,7 +69,7 @@ export class StorageController {
   @ApiConsumes('application/octet-stream')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiOkResponse({ type: StorageDto })
-  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'])
+  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'HOST_STORAGE_FULL'])
   async uploadStorage(
     @CurrentUser() caller: AuthenticatedUser,
     @Query() query: UploadStorageQueryDto,

@@ -108,8 +108,10 @@ export class StorageService implements OnModuleInit {
    * The file half of a clone, for POST /r/storage/clone and for callers that clone images
    * inside a transaction of their own (a VM clone): copies the source's file to the partial
    * file of a new image and returns its row, unsaved. Checks no access rules. The caller
-   * then saves the rows with saveClones(manager, …) in its transaction and, once it has
-   * committed, calls completeClones; if anything fails before the commit, discardClones.
+   * then saves the rows with saveClones(manager, …) in its transaction and calls
+   * completeClones once they are saved — after the commit, or inside the transaction when
+   * something in it needs the final files (a hypervisor checking a VM's disks); if anything
+   * fails before the commit, discardClones.
    * A crash in between is settled by the start-time sweep like any partial file.
    */
   async prepareClone(source: StorageEntity, target: { gid: string; name: string }): Promise<ImageClone> {
@@ -123,14 +125,14 @@ export class StorageService implements OnModuleInit {
     await manager.save(clones.map((clone) => clone.image));
   }
 
-  /** Gives the partial files of committed clones their final names. */
+  /** Gives the partial files of saved clones their final names. */
   async completeClones(clones: ImageClone[]): Promise<void> {
     await Promise.all(clones.map((clone) => this.files.complete(clone.image)));
   }
 
-  /** Removes the partial files of clones whose rows were not committed. */
+  /** Removes the files of clones whose rows were not committed, partial or completed. */
   async discardClones(clones: ImageClone[]): Promise<void> {
-    await Promise.all(clones.map((clone) => this.files.removePartial(clone.image.stid)));
+    await Promise.all(clones.flatMap((clone) => [this.files.removePartial(clone.image.stid), this.files.remove(clone.image)]));
   }
 
   /**

@@ -14,24 +14,39 @@ import { extractAuthkey } from '../identity/auth/authkey-extractor';
 import { StreamAuthorizer } from './stream-authorizer';
 
 /** A WebSocket endpoint, registered by its gateway. */
-export interface WebSocketRoute {
+export interface WebSocketRoute<Prepared = undefined> {
   /** Below the base path, matched exactly (no trailing slash, no prefix match). */
   path: string;
   /** What the caller needs; the id comes from the query parameter the reference names. */
   requirement: CatalogPermissionRequirement;
   /** Largest message accepted, in bytes. */
   maxPayload: number;
+  /** The subprotocol the socket speaks, chosen when the client offers it; without it, the first one offered. */
+  subprotocol?: string;
   /**
-   * Takes over an accepted socket; `id` is the checked id from the query. The router closes
-   * the socket when `stream` ends; the gateway acts on what the client sends only while
-   * `stream.allowed()`.
+   * Acquires what the socket will serve once the caller is authorized and before the 101, so
+   * a socket that cannot be served is refused like any upgrade (`{code, message}`, no socket);
+   * `discard` lets go of it when the handshake then does not complete.
    */
-  connect(ws: WebSocket, id: string, stream: LiveStream): void;
+  prepare?: { open(id: string): Promise<Prepared>; discard(prepared: Prepared): void };
+  /**
+   * Takes over an accepted socket; `id` is the checked id from the query, `prepared` what
+   * `prepare` acquired. The router closes the socket when `stream` ends; the gateway acts on
+   * what the client sends only while `stream.allowed()`.
+   */
+  connect(ws: WebSocket, id: string, stream: LiveStream, prepared: Prepared): void;
+}
+
+/** An authorized upgrade whose route has what it needs: how it takes over the socket, or lets go. */
+interface Admission {
+  connect(ws: WebSocket): void;
+  abandon(): void;
 }
 
 interface Endpoint {
-  route: WebSocketRoute;
+  requirement: CatalogPermissionRequirement;
   server: WebSocketServer;
+  admit(id: string, stream: LiveStream): Promise<Admission>;
 }
 
 /**
@@ -72,12 +87,22 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Serves `route`; a gateway calls this from its onModuleInit and the returned function from its onModuleDestroy. */
-  register(route: WebSocketRoute): () => void {
+  register<Prepared>(route: WebSocketRoute<Prepared>): () => void {
     const path = `${this.config.basePath}${route.path}`;
-    const server = new WebSocketServer({ noServer: true, maxPayload: route.maxPayload });
+    const { subprotocol, prepare } = route;
+    const server = new WebSocketServer({
+      noServer: true,
+      maxPayload: route.maxPayload,
+      ...(subprotocol ? { handleProtocols: (offered: Set<string>) => (offered.has(subprotocol) ? subprotocol : false) } : {}),
+    });
     // A malformed handshake (no Sec-WebSocket-Key, say) is refused in the API's error shape.
     server.on('wsClientError', (error: Error, socket: Duplex) => this.refuse(socket, new ApiError('REQUEST_REJECTED', `Not a valid WebSocket upgrade: ${error.message}`)));
-    this.endpoints.set(path, { route, server });
+    const admit = async (id: string, stream: LiveStream): Promise<Admission> => {
+      // A route without `prepare` has nothing to hand over: Prepared is undefined there.
+      const prepared = prepare ? await prepare.open(id) : (undefined as Prepared);
+      return { connect: (ws) => route.connect(ws, id, stream, prepared), abandon: () => prepare?.discard(prepared) };
+    };
+    this.endpoints.set(path, { requirement: route.requirement, server, admit });
     return () => {
       this.endpoints.delete(path);
       for (const client of server.clients) client.terminate();
@@ -100,23 +125,30 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
       const endpoint = this.endpoints.get(url.pathname);
       if (!endpoint) throw new ApiError('NOT_FOUND', `There is no WebSocket endpoint at ${url.pathname}`);
       const query = Object.fromEntries(url.searchParams);
-      const { route, server } = endpoint;
-      const id = query[route.requirement.reference.field];
-      const stream = await this.streams.open(extractAuthkey({ headers: request.headers, query }), route.requirement, id);
-      if (socket.destroyed || this.closing) {
+      const { requirement, server } = endpoint;
+      const id = query[requirement.reference.field];
+      const stream = await this.streams.open(extractAuthkey({ headers: request.headers, query }), requirement, id);
+      const admission = await endpoint.admit(id, stream).catch((error: unknown) => {
         stream.release();
+        throw error;
+      });
+      const release = () => {
+        stream.release();
+        admission.abandon();
+      };
+      if (socket.destroyed || this.closing) {
+        release();
         this.assertAccepting();
         return; // the client left, or the deadline passed, meanwhile
       }
       // A refused handshake, or a client leaving before it completes, releases the stream too.
-      const release = () => stream.release();
       socket.once('close', release);
       server.handleUpgrade(request, socket, head, (ws) => {
         clearTimeout(deadline);
         socket.off('close', release);
-        ws.once('close', release);
+        ws.once('close', () => stream.release());
         stream.onEnd(({ code, reason }) => ws.close(code, reason));
-        route.connect(ws, id, stream);
+        admission.connect(ws);
       });
     } catch (error) {
       this.refuse(socket, error);

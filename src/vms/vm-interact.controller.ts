@@ -1,14 +1,18 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiProduces, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { RequireCatalogPermission } from '../catalogs/permissions/require-catalog-permission.decorator';
+import { ApiError } from '../common/errors/api-error';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { ConsoleInputDto, ConsoleOutputDto, ConsoleQueryDto, ScreenshotQueryDto, VmIdDto } from './dto/vm.dto';
 import { VmConsoleService } from './vm-console.service';
 import { VmDisplayService } from './vm-display.service';
 import { VM_BY_VMID } from './vm-references';
 
-/** The serial console and the display (`interact`). The live console is a WebSocket: see VmConsoleGateway. */
+/**
+ * The serial console and the display (`interact`). The live console and the remote screen are
+ * WebSockets, served by VmConsoleGateway and VmRemoteScreenGateway.
+ */
 @ApiTags('virtual machines')
 @Controller('v')
 export class VmInteractController {
@@ -53,5 +57,26 @@ export class VmInteractController {
     const png = await this.display.screenshot(query.vmid, query.display);
     void reply.type('image/png');
     return png;
+  }
+
+  @ApiOperation({
+    summary: 'The remote screen: a WebSocket carrying RFB (VNC) of the VM\'s first display (`interact`).',
+    description:
+      'A WebSocket upgrade, not a plain GET (Swagger UI cannot open it; see the README for websocat and noVNC). ' +
+      'The authkey goes in the `Authorization: Bearer` header or, from a browser, the `authkey` query parameter; the ' +
+      'subprotocol `binary` is accepted when offered. After the 101 the socket carries the RFB protocol (RFC 6143) byte for byte, ' +
+      'from the server\'s `RFB 003.008` on, so noVNC and other WebSocket VNC clients connect directly: with the qemu driver, ' +
+      'QEMU\'s own VNC server (one connection per viewer, several at once); with the sim driver, the simulated frames (security ' +
+      'type None, Raw encoding); the vz driver has none (422). A refused upgrade gets the usual error status and `{code, message}` ' +
+      'before any RFB byte: no or a bad authkey, no `interact`, a VM not running (409). The socket closes when the VM stops, ' +
+      'with 4401 when its authkey is revoked, renewed or expires, and with 4403 when the caller loses `interact` or the VM is deleted. ' +
+      'A GET without the upgrade is answered 426.',
+  })
+  @Get('rfb')
+  @RequireCatalogPermission('interact', { reference: VM_BY_VMID })
+  @ApiResponse({ status: 101, description: 'Switching Protocols: the socket now carries RFB (binary messages both ways)' })
+  @ApiErrors(['VM_NOT_RUNNING', 'UNSUPPORTED_ON_HOST', 'UPGRADE_REQUIRED'])
+  openRemoteScreen(@Query() query: VmIdDto): never {
+    throw new ApiError('UPGRADE_REQUIRED', `GET /v/rfb?vmid=${query.vmid} is a WebSocket: send it as a WebSocket upgrade`);
   }
 }

@@ -27,7 +27,7 @@ export class VmStateController {
   @RequireCatalogPermission('state', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmStateDto, description: 'State changed' })
   @ApiResponse({ status: 208, type: VmStateDto, description: 'Already reported: the VM already is in the requested state' })
-  @ApiErrors(['STATE_CHANGE_NOT_ALLOWED', 'HYPERVISOR_FAILURE'], {
+  @ApiErrors(['STATE_CHANGE_NOT_ALLOWED', 'HYPERVISOR_FAILURE', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG'], {
     403: {
       vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' },
       req_state: { type: 'string', example: 'PAUSED' },

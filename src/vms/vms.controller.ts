@@ -1,12 +1,13 @@
-import { Body, Controller, Delete, Get, Patch, Put, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { CurrentUser } from '../identity/auth/authenticated.decorator';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
-import { RequireCatalogPermission } from '../catalogs/permissions/require-catalog-permission.decorator';
-import { CreateEfiVmDto, CreateKbootVmDto, CreateMacVmDto, UpdateVmDto, VmCreatedDto } from './dto/vm-definition.dto';
-import { DeleteVmDto, ListVmsQueryDto, VmDetailsDto, VmDto, VmIdDto, VmListDto } from './dto/vm.dto';
+import { CatalogAccess } from '../catalogs/permissions/catalog-permissions.service';
+import { RequireCatalogPermission, ResolvedCatalog } from '../catalogs/permissions/require-catalog-permission.decorator';
+import { CloneVmDto, CreateEfiVmDto, CreateKbootVmDto, CreateMacVmDto, UpdateVmDto, VmCreatedDto } from './dto/vm-definition.dto';
+import { DeleteVmDto, ListVmsQueryDto, VmCloneDto, VmDetailsDto, VmDto, VmIdDto, VmListDto } from './dto/vm.dto';
 import { mapVm } from './dto/vm.mapper';
 import { VmStateService } from './vm-state.service';
 import { CATALOG_BY_CATALOG_FIELD, VM_BY_VMID } from './vm-references';
@@ -94,6 +95,23 @@ export class VmsController {
   async updateVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: UpdateVmDto): Promise<VmDto> {
     const { vmid, ...changes } = body;
     return this.toDto(await this.vms.update(caller, vmid, changes));
+  }
+
+  @ApiOperation({
+    summary: 'Copy a stopped VM into a catalog (`view` on the source\'s catalog, `create` on the target).',
+    description:
+      'The copy has the same definition under a new name: each disk the source writes is cloned (copy-on-write where the filesystem can, ' +
+      'else a sparse copy) into the target catalog\'s group, read-only disks, kernels and restore images are shared, and the NICs are the same ' +
+      'with fresh MAC addresses. A source that is not STOPPED answers 409. A clone that fails halfway leaves nothing behind.',
+  })
+  @Post('clone')
+  @HttpCode(200)
+  @RequireCatalogPermission('view', { reference: VM_BY_VMID, also: { permission: 'create', reference: CATALOG_BY_CATALOG_FIELD } })
+  @ApiOkResponse({ type: VmCloneDto })
+  @ApiErrors(['VM_NOT_STOPPED', 'VM_NAME_TAKEN', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG', 'HOST_STORAGE_FULL'], { 409: CREATE_EXTRAS[409] })
+  async cloneVm(@Body() body: CloneVmDto, @ResolvedCatalog('catalog') target: CatalogAccess): Promise<VmCloneDto> {
+    const { record, cow } = await this.vms.clone(body.vmid, { cid: target.cid, gid: target.gid }, body.name);
+    return { ...this.toDto(record), cow };
   }
 
   @ApiOperation({ summary: 'Remove a VM and its hypervisor files; its storage stays (`remove`).' })

@@ -11,13 +11,14 @@ import { VmFiles } from './vm-files';
 import { VmInteractController } from './vm-interact.controller';
 import { VmLocks } from './vm-locks';
 import { VmReconciliationService } from './vm-reconciliation.service';
+import { VmRemoteScreenGateway } from './vm-remote-screen.gateway';
 import { VmStateController } from './vm-state.controller';
 import { VmStateService } from './vm-state.service';
 import { VmsRepositoryModule } from './vms-repository.module';
 import { VmsController } from './vms.controller';
 import { VmsService } from './vms.service';
 
-/** Virtual machines (`/v`): definitions, state, console and display. */
+/** Virtual machines (`/v`): definitions, state, console, display and remote screen. */
 @Module({
   imports: [VmsRepositoryModule, CatalogAccessModule, ResourcesModule, HypervisorModule, StreamsModule],
   controllers: [VmsController, VmStateController, VmInteractController],
@@ -31,6 +32,7 @@ import { VmsService } from './vms.service';
     VmConsoleService,
     VmConsoleGateway,
     VmDisplayService,
+    VmRemoteScreenGateway,
   ],
   // Deleting a catalog deletes its VMs (CatalogsService).
   exports: [VmsService],

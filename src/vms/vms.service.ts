@@ -10,7 +10,7 @@ import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { NicEntity } from '../resources/entities/nic.entity';
 import { attachesReadOnly, StorageEntity } from '../resources/entities/storage.entity';
 import { NicsService } from '../resources/nics.service';
-import { StorageService } from '../resources/storage.service';
+import { ImageClone, StorageService } from '../resources/storage.service';
 import { StorageRole } from './entities/vm-storage.entity';
 import { apiErrorOf } from './hypervisor-failures';
 import { VmConfigBuilder } from './vm-config.builder';
@@ -109,6 +109,51 @@ export class VmsService {
         }
         return updated;
       });
+    });
+  }
+
+  /**
+   * A stopped VM copied into a catalog (the same or another) as `name`: each disk the source
+   * writes is cloned (copy-on-write where the filesystem can) into the target catalog's
+   * group; read-only disks, kernels and the like are shared; the NICs are the same, with fresh
+   * MAC addresses. The source is held (no start, change or delete) while its disks are
+   * copied. A clone that fails halfway leaves no row and no file.
+   */
+  clone(vmid: string, target: { cid: string; gid: string }, name: string): Promise<{ record: VmRecord; cow: boolean }> {
+    return this.locks.run(vmid, async () => {
+      const source = await this.get(vmid);
+      const state = this.driverState(vmid);
+      if (state !== 'STOPPED') throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; stop it before cloning it`);
+      const cloneVmid = randomUUID();
+      /** The copies of the source's writable disks, by the source image's id. */
+      const copies = new Map<string, ImageClone>();
+      try {
+        for (const { storage, writable } of source.storage) {
+          if (writable) copies.set(storage.stid, await this.storage.prepareClone(storage, { gid: target.gid, name: `${name}-disk${copies.size + 1}` }));
+        }
+        const record = await this.unitOfWork.run(async (manager) => {
+          await this.assertNameFree(manager, target.cid, name);
+          await this.storage.saveClones(manager, [...copies.values()]);
+          await this.repository.insert(manager, cloneVmid, target.cid, { ...definitionOf(source), name });
+          await this.repository.replaceAttachments(
+            manager,
+            cloneVmid,
+            source.storage.map(({ role, storage, writable }) => ({ stid: copies.get(storage.stid)?.image.stid ?? storage.stid, role, writable })),
+            source.nics.map(({ nic }) => ({ nicid: nic.nicid, mac: randomMac() })),
+          );
+          // The final files before the definition: a hypervisor may check the disks exist.
+          await this.storage.completeClones([...copies.values()]);
+          const created = (await this.repository.load(cloneVmid, manager))!;
+          await this.defineInDriver(created);
+          return created;
+        });
+        return { record, cow: [...copies.values()].every((copy) => copy.cow) };
+      } catch (error) {
+        if (this.hypervisor.knows(cloneVmid)) await this.hypervisor.destroy(cloneVmid);
+        await this.storage.discardClones([...copies.values()]);
+        await this.files.remove(cloneVmid);
+        throw error;
+      }
     });
   }
 

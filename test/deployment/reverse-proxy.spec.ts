@@ -74,7 +74,8 @@ describe('behind nginx under /velocity/', () => {
     assert.equal(health.status, 200);
     assert.ok(health.headers.get('x-request-id'));
     const doc = (await (await fetch(`${proxy}/velocity/docs-json`)).json()) as any;
-    assert.ok(doc.paths['/velocity/u/auth']);
+    assert.ok(doc.paths['/u/auth']);
+    assert.deepEqual(doc.servers, [{ url: '/velocity', description: 'This server, under its base path /velocity' }]);
     const login = await fetch(`${proxy}/velocity/u/auth`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -104,6 +104,33 @@ describe('bad input gets 400 in the error shape and writes nothing', () => {
     assertErrorShape(reply.body);
   });
 
+  it('a path with the wrong method gets 405 with Allow; OPTIONS names the methods; neither changes anything', async () => {
+    const before = await snapshot();
+    const wrong = await t.call({ method: 'PUT', url: '/v/state', token: root, body: { vmid: '00000000-0000-4000-8000-0000000000ff', state: 'RUNNING' } });
+    assert.deepEqual([wrong.status, wrong.body.code, wrong.headers.allow], [405, 'METHOD_NOT_ALLOWED', 'GET, HEAD, POST']);
+    assertErrorShape(wrong.body);
+    assert.match(wrong.body.message, /PUT is not allowed on \/v\/state/);
+    const options = await t.app.inject({ method: 'OPTIONS', url: '/u/auth' });
+    assert.deepEqual([options.statusCode, options.headers.allow, options.body], [204, 'DELETE, PATCH, POST', '']);
+    // A path that does not exist stays a 404, whatever the method.
+    assert.equal((await t.app.inject({ method: 'OPTIONS', url: '/no/such/route' })).statusCode, 404);
+    assert.deepEqual(await snapshot(), before);
+  });
+
+  it('an empty body with Content-Type: application/json is no body, not malformed JSON', async () => {
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${root}` };
+    const list = await t.app.inject({ method: 'GET', url: '/c/list', headers });
+    assert.equal(list.statusCode, 200, list.body);
+    // A handler that needs fields says which are missing.
+    const missing = await t.app.inject({ method: 'DELETE', url: '/u/group', headers });
+    assert.deepEqual([missing.statusCode, JSON.parse(missing.body).code], [400, 'VALIDATION_FAILED']);
+    assert.match(JSON.parse(missing.body).message, /\bgid\b/);
+    const key = await t.loginRoot();
+    const logout = await t.app.inject({ method: 'DELETE', url: '/u/auth', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` } });
+    assert.equal(logout.statusCode, 200, logout.body);
+    assert.equal((await t.call({ method: 'GET', url: '/c/list', token: key })).status, 401, 'the key is gone');
+  });
+
   it('every response carries a request id (a client cannot choose it: see request-id.spec)', async () => {
     const fresh = await t.call({ method: 'GET', url: '/health' });
     assert.match(String(fresh.headers['x-request-id']), /^[0-9a-f-]{36}$/);

@@ -231,6 +231,7 @@ class FakeDriver implements HypervisorDriver {
   stop = unexpected('stop');
   captureDisplay = unexpected('captureDisplay');
   guestAddresses = unexpected('guestAddresses');
+  openRemoteScreen = unexpected('openRemoteScreen');
   destroy = unexpected('destroy');
 }
 

@@ -7,7 +7,8 @@ import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
 import { NativeHypervisorBinding } from '../../src/hypervisor/native/native-binding';
 import { decodePng } from '../support/png';
 import { ScratchDir } from '../support/scratch-dir';
-import { within } from '../support/wait';
+import { strictFake } from '../support/strict-fake';
+import { eventually, within } from '../support/wait';
 import { SIM_LIBRARY, simConfig, vmId } from './sim-fixture';
 
 async function rejectsWith(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
@@ -119,6 +120,33 @@ describe('NativeHypervisorDriver (sim)', () => {
     assert.deepEqual((await readdir(dir.path)).filter((f) => f.endsWith('.ppm')), []);
     await driver.stop(id);
     await driver.destroy(id);
+  });
+
+  it('openRemoteScreen (sim): an RFB server of the display\'s size per call; refused unless running; each ends when the VM stops', async () => {
+    dir = new ScratchDir();
+    const id = vmId();
+    await driver.create(id, simConfig(dir, { displays: [{ width: 320, height: 200 }] }));
+    await rejectsWith(driver.openRemoteScreen(id), 'INVALID_STATE', /needs a running VM/);
+    await driver.start(id);
+    const screens = [await driver.openRemoteScreen(id), await driver.openRemoteScreen(id)];
+    const closed = screens.map((screen) => new Promise((resolve) => screen.once('close', resolve)));
+    for (const screen of screens) {
+      const received: Buffer[] = [];
+      screen.on('data', (chunk: Buffer) => received.push(chunk));
+      screen.write(Buffer.from('RFB 003.008\n', 'latin1'));
+      screen.write(Buffer.from([1, 1])); // security type None, ClientInit (shared)
+      await eventually(() => Buffer.concat(received).length >= 12 + 2 + 4 + 24, 'ServerInit');
+      const init = Buffer.concat(received).subarray(18);
+      assert.deepEqual([init.readUInt16BE(0), init.readUInt16BE(2)], [320, 200]);
+    }
+    await driver.stop(id);
+    await within(Promise.all(closed), 2000, 'the remote screens to end');
+    await driver.destroy(id);
+  });
+
+  it('the vz driver refuses a remote screen, naming the limit', async () => {
+    const vz = new NativeHypervisorDriver('vz', strictFake<NativeHypervisorBinding>('vz binding', { onEvent: () => () => undefined }));
+    await rejectsWith(vz.openRemoteScreen(vmId()), 'UNSUPPORTED', /Virtualization\.framework has no public VNC server/);
   });
 
   it('close() stops and forgets its VMs (so a restarted server can define them again) and completes events$', async () => {

@@ -60,6 +60,7 @@ describe('qemu command line', () => {
       ['virtio-serial-pci,id=vserial0', 'virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0'],
       'no display, disk or NIC: only the guest agent channel',
     );
+    assert.deepEqual(values(a, '-vnc'), [], 'no display: no VNC server');
   });
 
   it('KVM uses the host CPU; aarch64 uses the virt machine', () => {
@@ -146,6 +147,7 @@ describe('qemu command line', () => {
     });
     assert.deepEqual(values(a, '-device').filter(isNotAgent), ['virtio-gpu-pci,id=gpu0,xres=1920,yres=1080', 'virtio-gpu-pci,id=gpu1,xres=800,yres=600']);
     assert.deepEqual(values(a, '-display'), ['none']);
+    assert.deepEqual(values(a, '-vnc'), [`unix:${dir.path}/vnc.sock,share=force-shared`], 'one VNC server, on a Unix socket in the VM directory');
   });
 });
 

@@ -82,7 +82,9 @@ describe('under a base path', () => {
     assert.equal((await t.call({ method: 'GET', url: '/health' })).status, 200);
     const doc = await t.call({ method: 'GET', url: '/docs-json' });
     assert.equal(doc.status, 200);
-    assert.ok(doc.body.paths['/velocity/u/auth'], 'paths carry the prefix');
+    assert.ok(doc.body.paths['/u/auth'], 'paths are the API\'s own');
+    assert.ok(!Object.keys(doc.body.paths).some((path) => path.startsWith('/velocity')), 'no path carries the prefix');
+    assert.deepEqual(doc.body.servers.map((s: { url: string }) => s.url), ['/velocity'], 'the prefix is the server URL');
     assert.equal((await t.call({ method: 'GET', url: '/docs' })).status, 200);
     const outside = await t.app.inject({ method: 'GET', url: '/health' });
     assert.equal(outside.statusCode, 404);

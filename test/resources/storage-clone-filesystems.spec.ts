@@ -14,7 +14,8 @@ const MiB = 1024 * 1024;
 /**
  * Clones on filesystems mounted for the test (root; Linux; btrfs-progs — see
  * scripts/test-requirements.js): a loop-mounted btrfs, where a clone shares the source's
- * blocks, and a small tmpfs, where a sparse copy runs out of space halfway.
+ * blocks, and small tmpfs mounts, where a sparse copy or an upload runs out of space halfway
+ * (507 HOST_STORAGE_FULL).
  */
 
 /** A server whose data directory is on a filesystem mounted for the test: root's token and personal group. */
@@ -101,7 +102,7 @@ describe('cloning on btrfs: copy-on-write', () => {
 describe('a clone that runs out of space halfway', () => {
   const server = serverOnMount(() => ['-t', 'tmpfs', '-o', 'size=48m', 'velocity-test']);
 
-  it('leaves no file and no row, and gives the space back', async () => {
+  it('answers 507, leaves no file and no row, and gives the space back', async () => {
     const { t, token, gid, storageDir } = server();
     const source = await createDisk(t, token, gid, 'too big to copy', 256);
     await writeDataAt(join(storageDir, `${source}.img`), 0, 30 * MiB);
@@ -116,8 +117,38 @@ describe('a clone that runs out of space halfway', () => {
     } finally {
       log.stop();
     }
-    assert.deepEqual([reply.status, reply.body.code], [500, 'INTERNAL_ERROR'], JSON.stringify(reply.body));
+    assert.deepEqual([reply.status, reply.body.code], [507, 'HOST_STORAGE_FULL'], JSON.stringify(reply.body));
     assert.ok(log.containing('ENOSPC').length > 0, 'the copy failed for want of space, not before it began');
+    assert.deepEqual(readdirSync(storageDir), files);
+    assert.equal(await t.count('storage'), rows);
+    assert.equal(statfsSync(storageDir).bavail, freeBefore);
+  });
+});
+
+describe('an upload that runs out of space halfway', () => {
+  const server = serverOnMount(() => ['-t', 'tmpfs', '-o', 'size=16m', 'velocity-test']);
+
+  it('answers 507, leaves no file and no row, and gives the space back', async () => {
+    const { t, token, gid, storageDir } = server();
+    const files = readdirSync(storageDir);
+    const rows = await t.count('storage');
+    const freeBefore = statfsSync(storageDir).bavail;
+    const log = LogCapture.start();
+    let reply;
+    try {
+      reply = await t.call({
+        method: 'POST',
+        url: '/r/storage/upload',
+        token,
+        query: { group: gid, name: 'too big' },
+        headers: { 'content-type': 'application/octet-stream' },
+        payload: Buffer.alloc(32 * MiB, 1),
+      });
+    } finally {
+      log.stop();
+    }
+    assert.deepEqual([reply.status, reply.body.code], [507, 'HOST_STORAGE_FULL'], JSON.stringify(reply.body));
+    assert.ok(log.containing('ENOSPC').length > 0, 'the operator learns why');
     assert.deepEqual(readdirSync(storageDir), files);
     assert.equal(await t.count('storage'), rows);
     assert.equal(statfsSync(storageDir).bavail, freeBefore);

@@ -1,4 +1,5 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AssertionError } from 'node:assert';
 import { Test } from '@nestjs/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
@@ -10,6 +11,7 @@ import { configureApp, createFastifyAdapter } from '../../src/app.setup';
 import { Clock } from '../../src/common/clock';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { ManualClock } from './manual-clock';
+import { ResponseContract } from './response-contract';
 
 export const ROOT_PASSWORD = 'root-password-for-tests';
 
@@ -51,6 +53,7 @@ export class TestApp {
     readonly config: AppConfig,
     readonly clock: ManualClock,
     private readonly ownsDataDir: boolean,
+    private readonly contract: ResponseContract,
   ) {}
 
   static async start(options: TestAppOptions = {}): Promise<TestApp> {
@@ -70,9 +73,10 @@ export class TestApp {
       .compile();
     const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(config), { logger: false });
     configureApp(app, config);
+    const contract = ResponseContract.install(app.getHttpAdapter().getInstance(), config.basePath);
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
-    return new TestApp(app, config, clock, options.dataDir === undefined);
+    return new TestApp(app, config, clock, options.dataDir === undefined, contract);
   }
 
   /** Listens on a free loopback port (for sockets and streams that inject cannot carry); returns the port. */
@@ -106,6 +110,7 @@ export class TestApp {
       headers,
       payload,
     });
+    this.assertContractKept();
     let body: unknown = response.body;
     if (String(response.headers['content-type'] ?? '').includes('application/json') && response.body !== '') {
       body = JSON.parse(response.body);
@@ -147,5 +152,14 @@ export class TestApp {
   async close(options: { keepData?: boolean } = {}): Promise<void> {
     await this.app.close();
     if (this.ownsDataDir && !options.keepData) rmSync(this.config.dataDir, { recursive: true, force: true });
+    // Responses that went another way than call() (a listening port, raw inject) are held
+    // to the document too.
+    this.assertContractKept();
+  }
+
+  /** Fails with every response since the last check that its OpenAPI document does not allow. */
+  private assertContractKept(): void {
+    const violations = this.contract.takeViolations();
+    if (violations.length) throw new AssertionError({ message: `responses that break the OpenAPI document:\n${violations.join('\n')}` });
   }
 }

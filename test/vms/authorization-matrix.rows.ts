@@ -22,6 +22,8 @@ export interface VContext {
 
 export interface VEndpoint extends MatrixRoute {
   permission: CatalogPermission;
+  /** A second permission the request needs on the same catalog (a VM cloned into its own catalog: view and create). */
+  alsoNeeds?: CatalogPermission;
   addressing: Addressing;
   /**
    * The VM a case acts on: a long-lived running one (read-only and console endpoints), a
@@ -31,7 +33,7 @@ export interface VEndpoint extends MatrixRoute {
   vm: 'running' | 'fresh' | 'none';
   /**
    * What an authorized caller gets (the sim driver cannot create MAC VMs: 422; the console
-   * stream answers 101 Switching Protocols).
+   * stream and the remote screen answer 101 Switching Protocols).
    */
   allowed: { status: number; code?: string };
   /** 'websocket': the request is a WebSocket upgrade to the listening server. */
@@ -132,6 +134,21 @@ export const V_ENDPOINTS: VEndpoint[] = [
     },
   },
   {
+    method: 'POST',
+    path: '/v/clone',
+    permission: 'view',
+    alsoNeeds: 'create',
+    addressing: 'vmid',
+    vm: 'fresh',
+    allowed: { status: 200 },
+    request: (c) => ({ body: { vmid: c.vmid, catalog: c.cid, name: c.name } }),
+    verify: async (t, reply, c) => {
+      assert.deepEqual([reply.body.catalog, reply.body.name, reply.body.state], [c.cid, c.name, 'STOPPED']);
+      assert.notEqual(reply.body.vmid, c.vmid);
+      assert.equal(await t.count('vms', 'vmid = ? AND cid = ? AND name = ?', [reply.body.vmid, c.cid, c.name]), 1);
+    },
+  },
+  {
     method: 'GET',
     path: '/v/state',
     permission: 'view',
@@ -177,6 +194,16 @@ export const V_ENDPOINTS: VEndpoint[] = [
   {
     method: 'GET',
     path: '/v/console/stream',
+    transport: 'websocket',
+    permission: 'interact',
+    addressing: 'vmid',
+    vm: 'running',
+    allowed: { status: 101 },
+    request: (c) => ({ query: { vmid: c.vmid } }),
+  },
+  {
+    method: 'GET',
+    path: '/v/rfb',
     transport: 'websocket',
     permission: 'interact',
     addressing: 'vmid',

@@ -12,7 +12,7 @@ import { R_ENDPOINTS, RContext, REndpoint, V_ENDPOINTS, VContext, VEndpoint } fr
 /**
  * Generated authorization matrix for every /v and /r endpoint.
  *
- * /v is catalog-scoped: for each endpoint (the console stream's WebSocket upgrade included)
+ * /v is catalog-scoped: for each endpoint (the WebSocket upgrades of the console stream and the remote screen included)
  * and each of the seven share permissions, a caller holding only that permission and a caller
  * holding all but it; once per endpoint the owning group's member, root, a user with no
  * relation, the owner naming an unknown id, no key, an unknown key and an expired key.
@@ -224,19 +224,19 @@ describe('/v and /r authorization matrix', () => {
     unknownId?: boolean;
   }
 
+  const needsOf = (endpoint: VEndpoint): CatalogPermission[] => [endpoint.permission, ...(endpoint.alsoNeeds ? [endpoint.alsoNeeds] : [])];
+
   function vCases(endpoint: VEndpoint): VCase[] {
     const need = endpoint.permission;
+    const needs = needsOf(endpoint);
     const allowed = endpoint.allowed;
+    const denied = { status: 401, code: PERMISSION_DENIED };
     const cases: VCase[] = [];
     for (const p of CATALOG_PERMISSIONS) {
       const holder = (map: typeof only) => ({ token: () => map.get(p)!.token, kernel: () => map.get(p)!.kernel });
       cases.push(
-        p === need
-          ? { who: `only ${p}`, catalog: p, ...holder(only), ...allowed }
-          : { who: `only ${p}`, catalog: p, ...holder(only), status: 401, code: PERMISSION_DENIED },
-        p === need
-          ? { who: `all but ${p}`, catalog: p, ...holder(allBut), status: 401, code: PERMISSION_DENIED }
-          : { who: `all but ${p}`, catalog: p, ...holder(allBut), ...allowed },
+        { who: `only ${p}`, catalog: p, ...holder(only), ...(needs.every((n) => n === p) ? allowed : denied) },
+        { who: `all but ${p}`, catalog: p, ...holder(allBut), ...(needs.includes(p) ? denied : allowed) },
       );
     }
     const notFound = endpoint.addressing === 'vmid' ? 'VM_NOT_FOUND' : 'CATALOG_NOT_FOUND';
@@ -256,7 +256,7 @@ describe('/v and /r authorization matrix', () => {
   describe('/v (catalog-scoped)', () => {
     for (const endpoint of V_ENDPOINTS) {
       for (const c of vCases(endpoint)) {
-        it(`${rowName(endpoint)} [needs ${endpoint.permission}] by ${c.who} (catalog shared for ${c.catalog}) → ${c.status}`, async () => {
+        it(`${rowName(endpoint)} [needs ${needsOf(endpoint).join(' and ')}] by ${c.who} (catalog shared for ${c.catalog}) → ${c.status}`, async () => {
           const cid = catalogs.get(c.catalog)!;
           const vmid = endpoint.vm === 'fresh' ? await freshVm(cid) : endpoint.vm === 'running' ? runningVms.get(c.catalog)! : '';
           const context: VContext = {

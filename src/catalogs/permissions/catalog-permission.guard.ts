@@ -4,16 +4,17 @@ import { AuthenticatedRequest } from '../../identity/auth/authenticated.decorato
 import { CatalogAuthorizer, CatalogPermissionRequirement } from './catalog-authorizer';
 import { CatalogAccess } from './catalog-permissions.service';
 
-export const CATALOG_PERMISSION = 'velocity:catalog-permission';
+export const CATALOG_PERMISSIONS = 'velocity:catalog-permissions';
 
 export interface CatalogRequest extends AuthenticatedRequest {
-  catalogAccess: CatalogAccess;
+  /** The access resolved for each requirement, by the request field it read the id from. */
+  catalogAccesses: Map<string, CatalogAccess>;
 }
 
 /**
- * Checks the catalog permission a handler declares with @RequireCatalogPermission, reading
- * the catalog's (or VM's) id from the body or query, and hands the resolved access to the
- * handler. Runs after the global authkey guard.
+ * Checks the catalog permissions a handler declares with @RequireCatalogPermission, in
+ * order, reading each catalog's (or VM's) id from the body or query, and hands the resolved
+ * access to the handler. Runs after the global authkey guard.
  */
 @Injectable()
 export class CatalogPermissionGuard implements CanActivate {
@@ -23,10 +24,13 @@ export class CatalogPermissionGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const requirement = this.reflector.get<CatalogPermissionRequirement>(CATALOG_PERMISSION, context.getHandler());
+    const requirements = this.reflector.get<CatalogPermissionRequirement[]>(CATALOG_PERMISSIONS, context.getHandler());
     const request = context.switchToHttp().getRequest<CatalogRequest>();
-    const id = readField(request, requirement.reference.field);
-    request.catalogAccess = await this.authorizer.authorize(request.user, requirement, id);
+    request.catalogAccesses = new Map();
+    for (const requirement of requirements) {
+      const { field } = requirement.reference;
+      request.catalogAccesses.set(field, await this.authorizer.authorize(request.user, requirement, readField(request, field)));
+    }
     return true;
   }
 }

@@ -5,7 +5,7 @@ import { REQUIRED_GROUP } from '../../identity/auth/authenticated.decorator';
 import { SpecialGroup } from '../../identity/entities/group.entity';
 import { CatalogPermission } from './catalog-permission';
 import { CatalogPermissionRequirement } from './catalog-authorizer';
-import { CATALOG_PERMISSION, CatalogPermissionGuard, CatalogRequest } from './catalog-permission.guard';
+import { CATALOG_PERMISSIONS, CatalogPermissionGuard, CatalogRequest } from './catalog-permission.guard';
 import { CatalogAccess } from './catalog-permissions.service';
 import { CATALOG_BY_CID, CatalogReference } from './catalog-references';
 
@@ -13,25 +13,32 @@ import { CATALOG_BY_CID, CatalogReference } from './catalog-references';
  * The handler needs `permission` on the catalog the request names (`cid` unless told
  * otherwise). 'any' means any permission at all, i.e. the catalog is visible. Also
  * documents the bearer scheme and the 401/404 answers. `group` adds a special-group requirement
- * (catalogmanager for deleting a catalog).
+ * (catalogmanager for deleting a catalog). `also` names a second catalog the request acts on
+ * (a VM cloned into another catalog needs `view` on the source and `create` on the target);
+ * the requirements are checked in order, so the first refusal is the answer.
  */
 export function RequireCatalogPermission(
   permission: CatalogPermission | 'any',
-  options: { reference?: CatalogReference; group?: SpecialGroup } = {},
+  options: { reference?: CatalogReference; group?: SpecialGroup; also?: CatalogPermissionRequirement } = {},
 ) {
-  const reference = options.reference ?? CATALOG_BY_CID;
-  const requirement: CatalogPermissionRequirement = { permission, reference };
+  const requirements: CatalogPermissionRequirement[] = [{ permission, reference: options.reference ?? CATALOG_BY_CID }];
+  if (options.also) requirements.push(options.also);
+  const notFound = [...new Set(requirements.map((r) => r.reference.notFound))];
   return applyDecorators(
     // A required special group is checked first, by the global authkey guard.
     SetMetadata(REQUIRED_GROUP, options.group ?? null),
-    SetMetadata(CATALOG_PERMISSION, requirement),
+    SetMetadata(CATALOG_PERMISSIONS, requirements),
     UseGuards(CatalogPermissionGuard),
     ApiBearerAuth('authkey'),
-    ApiErrors(['VALIDATION_FAILED', 'AUTH_REQUIRED', 'PERMISSION_DENIED', reference.notFound]),
+    ApiErrors(['VALIDATION_FAILED', 'AUTH_REQUIRED', 'PERMISSION_DENIED', ...notFound]),
   );
 }
 
-/** The catalog access the permission guard resolved for this request. */
-export const ResolvedCatalog = createParamDecorator(
-  (_data: unknown, context: ExecutionContext): CatalogAccess => context.switchToHttp().getRequest<CatalogRequest>().catalogAccess,
-);
+/**
+ * The catalog access the permission guard resolved for this request: for the requirement
+ * that reads `field` (the catalog of a request with two, say), else the first.
+ */
+export const ResolvedCatalog = createParamDecorator((field: string | undefined, context: ExecutionContext): CatalogAccess => {
+  const { catalogAccesses } = context.switchToHttp().getRequest<CatalogRequest>();
+  return (field && catalogAccesses.get(field)) || catalogAccesses.values().next().value!;
+});

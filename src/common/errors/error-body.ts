@@ -30,6 +30,9 @@ const FASTIFY_CODES: Record<string, [ErrorCode, string]> = {
   FST_ERR_BAD_URL: ['REQUEST_REJECTED', 'The URL is not valid (a bad percent-encoding)'],
 };
 
+/** A filesystem out of space or quota: the host's condition, not the request's fault. */
+const OUT_OF_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+
 const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
   [HttpStatus.BAD_REQUEST]: 'MALFORMED_BODY',
   [HttpStatus.UNAUTHORIZED]: 'AUTH_REQUIRED',
@@ -66,6 +69,10 @@ export function mapError(error: unknown): MappedError {
   if (typeof fastify?.code === 'string' && fastify.code in FASTIFY_CODES) {
     const [code, message] = FASTIFY_CODES[fastify.code];
     return { status: fastify.statusCode ?? 400, body: body(code, message), unexpected: false };
+  }
+  if (OUT_OF_SPACE.has((error as NodeJS.ErrnoException)?.code ?? '')) {
+    // Logged like an unexpected failure: the operator has to act on it.
+    return { status: 507, body: body('HOST_STORAGE_FULL', 'The host has no space left for this request; nothing was kept'), unexpected: true };
   }
   return {
     status: 500,

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { Observable, Subject } from 'rxjs';
 import {
   CapturedFrame,
@@ -13,9 +14,10 @@ import {
   VmState,
 } from '../hypervisor-driver';
 import { isReachableAddress, leaseAddresses, unique } from '../guest-addresses';
-import { HypervisorError, hypervisorError } from '../hypervisor.errors';
+import { HypervisorError, hypervisorError, UnsupportedError } from '../hypervisor.errors';
 import { NativeEvent, NativeHypervisorBinding } from '../native/native-binding';
-import { readPpmFileAsPng } from '../ppm';
+import { encodePng, parsePpm, RgbImage } from '../ppm';
+import { RfbServerSession } from '../rfb-server';
 
 interface PendingOperation {
   vmId: string;
@@ -26,6 +28,17 @@ interface PendingOperation {
 
 /** How long close() waits for the VMs of this driver to stop before giving up on them. */
 const CLOSE_TIMEOUT_MS = 10_000;
+/** The sim's remote screen sends a new frame at most this often (each capture renders one). */
+const SIM_FRAME_INTERVAL_MS = 200;
+
+/** What the driver keeps of a VM it defined. */
+interface DefinedVm {
+  name: string;
+  /** Where screen dumps go. */
+  directory: string;
+  /** The sim's remote-screen sessions open on it, ended when it stops. */
+  screens: Set<Duplex>;
+}
 
 /**
  * The driver over a native library implementing velocity_hv.h: `sim` (C, any host) and
@@ -37,9 +50,8 @@ export class NativeHypervisorDriver implements HypervisorDriver {
   readonly events$: Observable<HypervisorEvent> = this.events.asObservable();
   /** Operations in flight by op_id (unique per library). */
   private readonly pending = new Map<number, PendingOperation>();
-  /** VMs created through this driver; events of other VMs in a shared library are not ours. */
-  /** The VMs this driver defined, with their directories (where screen dumps go). */
-  private readonly vms = new Map<string, string>();
+  /** The VMs this driver defined; events of other VMs in a shared library are not ours. */
+  private readonly vms = new Map<string, DefinedVm>();
   private readonly stopListening: () => void;
   private lastSeq = 0;
   private closing = false;
@@ -73,7 +85,7 @@ export class NativeHypervisorDriver implements HypervisorDriver {
 
   async create(vmId: string, config: VmConfig): Promise<void> {
     this.binding.create(vmId, config);
-    this.vms.set(vmId, config.directory);
+    this.vms.set(vmId, { name: config.name, directory: config.directory, screens: new Set() });
   }
 
   start(vmId: string): Promise<void> {
@@ -101,12 +113,32 @@ export class NativeHypervisorDriver implements HypervisorDriver {
   }
 
   async captureDisplay(vmId: string, index: number): Promise<CapturedFrame> {
-    const directory = this.vms.get(vmId);
-    if (!directory) throw new HypervisorError('NOT_FOUND', `VM ${vmId} not found`);
-    const ppmPath = join(directory, `.capture-${randomBytes(6).toString('hex')}.ppm`);
+    const image = await this.captureImage(vmId, index);
+    return { png: await encodePng(image), width: image.width, height: image.height };
+  }
+
+  /**
+   * The sim: an RFB server of its own (RfbServerSession) serving the frames the library
+   * renders. vz: Virtualization.framework has no public VNC server.
+   */
+  async openRemoteScreen(vmId: string): Promise<Duplex> {
+    if (this.name === 'vz') {
+      throw new UnsupportedError('Virtualization.framework has no public VNC server: the vz driver cannot serve a remote screen (screenshots remain)');
+    }
+    const vm = this.defined(vmId);
+    const state = this.binding.state(vmId);
+    if (state !== 'RUNNING' && state !== 'PAUSED') throw new HypervisorError('INVALID_STATE', `VM ${vmId} is ${state}: a remote screen needs a running VM`);
+    const session = new RfbServerSession({ name: vm.name, capture: () => this.captureImage(vmId, 0) }, { frameIntervalMs: SIM_FRAME_INTERVAL_MS });
+    vm.screens.add(session);
+    session.once('close', () => vm.screens.delete(session));
+    return session;
+  }
+
+  private async captureImage(vmId: string, index: number): Promise<RgbImage> {
+    const ppmPath = join(this.defined(vmId).directory, `.capture-${randomBytes(6).toString('hex')}.ppm`);
     try {
       this.binding.captureDisplay(vmId, index, ppmPath);
-      return await readPpmFileAsPng(ppmPath);
+      return parsePpm(await readFile(ppmPath));
     } finally {
       await rm(ppmPath, { force: true });
     }
@@ -121,6 +153,12 @@ export class NativeHypervisorDriver implements HypervisorDriver {
     const nics = this.binding.guestAddresses(vmId);
     const leased = this.name === 'vz' ? await leaseAddresses(nics.flatMap((n) => (n.mac ? [n.mac] : []))) : [];
     return unique([...nics.flatMap((n) => n.ip_addresses), ...leased]).filter(isReachableAddress);
+  }
+
+  private defined(vmId: string): DefinedVm {
+    const vm = this.vms.get(vmId);
+    if (!vm) throw new HypervisorError('NOT_FOUND', `VM ${vmId} not found`);
+    return vm;
   }
 
   async destroy(vmId: string): Promise<void> {
@@ -181,11 +219,14 @@ export class NativeHypervisorDriver implements HypervisorDriver {
         else pending.reject(hypervisorError(event.error?.code ?? 'INTERNAL', event.error?.message ?? 'operation failed'));
         return;
       }
-      case 'state':
-        if (this.vms.has(event.vm_id)) {
-          this.events.next({ type: 'state', vmId: event.vm_id, state: event.state, seq: event.seq });
-        }
+      case 'state': {
+        const vm = this.vms.get(event.vm_id);
+        if (!vm) return;
+        // A stopped guest has no display: the remote screens showing it end.
+        if (event.state === 'STOPPED') for (const screen of vm.screens) screen.destroy();
+        this.events.next({ type: 'state', vmId: event.vm_id, state: event.state, seq: event.seq });
         return;
+      }
       case 'error':
         if (this.vms.has(event.vm_id)) {
           this.events.next({ type: 'error', vmId: event.vm_id, ...event.error, seq: event.seq });

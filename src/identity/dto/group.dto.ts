@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { NameField, UuidArrayField, UuidField } from '../../common/validation/fields';
 import { GroupEntity, SPECIAL_GROUPS } from '../entities/group.entity';
+import { NullableStringProperty } from '../../common/swagger/nullable-property';
 
 export class CreateGroupDto {
   @NameField({ description: 'Unique group name', example: 'developers' })
@@ -27,7 +28,7 @@ export class GroupDto {
   @ApiProperty({ example: 'developers' })
   groupname: string;
 
-  @ApiProperty({ enum: SPECIAL_GROUPS, nullable: true, description: 'Set for the four special groups', example: null })
+  @NullableStringProperty({ enum: SPECIAL_GROUPS, description: 'Set for the four special groups' })
   special: string | null;
 
   @ApiProperty({ description: 'True for a user\'s personal group', example: false })

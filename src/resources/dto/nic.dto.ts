@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { TextField, UuidField } from '../../common/validation/fields';
 import { NicEntity } from '../entities/nic.entity';
+import { NullableStringProperty } from '../../common/swagger/nullable-property';
 
 const NICID_EXAMPLE = '9b2d7f3e-1c4a-4e8b-a6d5-0f1e2d3c4b5a';
 
@@ -21,10 +22,10 @@ export class NicDto {
   @ApiProperty({ format: 'uuid', example: NICID_EXAMPLE }) nicid: string;
   @ApiProperty({ enum: ['NAT', 'BRIDGE', 'FILEHANDLE'], example: 'NAT' }) type: string;
   @ApiProperty({ example: 'NAT (built in)' }) description: string;
-  @ApiProperty({ nullable: true, description: 'BRIDGE: the host interface', example: null }) host_interface: string | null;
-  @ApiProperty({ nullable: true, description: 'FILEHANDLE: the datagram socket path a host-side program binds; the VM sends to it', example: null })
+  @NullableStringProperty({ description: 'BRIDGE: the host interface' }) host_interface: string | null;
+  @NullableStringProperty({ description: 'FILEHANDLE: the datagram socket path a host-side program binds; the VM sends to it' })
   socket: string | null;
-  @ApiProperty({ nullable: true, format: 'uuid', description: 'FILEHANDLE: owning group', example: null }) gid: string | null;
+  @NullableStringProperty({ format: 'uuid', description: 'FILEHANDLE: owning group' }) gid: string | null;
   @ApiProperty({ description: 'False for a host interface the driver no longer reports', example: true }) available: boolean;
 }
 

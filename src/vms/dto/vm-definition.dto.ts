@@ -205,3 +205,15 @@ export class VmCreatedDto {
   @ApiProperty({ format: 'uuid', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' })
   vmid: string;
 }
+
+/** POST /v/clone: a stopped VM copied into a catalog under a new name. */
+export class CloneVmDto {
+  @UuidField({ description: 'The VM to copy (VMID); needs `view` on its catalog; it must be STOPPED', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' })
+  vmid: string;
+
+  @UuidField({ description: 'The catalog (CID) to create the copy in, the same or another; needs the `create` permission', example: CID_EXAMPLE })
+  catalog: string;
+
+  @NameField({ description: 'A unique name in the target catalog; the copied disks are named `<name>-disk1`, `<name>-disk2` …', example: 'build-02' })
+  name: string;
+}

@@ -1,9 +1,10 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty } from '@nestjs/swagger';
 import { IsIn } from 'class-validator';
 import { FlagField, IntegerField, TextField, UuidField } from '../../common/validation/fields';
 import { PageInfoDto, PageQueryDto } from '../../common/validation/page.dto';
 import { VM_STATES } from '../../hypervisor/hypervisor-driver';
 import { DisplayDto, PortForwardDto } from './vm-definition.dto';
+import { NullableStringProperty } from '../../common/swagger/nullable-property';
 
 const VMID_EXAMPLE = '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c';
 const CID_EXAMPLE = '3f2a8c1e-7b4d-4e9a-a1c2-5d6e7f8a9b0c';
@@ -57,12 +58,12 @@ export class VmDto {
   @ApiProperty({ example: false }) rosetta: boolean;
   @ApiProperty({ example: false }) autostart: boolean;
   @ApiProperty({ type: [PortForwardDto], description: "Host ports forwarded to the guest, on the server's forward address" }) port_forwards: PortForwardDto[];
-  @ApiPropertyOptional({ format: 'uuid', description: 'KBOOT: kernel (STID)', example: null, nullable: true }) kernel: string | null;
-  @ApiPropertyOptional({ format: 'uuid', description: 'KBOOT: initrd (STID)', example: null, nullable: true }) initrd: string | null;
-  @ApiPropertyOptional({ description: 'KBOOT: kernel command line', example: null, nullable: true }) cmdline: string | null;
-  @ApiPropertyOptional({ format: 'uuid', description: 'MAC: restore image (STID)', example: null, nullable: true }) restore_image: string | null;
+  @NullableStringProperty({ format: 'uuid', description: 'KBOOT: kernel (STID)' }) kernel: string | null;
+  @NullableStringProperty({ format: 'uuid', description: 'KBOOT: initrd (STID)' }) initrd: string | null;
+  @NullableStringProperty({ description: 'KBOOT: kernel command line' }) cmdline: string | null;
+  @NullableStringProperty({ format: 'uuid', description: 'MAC: restore image (STID)' }) restore_image: string | null;
   @ApiProperty({ enum: VM_STATES, example: 'STOPPED' }) state: string;
-  @ApiProperty({ nullable: true, description: 'The last hypervisor error outside a request', example: null }) last_error: string | null;
+  @NullableStringProperty({ description: 'The last hypervisor error outside a request' }) last_error: string | null;
   @ApiProperty({ type: [String], description: 'What the driver does differently from the definition (e.g. Rosetta unavailable)', example: [] })
   notes: string[];
 }
@@ -76,6 +77,11 @@ export class VmDetailsDto extends VmDto {
     example: ['10.0.2.15'],
   })
   ip_addresses: string[];
+}
+
+export class VmCloneDto extends VmDto {
+  @ApiProperty({ description: 'True when every copied disk shares its blocks with the source (copy-on-write); false when at least one is a sparse copy', example: true })
+  cow: boolean;
 }
 
 export class VmListDto extends PageInfoDto {

@@ -144,5 +144,8 @@ export function buildQemuArgs(input: QemuCommandInput): string[] {
   config.displays.forEach((display, i) => {
     args.push('-device', `virtio-gpu-pci,id=gpu${i},xres=${display.width},yres=${display.height}`);
   });
+  // The remote screen: QEMU's VNC server on a Unix socket (no TCP port to guard), showing the
+  // first display. force-shared: a viewer asking for exclusive access cannot disconnect the others.
+  if (config.displays.length > 0) args.push('-vnc', `unix:${optValue(files.vncSocket)},share=force-shared`);
   return args;
 }

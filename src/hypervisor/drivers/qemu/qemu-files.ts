@@ -4,6 +4,8 @@ import { join } from 'node:path';
 export interface QemuVmFiles {
   /** QMP (control) socket. */
   qmpSocket: string;
+  /** QEMU's VNC server (display 0), one connection per viewer; never a TCP port. */
+  vncSocket: string;
   /** Written by QEMU (-pidfile), removed by QEMU when it exits cleanly. */
   pidFile: string;
   /** QEMU's own stderr (warnings, fatal errors), rewritten at every start. */
@@ -26,6 +28,7 @@ export interface QemuVmFiles {
 export function vmFiles(directory: string): QemuVmFiles {
   return {
     qmpSocket: join(directory, 'qmp.sock'),
+    vncSocket: join(directory, 'vnc.sock'),
     pidFile: join(directory, 'qemu.pid'),
     stderrLog: join(directory, 'qemu-stderr.log'),
     efiVars: join(directory, 'efi-vars.fd'),

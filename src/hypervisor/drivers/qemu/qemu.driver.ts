@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { connect, Socket } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Observable, Subject } from 'rxjs';
@@ -16,7 +17,7 @@ import {
   VmState,
 } from '../../hypervisor-driver';
 import { neighbourAddresses, unique } from '../../guest-addresses';
-import { DriverUnavailableError, HypervisorError } from '../../hypervisor.errors';
+import { DriverUnavailableError, HypervisorError, UnsupportedError } from '../../hypervisor.errors';
 import { readPpmFileAsPng } from '../../ppm';
 import { chooseAccelerator, KvmProbeOptions } from './qemu-accel';
 import { AGENT_CHARDEV, buildQemuArgs, macFor } from './qemu-command';
@@ -318,6 +319,33 @@ export class QemuDriver implements HypervisorDriver {
     });
     const [fromAgent, fromNeighbours] = await Promise.all([vm.agentQuery, neighbourAddresses(bridged)]);
     return unique([...fromAgent, ...fromNeighbours]);
+  }
+
+  /**
+   * A new connection to QEMU's VNC server (-vnc unix:…, see buildQemuArgs): QEMU serves each
+   * connection as its own viewer and closes them all when it exits.
+   */
+  async openRemoteScreen(vmId: string): Promise<Socket> {
+    const vm = this.vm(vmId);
+    if (vm.config.displays.length === 0) throw new HypervisorError('INVALID_ARGUMENT', `VM ${vmId} has no displays`);
+    if (!vm.instance || (vm.state !== 'RUNNING' && vm.state !== 'PAUSED')) {
+      throw new HypervisorError('INVALID_STATE', `VM ${vmId} is ${vm.state}: a remote screen needs a running VM`);
+    }
+    return new Promise<Socket>((resolve, reject) => {
+      const socket = connect(vm.files.vncSocket);
+      const failed = (error: NodeJS.ErrnoException) => {
+        // A QEMU re-attached after a server upgrade may have been started without the VNC server.
+        if (error.code === 'ENOENT') reject(new UnsupportedError(`VM ${vmId}'s QEMU runs without a VNC server: restart the VM to get one`));
+        else reject(new HypervisorError('HYPERVISOR_ERROR', `cannot reach the VNC server of VM ${vmId}: ${error.message}`));
+      };
+      socket.once('error', failed);
+      socket.once('connect', () => {
+        socket.off('error', failed);
+        // Errors later (QEMU exiting) end the socket; its holder learns that from 'close'.
+        socket.on('error', () => undefined);
+        resolve(socket);
+      });
+    });
   }
 
   async destroy(vmId: string): Promise<void> {
