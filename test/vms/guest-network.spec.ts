@@ -115,6 +115,16 @@ describe('guest network: port_forwards and ip_addresses (sim driver)', () => {
     assert.equal((await patch(other, { port_forwards: [ssh(20300)] })).status, 200, 'and the port is free again');
   });
 
+  it('a clone gets no forwards (a host port belongs to one VM) and takes its own with PATCH /v', async () => {
+    const source = (await put({ name: 'fwd-source', port_forwards: [ssh(20500)] })).body.vmid;
+    const clone = await t.call({ method: 'POST', url: '/v/clone', token: w.owner.token, body: { vmid: source, catalog: w.cid, name: 'fwd-clone' } });
+    assert.equal(clone.status, 200, JSON.stringify(clone.body));
+    assert.deepEqual(clone.body.port_forwards, []);
+    assert.equal((await patch(clone.body.vmid, { port_forwards: [ssh(20500)] })).body.code, 'PORT_FORWARD_TAKEN');
+    assert.deepEqual((await patch(clone.body.vmid, { port_forwards: [ssh(20501)] })).body.port_forwards, [ssh(20501)]);
+    assert.deepEqual((await get(source)).body.port_forwards, [ssh(20500)]);
+  });
+
   it('concurrent VMs asking for one host port: exactly one gets it, the others 409 naming that one', async () => {
     const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => put({ name: `fwd-race-${i}`, port_forwards: [ssh(20400)] })));
     const winners = replies.filter((r) => r.status === 200);
