@@ -118,6 +118,8 @@ describe('reaching a qemu guest: port_forwards and ip_addresses (TCG)', () => {
   let kernel: string;
   let initrd: string;
   let blocker: Server | undefined;
+  /** The VM of the first test, STOPPED after it. */
+  let reachable: string;
   const figures: string[] = [];
 
   before(async () => {
@@ -189,7 +191,7 @@ describe('reaching a qemu guest: port_forwards and ip_addresses (TCG)', () => {
 
   it('the guest answers on its forwarded port, and GET /v reports the address its agent gives', async () => {
     const hostPort = await freePort();
-    const vmid = await kbootVm('reachable', [{ protocol: 'tcp', host_port: hostPort, guest_port: GUEST_PORT }]);
+    const vmid = (reachable = await kbootVm('reachable', [{ protocol: 'tcp', host_port: hostPort, guest_port: GUEST_PORT }]));
     assert.deepEqual((await getVm(vmid)).body.ip_addresses, [], 'STOPPED: unknown');
     const times: number[] = [];
     for (let run = 0; run < 3; run++) {
@@ -218,6 +220,26 @@ describe('reaching a qemu guest: port_forwards and ip_addresses (TCG)', () => {
       assert.deepEqual((await getVm(vmid)).body.ip_addresses, [], 'STOPPED again: unknown again');
     }
     figures.push(`POST /v/state RUNNING → the guest's line through its forwarded port (KBOOT, TCG): ${times.join(', ')} ms; median ${median(times)} ms`);
+  });
+
+  it('a clone of the stopped guest, given its own forward, answers on it', async () => {
+    const hostPort = await freePort();
+    const began = Date.now();
+    const clone = await t.call({ method: 'POST', url: '/v/clone', token: w.owner.token, body: { vmid: reachable, catalog: w.cid, name: 'reachable-clone' } });
+    assert.equal(clone.status, 200, JSON.stringify(clone.body));
+    const cloned = Date.now() - began;
+    const vmid = clone.body.vmid as string;
+    const patched = await t.call({
+      method: 'PATCH',
+      url: '/v',
+      token: w.owner.token,
+      body: { vmid, port_forwards: [{ protocol: 'tcp', host_port: hostPort, guest_port: GUEST_PORT }] },
+    });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.equal((await setState(t, w.owner.token, vmid, 'RUNNING')).status, 200);
+    assert.equal(await lineThroughForward(hostPort), HELLO);
+    figures.push(`POST /v/clone → PATCH its port_forwards → RUNNING → its line through the forward (KBOOT, TCG): ${Date.now() - began} ms (the clone itself ${cloned} ms)`);
+    assert.equal((await setState(t, w.owner.token, vmid, 'STOPPED', true)).status, 200);
   });
 
   it('a guest without an agent: ip_addresses is empty, at once, never a guess', async () => {
