@@ -96,6 +96,11 @@ const needs = {
     find: staticBusybox,
     apt: [['busybox-static']],
   },
+  guestAgent: {
+    what: 'the QEMU guest agent (qemu-ga, copied with its libraries into a KBOOT guest)',
+    find: () => onPath('qemu-ga') ?? firstExisting(['/usr/sbin/qemu-ga', '/usr/bin/qemu-ga']),
+    apt: [['qemu-guest-agent']],
+  },
   nginx: {
     what: 'nginx (the reverse-proxy check)',
     find: () => onPath('nginx') ?? firstExisting(['/usr/sbin/nginx', '/opt/homebrew/bin/nginx', '/usr/local/bin/nginx']),
@@ -147,6 +152,12 @@ const groups = [
     files: ['hypervisor/qemu-command', 'hypervisor/qemu-driver', 'hypervisor/qemu-kboot', 'vms/qemu-api'],
     platforms: ['linux'],
     needs: ['qemu', 'firmware', 'kernel', 'busybox'],
+  },
+  {
+    name: 'reaching a qemu guest (port forwards, guest agent addresses)',
+    files: ['vms/qemu-guest-network'],
+    platforms: ['linux'],
+    needs: ['qemu', 'firmware', 'kernel', 'busybox', 'guestAgent'],
   },
   { name: 'deployment (nginx, Swagger UI in Chromium)', files: ['deployment/'], needs: ['nginx', 'chromium'] },
   {

@@ -65,8 +65,10 @@
 extern "C" {
 #endif
 
-/* Bumped on any incompatible change to a signature or to a JSON shape. */
-#define VHV_ABI_VERSION 1
+/* Bumped on any incompatible change to a signature or to a JSON shape, and when a
+ * function is added that the server calls (a library without it cannot serve it).
+ *   2: vhv_guest_addresses; "port_forwards" in the configuration; sim.guest_addresses. */
+#define VHV_ABI_VERSION 2
 
 typedef void (*vhv_event_callback)(const char *event_json);
 
@@ -104,6 +106,13 @@ int32_t vhv_set_event_callback(vhv_event_callback callback);
  *             "socket":"/abs/sock"}],   FILEHANDLE only: a bound datagram socket path
  *    "displays":[{"width":N,"height":N}],
  *    "rosetta":bool,
+ *    "port_forwards":[{"protocol":"tcp"|"udp","host_address":"127.0.0.1",
+ *                      "host_port":N,"guest_port":N}],
+ *                                     host ports forwarded to the guest through the
+ *                                     first NAT NIC; absent or [] for none. A library
+ *                                     that cannot forward ports (vz: the framework's NAT
+ *                                     has no port forwarding) refuses a non-empty list
+ *                                     with UNSUPPORTED; the sim validates and keeps it
  *    "kboot":{"kernel":"/abs","initrd":"/abs"|null,"cmdline":"…"},   KBOOT only
  *    "mac":{"restore_image":"/abs"|null},                            MAC only
  *    "sim":{…}}                       sim library only; ignored by others:
@@ -114,8 +123,10 @@ int32_t vhv_set_event_callback(vhv_event_callback callback);
  *         "fail":{"start":"msg","pause":"msg","resume":"msg",
  *                 "request_stop":"msg","stop":"msg"},  make that operation fail
  *         "poweroff_after_ms":N,      the guest powers itself off N ms after boot
- *         "crash_after_ms":N}         the VM stops with a hypervisor error
+ *         "crash_after_ms":N,         the VM stops with a hypervisor error
  *                                     (both counted in unscaled ms of RUNNING time)
+ *         "guest_addresses":["…"]}    what vhv_guest_addresses reports for the first
+ *                                     NIC while the VM is RUNNING (needs a NIC)
  * Result: {"vm_id":"…","state":"STOPPED"}. */
 char *vhv_create(const char *vm_id, const char *config_json);
 
@@ -144,6 +155,15 @@ char *vhv_state(const char *vm_id);
  * has no such display, INVALID_STATE when the VM is STOPPED or STARTING. This call
  * is synchronous. The server converts the frame to PNG. */
 char *vhv_capture_display(const char *vm_id, uint32_t display_index, const char *path);
+
+/* What the library knows of the guest's network addresses, per configured NIC in
+ * order, with the MAC the VM really uses (null when the library cannot tell):
+ *   {"vm_id":"…","nics":[{"mac":"52:54:00:…"|null,"ip_addresses":["192.168.64.5"]}]}
+ * `ip_addresses` holds only what the hypervisor itself knows, and only while the VM
+ * is RUNNING; unknown is an empty list, never a guess. The vz library knows none
+ * (Virtualization.framework has no view into the guest): the server looks the MACs
+ * up in the host's DHCP leases. Synchronous; never waits on the guest. */
+char *vhv_guest_addresses(const char *vm_id);
 
 /* Forgets a STOPPED VM (INVALID_STATE otherwise); files in its directory stay. */
 char *vhv_destroy(const char *vm_id);

@@ -150,9 +150,12 @@ static int parse_disks(ctx *c, const json_value *root, sim_config *cfg) {
     return 1;
 }
 
-static int parse_nics(ctx *c, const json_value *root, sim_config *cfg) {
+static int parse_nics(ctx *c, const json_value *root, sim_config *cfg, int *has_nat) {
     const json_value *arr;
     if (!get_array(c, root, "nics", &arr)) return 0;
+    size_t count = json_length(arr);
+    if (count > 0 && !(cfg->nic_macs = calloc(count, sizeof *cfg->nic_macs))) return bad(c, E_INTERNAL, "out of memory");
+    cfg->nic_count = count; /* the MAC slots are freed by count, filled or not */
     size_t i = 0;
     char label[64];
     for (const json_value *n = arr ? arr->child : NULL; n; n = n->next, i++) {
@@ -165,7 +168,11 @@ static int parse_nics(ctx *c, const json_value *root, sim_config *cfg) {
         if (!get_str(c, n, "mac", label, 0, 0, &mac)) return 0;
         if (mac && !valid_mac(mac))
             return bad(c, E_INVALID_CONFIG, "%s must look like 52:54:00:12:34:56, got \"%s\"", label, mac);
-        if (strcmp(type, "NAT") == 0) continue;
+        if (mac && !(cfg->nic_macs[i] = strdup(mac))) return bad(c, E_INTERNAL, "out of memory");
+        if (strcmp(type, "NAT") == 0) {
+            *has_nat = 1;
+            continue;
+        }
         if (strcmp(type, "BRIDGE") == 0) {
             snprintf(label, sizeof label, "nics[%zu].interface", i);
             if (!get_str(c, n, "interface", label, 1, 0, &iface)) return 0;
@@ -178,7 +185,33 @@ static int parse_nics(ctx *c, const json_value *root, sim_config *cfg) {
             return bad(c, E_INVALID_CONFIG, "nics[%zu].type must be NAT, BRIDGE or FILEHANDLE, got \"%s\"", i, type);
         }
     }
-    cfg->nic_count = i;
+    return 1;
+}
+
+/* Validated like a forwarding driver would (the sim forwards nothing, so nothing is kept). */
+static int parse_port_forwards(ctx *c, const json_value *root, int has_nat) {
+    const json_value *arr;
+    if (!get_array(c, root, "port_forwards", &arr)) return 0;
+    if (json_length(arr) > 0 && !has_nat)
+        return bad(c, E_INVALID_CONFIG, "port_forwards need a NAT NIC");
+    size_t i = 0;
+    char label[64];
+    for (const json_value *f = arr ? arr->child : NULL; f; f = f->next, i++) {
+        const char *s;
+        int64_t port;
+        snprintf(label, sizeof label, "port_forwards[%zu]", i);
+        if (f->type != JSON_OBJECT) return bad(c, E_INVALID_CONFIG, "%s must be an object, got %s", label, type_name(f));
+        snprintf(label, sizeof label, "port_forwards[%zu].protocol", i);
+        if (!get_str(c, f, "protocol", label, 1, 0, &s)) return 0;
+        if (strcmp(s, "tcp") != 0 && strcmp(s, "udp") != 0)
+            return bad(c, E_INVALID_CONFIG, "%s must be tcp or udp, got \"%s\"", label, s);
+        snprintf(label, sizeof label, "port_forwards[%zu].host_address", i);
+        if (!get_str(c, f, "host_address", label, 1, 0, &s)) return 0;
+        snprintf(label, sizeof label, "port_forwards[%zu].host_port", i);
+        if (!get_int(c, f, "host_port", label, 1, 1, 65535, &port)) return 0;
+        snprintf(label, sizeof label, "port_forwards[%zu].guest_port", i);
+        if (!get_int(c, f, "guest_port", label, 1, 1, 65535, &port)) return 0;
+    }
     return 1;
 }
 
@@ -235,6 +268,20 @@ static int parse_sim(ctx *c, const json_value *root, sim_config *cfg) {
         return 0;
     if (!get_int(c, sim, "crash_after_ms", "sim.crash_after_ms", 0, 0, INT64_C(1) << 40, &cfg->crash_after_ms))
         return 0;
+    const json_value *addresses;
+    if (!get_array(c, sim, "guest_addresses", &addresses)) return 0;
+    size_t n = json_length(addresses);
+    if (n == 0) return 1;
+    if (cfg->nic_count == 0) return bad(c, E_INVALID_CONFIG, "sim.guest_addresses need a NIC to be reported on");
+    if (n > 16) return bad(c, E_INVALID_CONFIG, "sim.guest_addresses takes at most 16 addresses, got %zu", n);
+    if (!(cfg->guest_addresses = calloc(n, sizeof *cfg->guest_addresses))) return bad(c, E_INTERNAL, "out of memory");
+    size_t i = 0;
+    for (const json_value *a = addresses->child; a; a = a->next, i++) {
+        if (a->type != JSON_STRING || a->string[0] == '\0' || strlen(a->string) > 45)
+            return bad(c, E_INVALID_CONFIG, "sim.guest_addresses[%zu] must be an address string, got %s", i, type_name(a));
+        if (!(cfg->guest_addresses[i] = strdup(a->string))) return bad(c, E_INTERNAL, "out of memory");
+        cfg->guest_address_count = i + 1;
+    }
     return 1;
 }
 
@@ -266,8 +313,9 @@ static int validate(ctx *c, const json_value *root, sim_config *cfg) {
         return bad(c, E_INVALID_CONFIG, "directory \"%s\" does not exist or is not a directory", s);
     cfg->directory = strdup(s);
 
-    if (!parse_console(c, root, cfg) || !parse_disks(c, root, cfg) || !parse_nics(c, root, cfg) ||
-        !parse_displays(c, root, cfg))
+    int has_nat = 0;
+    if (!parse_console(c, root, cfg) || !parse_disks(c, root, cfg) || !parse_nics(c, root, cfg, &has_nat) ||
+        !parse_port_forwards(c, root, has_nat) || !parse_displays(c, root, cfg))
         return 0;
 
     int rosetta = 0;
@@ -329,6 +377,10 @@ void sim_config_free(sim_config *cfg) {
     for (size_t i = 0; i < cfg->disk_count; i++) free(cfg->disks[i].path);
     free(cfg->disks);
     free(cfg->displays);
+    for (size_t i = 0; i < cfg->nic_count && cfg->nic_macs; i++) free(cfg->nic_macs[i]);
+    free(cfg->nic_macs);
+    for (size_t i = 0; i < cfg->guest_address_count; i++) free(cfg->guest_addresses[i]);
+    free(cfg->guest_addresses);
     for (int i = 0; i < 5; i++) free(cfg->fail[i]);
     memset(cfg, 0, sizeof *cfg);
 }

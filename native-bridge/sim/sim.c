@@ -656,6 +656,40 @@ EXPORT char *vhv_capture_display(const char *vm_id, uint32_t display_index, cons
     return envelope_ok(&r);
 }
 
+EXPORT char *vhv_guest_addresses(const char *vm_id) {
+    char *err = ensure_init();
+    if (!err) err = check_vm_id(vm_id);
+    if (err) return err;
+    json_buf r;
+    jb_init(&r);
+    pthread_mutex_lock(&g_lock);
+    vm *v = find_vm(vm_id);
+    if (!v) {
+        pthread_mutex_unlock(&g_lock);
+        jb_discard(&r);
+        return envelope_error(E_NOT_FOUND, "no VM with id %s", vm_id);
+    }
+    /* Written under the lock (no callback is made here): the configuration may go with the VM. */
+    jb_raw(&r, "{\"vm_id\":");
+    jb_string(&r, vm_id);
+    jb_raw(&r, ",\"nics\":[");
+    for (size_t i = 0; i < v->cfg.nic_count; i++) {
+        jb_raw(&r, i ? ",{\"mac\":" : "{\"mac\":");
+        if (v->cfg.nic_macs[i]) jb_string(&r, v->cfg.nic_macs[i]);
+        else jb_raw(&r, "null");
+        jb_raw(&r, ",\"ip_addresses\":[");
+        if (i == 0 && v->state == ST_RUNNING)
+            for (size_t k = 0; k < v->cfg.guest_address_count; k++) {
+                if (k) jb_raw(&r, ",");
+                jb_string(&r, v->cfg.guest_addresses[k]);
+            }
+        jb_raw(&r, "]}");
+    }
+    pthread_mutex_unlock(&g_lock);
+    jb_raw(&r, "]}");
+    return envelope_ok(&r);
+}
+
 EXPORT char *vhv_destroy(const char *vm_id) {
     char *err = ensure_init();
     if (!err) err = check_vm_id(vm_id);

@@ -43,6 +43,9 @@ typedef struct {
     sim_display *displays;
     size_t display_count;
     size_t nic_count;
+    char **nic_macs;            /* nic_count entries; NULL where the configuration gave none */
+    char **guest_addresses;     /* sim.guest_addresses: reported for the first NIC while RUNNING */
+    size_t guest_address_count;
     double time_scale;
     char *fail[5];              /* indexed by op kind - 1; NULL: the op succeeds */
     int64_t poweroff_after_ms; /* -1: never */

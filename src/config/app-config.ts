@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 
 export type HypervisorChoice = 'auto' | 'vz' | 'qemu' | 'sim';
@@ -36,6 +37,8 @@ export class AppConfig {
   readonly eventBacklog: number;
   /** Seconds between the comment lines an idle event stream sends so proxies keep it open. */
   readonly eventHeartbeatSeconds: number;
+  /** The host address (IPv4) on which VMs' forwarded ports listen. */
+  readonly forwardAddress: string;
 
   constructor(values: Omit<AppConfig, 'databasePath'>) {
     Object.assign(this, values);
@@ -96,6 +99,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (adminPassword !== undefined && adminPassword !== '' && adminPassword.length < 8) {
     throw new ConfigError('VELOCITY_ADMIN_PASSWORD must be at least 8 characters long');
   }
+  const forwardAddress = env.VELOCITY_FORWARD_ADDRESS?.trim() || '127.0.0.1';
+  // QEMU's hostfwd takes a dotted IPv4 address (0.0.0.0: every interface).
+  if (!isIPv4(forwardAddress)) throw new ConfigError(`VELOCITY_FORWARD_ADDRESS must be an IPv4 address such as 127.0.0.1, got "${forwardAddress}"`);
   const host = env.VELOCITY_HOST?.trim() || '127.0.0.1';
   if (/\s/.test(host)) throw new ConfigError(`VELOCITY_HOST must be a host name or address, got "${host}"`);
   return new AppConfig({
@@ -114,5 +120,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     upgradeTimeoutSeconds: integer(env, 'VELOCITY_UPGRADE_TIMEOUT', 10, 1, 300),
     eventBacklog: integer(env, 'VELOCITY_EVENT_BACKLOG', 10_000, 1, 1_000_000),
     eventHeartbeatSeconds: integer(env, 'VELOCITY_EVENT_HEARTBEAT', 15, 1, 3600),
+    forwardAddress,
   });
 }

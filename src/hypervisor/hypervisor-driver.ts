@@ -40,6 +40,19 @@ export interface VmNicConfig {
   socket?: string;
 }
 
+export type PortForwardProtocol = 'tcp' | 'udp';
+
+/**
+ * A host port forwarded to the guest through the VM's first NAT NIC (qemu user-mode
+ * networking `hostfwd`). The host side listens on `host_address` only.
+ */
+export interface VmPortForwardConfig {
+  protocol: PortForwardProtocol;
+  host_address: string;
+  host_port: number;
+  guest_port: number;
+}
+
 export interface VmDisplayConfig {
   width: number;
   height: number;
@@ -65,6 +78,8 @@ export interface SimOptions {
   poweroff_after_ms?: number;
   /** The VM stops with a hypervisor error this many ms (of RUNNING time) after boot. */
   crash_after_ms?: number;
+  /** What the guest's first NIC reports as its addresses while the VM runs (guestAddresses). */
+  guest_addresses?: string[];
 }
 
 /** A VM's configuration as vhv_create takes it. All paths are absolute. */
@@ -80,6 +95,8 @@ export interface VmConfig {
   nics: VmNicConfig[];
   displays: VmDisplayConfig[];
   rosetta: boolean;
+  /** Needs a NAT NIC; drivers that cannot forward ports refuse a non-empty list (UNSUPPORTED). */
+  port_forwards?: VmPortForwardConfig[];
   /** Required for type KBOOT. */
   kboot?: VmKbootConfig;
   /** Required for type MAC. */
@@ -169,6 +186,12 @@ export interface HypervisorDriver {
   state(vmId: string): VmState;
   /** Display `index` of a running VM as PNG; UnsupportedError where impossible. Leaves no file behind. */
   captureDisplay(vmId: string, index: number): Promise<CapturedFrame>;
+  /**
+   * The guest's IP addresses as far as the driver can learn them (guest agent, host
+   * neighbour table, DHCP leases), without loopback and link-local ones; [] when unknown or
+   * the VM is not RUNNING — never a guess. Bounded in time: never waits long on a guest.
+   */
+  guestAddresses(vmId: string): Promise<string[]>;
   /**
    * A new connection to the RFB (VNC) server of display 0 of a running or paused VM: a byte
    * stream speaking RFB from the server's first byte (its version string) on. Several may be

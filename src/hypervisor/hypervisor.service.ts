@@ -141,6 +141,11 @@ export class HypervisorService implements OnModuleInit, OnModuleDestroy {
     return this.driver.captureDisplay(vmId, index);
   }
 
+  /** The guest's addresses as far as the driver can tell; [] for a VM the driver does not have. */
+  async guestAddresses(vmId: string): Promise<string[]> {
+    return this.knows(vmId) ? this.driver.guestAddresses(vmId) : [];
+  }
+
   openRemoteScreen(vmId: string): Promise<Duplex> {
     return this.driver.openRemoteScreen(vmId);
   }

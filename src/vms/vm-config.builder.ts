@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
 import { VmConfig } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { NicsService } from '../resources/nics.service';
@@ -14,9 +15,10 @@ export class VmConfigBuilder {
     private readonly storage: StorageService,
     private readonly nics: NicsService,
     private readonly hypervisor: HypervisorService,
+    private readonly config: AppConfig,
   ) {}
 
-  build({ vm, storage, nics }: VmRecord): VmConfig {
+  build({ vm, storage, nics, portForwards }: VmRecord): VmConfig {
     const path = (role: string) => {
       const attachment = storage.find((a) => a.role === role);
       return attachment ? this.storage.pathOf(attachment.storage) : null;
@@ -40,6 +42,7 @@ export class VmConfigBuilder {
       displays: vm.displays.map((d) => ({ width: d.width, height: d.height })),
       // Rosetta where the host has it; elsewhere the request is ignored and the VM's notes say so.
       rosetta: vm.rosetta && this.hypervisor.capabilities.rosetta,
+      port_forwards: portForwards.map((f) => ({ ...f, host_address: this.config.forwardAddress })),
     };
     if (vm.type === 'KBOOT') config.kboot = { kernel: path('kernel')!, initrd: path('initrd'), cmdline: vm.cmdline ?? '' };
     if (vm.type === 'MAC') config.mac = { restore_image: path('restore_image') };

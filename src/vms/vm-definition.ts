@@ -1,5 +1,12 @@
-import type { SimOptions, VmDisplayConfig, VmType } from '../hypervisor/hypervisor-driver';
+import type { PortForwardProtocol, SimOptions, VmDisplayConfig, VmType } from '../hypervisor/hypervisor-driver';
 import { diskIds, storageIdFor, VmRecord } from './vms.repository';
+
+/** A host port (on the server's forward address) that reaches a guest port through the VM's NAT NIC. */
+export interface PortForward {
+  protocol: PortForwardProtocol;
+  host_port: number;
+  guest_port: number;
+}
 
 /** A VM definition as the API takes it, after validation; ids not yet resolved. */
 export interface VmDefinition {
@@ -17,6 +24,7 @@ export interface VmDefinition {
   cmdline?: string | null;
   restore_image?: string | null;
   sim?: SimOptions | null;
+  port_forwards: PortForward[];
 }
 
 /** A stored VM's definition, in the API's terms (what PATCH starts from). */
@@ -37,5 +45,6 @@ export function definitionOf(record: VmRecord): VmDefinition {
     cmdline: vm.cmdline,
     restore_image: storageIdFor(record, 'restore_image'),
     sim: vm.simOptions,
+    port_forwards: record.portForwards,
   };
 }

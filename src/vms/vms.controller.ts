@@ -7,17 +7,30 @@ import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { CatalogAccess } from '../catalogs/permissions/catalog-permissions.service';
 import { RequireCatalogPermission, ResolvedCatalog } from '../catalogs/permissions/require-catalog-permission.decorator';
 import { CloneVmDto, CreateEfiVmDto, CreateKbootVmDto, CreateMacVmDto, UpdateVmDto, VmCreatedDto } from './dto/vm-definition.dto';
-import { DeleteVmDto, ListVmsQueryDto, VmCloneDto, VmDto, VmIdDto, VmListDto } from './dto/vm.dto';
+import { DeleteVmDto, ListVmsQueryDto, VmCloneDto, VmDetailsDto, VmDto, VmIdDto, VmListDto } from './dto/vm.dto';
 import { mapVm } from './dto/vm.mapper';
 import { VmStateService } from './vm-state.service';
 import { CATALOG_BY_CATALOG_FIELD, VM_BY_VMID } from './vm-references';
 import { VmRecord } from './vms.repository';
 import { VmsService } from './vms.service';
 
-const CREATE_ERRORS = ['RESOURCE_NOT_FOUND', 'VM_NAME_TAKEN', 'STORAGE_IN_USE', 'HOST_LIMIT_EXCEEDED', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG'] as const;
+const CREATE_ERRORS = [
+  'RESOURCE_NOT_FOUND',
+  'VM_NAME_TAKEN',
+  'STORAGE_IN_USE',
+  'PORT_FORWARD_TAKEN',
+  'HOST_LIMIT_EXCEEDED',
+  'UNSUPPORTED_ON_HOST',
+  'PORT_FORWARD_NEEDS_NAT',
+  'INVALID_VM_CONFIG',
+] as const;
 const CREATE_EXTRAS = {
   404: { type: { type: 'string', example: 'storage' }, rid: { type: 'string', example: '7c9e6679-7425-40de-944b-e07fc1f90ae7' } },
-  409: { vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' } },
+  409: {
+    vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' },
+    protocol: { type: 'string', example: 'tcp', description: 'PORT_FORWARD_TAKEN only' },
+    host_port: { type: 'integer', example: 8022, description: 'PORT_FORWARD_TAKEN only' },
+  },
 };
 
 @ApiTags('virtual machines')
@@ -59,9 +72,10 @@ export class VmsController {
   @ApiOperation({ summary: 'One VM\'s definition and state (`view`).' })
   @Get()
   @RequireCatalogPermission('view', { reference: VM_BY_VMID })
-  @ApiOkResponse({ type: VmDto })
-  async getVm(@Query() query: VmIdDto): Promise<VmDto> {
-    return this.toDto(await this.vms.get(query.vmid));
+  @ApiOkResponse({ type: VmDetailsDto })
+  async getVm(@Query() query: VmIdDto): Promise<VmDetailsDto> {
+    const vm = this.toDto(await this.vms.get(query.vmid));
+    return { ...vm, ip_addresses: await this.hypervisor.guestAddresses(query.vmid) };
   }
 
   @ApiOperation({ summary: 'A catalog\'s VMs, paginated (`view`).' })

@@ -6,9 +6,10 @@ import type { VmState } from '../hypervisor/hypervisor-driver';
 import { NicEntity } from '../resources/entities/nic.entity';
 import { StorageEntity } from '../resources/entities/storage.entity';
 import { VmNicEntity } from './entities/vm-nic.entity';
+import { VmPortForwardEntity } from './entities/vm-port-forward.entity';
 import { StorageRole, VmStorageEntity } from './entities/vm-storage.entity';
 import { VmEntity } from './entities/vm.entity';
-import type { VmDefinition } from './vm-definition';
+import type { PortForward, VmDefinition } from './vm-definition';
 
 export interface StorageAttachment {
   role: StorageRole;
@@ -27,6 +28,7 @@ export interface VmRecord {
   vm: VmEntity;
   storage: StorageAttachment[];
   nics: NicAttachment[];
+  portForwards: PortForward[];
 }
 
 /** The storage id a VM uses in `role` (kernel, initrd, restore image), or null. */
@@ -67,9 +69,17 @@ export interface NicAttachmentRow {
   mac: string;
 }
 
+/** Another VM's forward of a host port and protocol. */
+export interface PortForwardHolder {
+  vmid: string;
+  protocol: PortForward['protocol'];
+  host_port: number;
+}
+
 /**
- * The one owner of the VM tables (vms, vm_storage, vm_nics): every query and write on them
- * is here. Reads load VMs with their attachments in three queries for any number of VMs.
+ * The one owner of the VM tables (vms, vm_storage, vm_nics, vm_port_forwards): every query
+ * and write on them is here. Reads load VMs with what they attach in four queries for any
+ * number of VMs.
  * Methods that take an EntityManager run inside the caller's transaction (UnitOfWork);
  * the others are whole units of their own.
  */
@@ -176,6 +186,26 @@ export class VmsRepository implements CatalogIdResolver {
     for (const [position, row] of nics.entries()) await manager.insert(VmNicEntity, { vmid, position, ...row });
   }
 
+  /** The first VM other than `exceptVmid` that forwards one of these host ports with the same protocol. */
+  async portForwardHolder(manager: EntityManager, forwards: PortForward[], exceptVmid?: string): Promise<PortForwardHolder | null> {
+    for (const { protocol, host_port } of forwards) {
+      const row = await manager.findOneBy(VmPortForwardEntity, { protocol, hostPort: host_port });
+      if (row && row.vmid !== exceptVmid) return { vmid: row.vmid, protocol, host_port };
+    }
+    return null;
+  }
+
+  /**
+   * Replaces the VM's port forwards. The unique (protocol, host_port) index refuses a port
+   * another VM holds even if a caller skipped portForwardHolder.
+   */
+  async replacePortForwards(manager: EntityManager, vmid: string, forwards: PortForward[]): Promise<void> {
+    await manager.delete(VmPortForwardEntity, { vmid });
+    for (const [position, f] of forwards.entries()) {
+      await manager.insert(VmPortForwardEntity, { vmid, position, protocol: f.protocol, hostPort: f.host_port, guestPort: f.guest_port });
+    }
+  }
+
   /**
    * Records what the hypervisor reports (a state, an error, or both); returns what the
    * committed write changed, for the event log, or null when the VM no longer exists.
@@ -222,10 +252,18 @@ export class VmsRepository implements CatalogIdResolver {
       .where('n.vmid IN (:...ids)', { ids })
       .orderBy('n.position', 'ASC')
       .getMany();
+    const forwards = await manager
+      .createQueryBuilder(VmPortForwardEntity, 'f')
+      .where('f.vmid IN (:...ids)', { ids })
+      .orderBy('f.position', 'ASC')
+      .getMany();
     return vms.map((vm) => ({
       vm,
       storage: storage.filter((a) => a.vmid === vm.vmid).map((a) => ({ role: a.role, storage: a.storage!, writable: a.writable })),
       nics: nics.filter((n) => n.vmid === vm.vmid).map((n) => ({ mac: n.mac, nic: n.nic! })),
+      portForwards: forwards
+        .filter((f) => f.vmid === vm.vmid)
+        .map((f) => ({ protocol: f.protocol, host_port: f.hostPort, guest_port: f.guestPort })),
     }));
   }
 }

@@ -20,6 +20,7 @@ import { definitionOf, VmDefinition } from './vm-definition';
 import { VmFiles } from './vm-files';
 import { checkAgainstHost } from './vm-host-limits';
 import { VmLocks } from './vm-locks';
+import { assertPortsFree, checkPortForwards } from './vm-port-forwards';
 import { VmRecord, VmsRepository } from './vms.repository';
 
 interface ResolvedResources {
@@ -54,14 +55,17 @@ export class VmsService {
   async create(caller: AuthenticatedUser, cid: string, definition: VmDefinition): Promise<VmRecord> {
     checkAgainstHost(definition, this.hypervisor.capabilities);
     const resources = await this.resolveResources(caller, definition);
+    checkPortForwards(definition.port_forwards, resources.nics);
     const vmid = randomUUID();
     let created: VmRecord;
     try {
       created = await this.unitOfWork.run(async (manager) => {
         await this.assertNameFree(manager, cid, definition.name);
         await this.assertWritableFree(manager, resources);
+        await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
         await this.repository.insert(manager, vmid, cid, definition);
         await this.writeAttachments(manager, vmid, resources, []);
+        await this.repository.replacePortForwards(manager, vmid, definition.port_forwards);
         const record = (await this.repository.load(vmid, manager))!;
         // Inside the transaction: a definition the driver refuses leaves no row behind.
         await this.defineInDriver(record);
@@ -94,11 +98,14 @@ export class VmsService {
       checkAgainstHost(definition, this.hypervisor.capabilities);
       const kept = new Set([...current.storage.map((a) => a.storage.stid), ...current.nics.map((n) => n.nic.nicid)]);
       const resources = await this.resolveResources(caller, definition, kept);
+      checkPortForwards(definition.port_forwards, resources.nics);
       const updated = await this.unitOfWork.run(async (manager) => {
         await this.assertNameFree(manager, current.vm.cid, definition.name, vmid);
         await this.assertWritableFree(manager, resources, vmid);
+        await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
         await this.repository.updateDefinition(manager, vmid, definition);
         await this.writeAttachments(manager, vmid, resources, current.nics.map((n) => n.mac));
+        await this.repository.replacePortForwards(manager, vmid, definition.port_forwards);
         const updated = (await this.repository.load(vmid, manager))!;
         if (this.hypervisor.knows(vmid)) await this.hypervisor.destroy(vmid);
         try {

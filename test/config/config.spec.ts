@@ -15,6 +15,7 @@ describe('configuration from the environment', () => {
     assert.equal(config.hypervisor, 'auto');
     assert.equal(config.trustProxy, false);
     assert.ok(config.dataDir.endsWith('/data'));
+    assert.equal(config.forwardAddress, '127.0.0.1', 'forwarded ports listen on loopback only');
   });
 
   it('parses every variable', () => {
@@ -27,7 +28,9 @@ describe('configuration from the environment', () => {
       VELOCITY_AUTHKEY_TTL: '120',
       VELOCITY_ADMIN_PASSWORD: 'long-enough',
       VELOCITY_HYPERVISOR: 'SIM',
+      VELOCITY_FORWARD_ADDRESS: '192.168.1.10',
     });
+    assert.equal(config.forwardAddress, '192.168.1.10');
     assert.deepEqual(
       [config.host, config.port, config.dataDir, config.basePath, config.trustProxy, config.authkeyTtlSeconds, config.adminPassword, config.hypervisor],
       ['0.0.0.0', 9000, '/var/lib/velocity', '/velocity', ['127.0.0.1', '10.0.0.0/8'], 120, 'long-enough', 'sim'],
@@ -42,6 +45,8 @@ describe('configuration from the environment', () => {
     ['VELOCITY_TRUST_PROXY', 'maybe'],
     ['VELOCITY_HYPERVISOR', 'hyperv'],
     ['VELOCITY_ADMIN_PASSWORD', 'short'],
+    ['VELOCITY_FORWARD_ADDRESS', '::1'],
+    ['VELOCITY_FORWARD_ADDRESS', '127.0.0.1,hostfwd=tcp::22-:22'],
   ];
   for (const [name, value] of bad) {
     it(`the server refuses ${name}=${value} with one line naming it and a non-zero exit`, () => {

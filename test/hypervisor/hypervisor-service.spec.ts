@@ -234,6 +234,7 @@ class FakeDriver implements HypervisorDriver {
   requestStop = unexpected('requestStop');
   stop = unexpected('stop');
   captureDisplay = unexpected('captureDisplay');
+  guestAddresses = unexpected('guestAddresses');
   openRemoteScreen = unexpected('openRemoteScreen');
   destroy = unexpected('destroy');
 }

@@ -25,6 +25,9 @@ describe('qemu command line', () => {
   const dir = new ScratchDir();
   after(() => dir.cleanup());
 
+  /** Every VM has the guest agent's channel; tests about other devices leave it out. */
+  const isNotAgent = (device: string) => !/^(virtio-serial-pci|virtserialport),/.test(device);
+
   function args(overrides: Partial<VmConfig>, arch: 'x86_64' | 'aarch64' = 'x86_64', accelerator: 'kvm' | 'tcg' = 'tcg'): string[] {
     const config = qemuConfig(dir, overrides);
     return buildQemuArgs({ vmId: VM_ID, config, arch, accelerator, files: vmFiles(config.directory), firmware: FIRMWARE });
@@ -51,7 +54,12 @@ describe('qemu command line', () => {
     );
     assert.deepEqual(values(a, '-serial'), ['chardev:serial0']);
     assert.ok(!a.includes('-no-shutdown'), 'QEMU exits when the guest powers off');
-    assert.deepEqual(values(a, '-device'), [], 'no display, disk or NIC: no device at all');
+    assert.ok(values(a, '-chardev').includes(`socket,id=qga0,path=${dir.path}/qga.sock,server=on,wait=off`));
+    assert.deepEqual(
+      values(a, '-device'),
+      ['virtio-serial-pci,id=vserial0', 'virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0'],
+      'no display, disk or NIC: only the guest agent channel',
+    );
     assert.deepEqual(values(a, '-vnc'), [], 'no display: no VNC server');
   });
 
@@ -84,7 +92,7 @@ describe('qemu command line', () => {
       'file=/img/a.raw,format=raw,if=none,id=disk0,readonly=off,discard=unmap',
       'file=/img/b,,c.iso,format=raw,if=none,id=disk1,readonly=on,discard=unmap',
     ]);
-    assert.deepEqual(values(a, '-device'), ['virtio-blk-pci,drive=disk0,id=vblk0,bootindex=0', 'virtio-blk-pci,drive=disk1,id=vblk1,bootindex=1']);
+    assert.deepEqual(values(a, '-device').filter(isNotAgent), ['virtio-blk-pci,drive=disk0,id=vblk0,bootindex=0', 'virtio-blk-pci,drive=disk1,id=vblk1,bootindex=1']);
     assert.equal(optValue('a,b,,c'), 'a,,b,,,,c');
   });
 
@@ -102,7 +110,7 @@ describe('qemu command line', () => {
       `dgram,id=net2,local.type=unix,local.path=${dir.path}/nic2.sock,remote.type=unix,remote.path=/run/vmnet.sock`,
     ]);
     const mac2 = macFor(VM_ID, 2, { type: 'FILEHANDLE' });
-    assert.deepEqual(values(a, '-device'), [
+    assert.deepEqual(values(a, '-device').filter(isNotAgent), [
       'virtio-net-pci,netdev=net0,id=nic0,mac=52:54:00:aa:bb:cc,romfile=',
       'virtio-net-pci,netdev=net1,id=nic1,mac=52:54:00:00:00:02,romfile=',
       `virtio-net-pci,netdev=net2,id=nic2,mac=${mac2},romfile=`,
@@ -112,6 +120,24 @@ describe('qemu command line', () => {
     assert.notEqual(macFor(VM_ID, 3, { type: 'NAT' }), mac2);
   });
 
+  it('port forwards: hostfwd rules on the first NAT NIC only, host side on the given address', () => {
+    const a = args({
+      nics: [
+        { type: 'FILEHANDLE', socket: '/run/vmnet.sock' },
+        { type: 'NAT' },
+        { type: 'NAT' },
+      ],
+      port_forwards: [
+        { protocol: 'tcp', host_address: '127.0.0.1', host_port: 2222, guest_port: 22 },
+        { protocol: 'udp', host_address: '127.0.0.1', host_port: 5353, guest_port: 53 },
+      ],
+    });
+    assert.deepEqual(values(a, '-netdev').slice(1), [
+      'user,id=net1,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp:127.0.0.1:5353-:53',
+      'user,id=net2',
+    ]);
+  });
+
   it('displays are virtio-gpu-pci devices with the requested size', () => {
     const a = args({
       displays: [
@@ -119,7 +145,7 @@ describe('qemu command line', () => {
         { width: 800, height: 600 },
       ],
     });
-    assert.deepEqual(values(a, '-device'), ['virtio-gpu-pci,id=gpu0,xres=1920,yres=1080', 'virtio-gpu-pci,id=gpu1,xres=800,yres=600']);
+    assert.deepEqual(values(a, '-device').filter(isNotAgent), ['virtio-gpu-pci,id=gpu0,xres=1920,yres=1080', 'virtio-gpu-pci,id=gpu1,xres=800,yres=600']);
     assert.deepEqual(values(a, '-display'), ['none']);
     assert.deepEqual(values(a, '-vnc'), [`unix:${dir.path}/vnc.sock,share=force-shared`], 'one VNC server, on a Unix socket in the VM directory');
   });
@@ -169,6 +195,16 @@ describe('qemu configuration checks', () => {
     const deep = `${dir.path}/${'d'.repeat(100)}`;
     mkdirSync(deep);
     assert.throws(() => validateVmConfig(qemuConfig(dir, { ...kboot, directory: deep }), limits, { images: false, runtime: false }), invalid(/QMP socket/));
+  });
+
+  it('port forwards need a NAT NIC, an IPv4 host address, ports in range, each host port once', () => {
+    const check = (o: Partial<VmConfig>) => () => validateVmConfig(qemuConfig(dir, o), limits, { images: false, runtime: false });
+    const ssh = { protocol: 'tcp' as const, host_address: '127.0.0.1', host_port: 2222, guest_port: 22 };
+    check({ nics: [{ type: 'NAT' }], port_forwards: [ssh, { ...ssh, protocol: 'udp' }] })();
+    assert.throws(check({ nics: [{ type: 'BRIDGE', interface: 'br0' }], port_forwards: [ssh] }), invalid(/need a NAT NIC/));
+    assert.throws(check({ nics: [{ type: 'NAT' }], port_forwards: [{ ...ssh, host_address: '127.0.0.1,hostfwd=tcp::1-:1' }] }), invalid(/IPv4/));
+    assert.throws(check({ nics: [{ type: 'NAT' }], port_forwards: [{ ...ssh, guest_port: 0 }] }), invalid(/guest_port must be between 1 and 65535/));
+    assert.throws(check({ nics: [{ type: 'NAT' }], port_forwards: [ssh, { ...ssh, guest_port: 23 }] }), invalid(/forwarded twice/));
   });
 
   it('multicast MACs and too many devices are refused', () => {

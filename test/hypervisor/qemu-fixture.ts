@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Subscription } from 'rxjs';
 import { HypervisorDriver, HypervisorEvent, VmConfig } from '../../src/hypervisor/hypervisor-driver';
 import { detectQemu, QemuInstallation } from '../../src/hypervisor/drivers/qemu/qemu-host';
@@ -200,11 +201,18 @@ export function requireStaticBusybox(path = '/bin/busybox'): Buffer {
   return elf;
 }
 
+/** A file for the root of an initramfs (mode 0644 unless given). */
+export interface InitramfsFile {
+  name: string;
+  data: Buffer;
+  mode?: number;
+}
+
 /** An initramfs whose /init runs `script` (busybox sh); `extra` files go to the root. */
-export function buildInitramfs(script: string, extra: { name: string; data: Buffer }[] = []): Buffer {
+export function buildInitramfs(script: string, extra: InitramfsFile[] = []): Buffer {
   const busybox = requireStaticBusybox();
   return cpioNewc([
-    ...extra.map((f) => ({ name: f.name, mode: 0o100644, data: f.data })),
+    ...extra.map((f) => ({ name: f.name, mode: f.mode ?? 0o100644, data: f.data })),
     { name: 'bin', mode: 0o040755 },
     { name: 'bin/busybox', mode: 0o100755, data: busybox },
     { name: 'dev', mode: 0o040755 },
@@ -226,13 +234,55 @@ export function typeInto(fifo: string, text: string): void {
 }
 
 /** The kernel modules a KBOOT guest loads to see the ACPI power button (evdev, button). */
-export function requirePowerButtonModules(kernel: string): { name: string; data: Buffer }[] {
+export function requirePowerButtonModules(kernel: string): InitramfsFile[] {
+  return requireModules(kernel, ['kernel/drivers/input/evdev.ko', 'kernel/drivers/acpi/button.ko']);
+}
+
+/**
+ * The modules a KBOOT guest loads, in this order, for its virtio NIC and the guest agent's
+ * virtio-serial port (Debian builds virtio as modules).
+ */
+export const VIRTIO_NET_AND_SERIAL_MODULES = [
+  'kernel/drivers/virtio/virtio_ring.ko',
+  'kernel/drivers/virtio/virtio.ko',
+  'kernel/drivers/virtio/virtio_pci_legacy_dev.ko',
+  'kernel/drivers/virtio/virtio_pci_modern_dev.ko',
+  'kernel/drivers/virtio/virtio_pci.ko',
+  'kernel/net/core/failover.ko',
+  'kernel/drivers/net/net_failover.ko',
+  'kernel/drivers/net/virtio_net.ko',
+  'kernel/drivers/char/virtio_console.ko',
+];
+
+/** Modules of the kernel `kernel` (paths under /lib/modules/<version>), named by their file name. */
+export function requireModules(kernel: string, paths: string[]): InitramfsFile[] {
   const version = kernel.replace(/^.*\/vmlinu[xz]-/, '');
-  return ['kernel/drivers/input/evdev.ko', 'kernel/drivers/acpi/button.ko'].map((rel) => {
+  return paths.map((rel) => {
     const path = join('/lib/modules', version, rel);
     if (!existsSync(path)) {
       throw new Error(`${path} is missing — the KBOOT test needs the modules of ${kernel} (uncompressed, as Debian ships them)`);
     }
     return { name: rel.slice(rel.lastIndexOf('/') + 1), data: readFileSync(path) };
   });
+}
+
+/**
+ * The QEMU guest agent of this host (qemu-ga) with every shared library ldd names, for the
+ * root of an initramfs; /init runs it as `/<loader> --library-path / /qemu-ga …`.
+ */
+export function requireGuestAgent(path = '/usr/sbin/qemu-ga'): { files: InitramfsFile[]; loader: string } {
+  if (!existsSync(path)) throw new Error(`${path} is missing — the guest network test needs it: apt-get install qemu-guest-agent`);
+  const libraries = execFileSync('ldd', [path], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => /(\/\S+)/.exec(line)?.[1])
+    .filter((p): p is string => p !== undefined);
+  const loader = libraries.find((p) => /\/ld-linux[^/]*\.so/.test(p));
+  if (!loader) throw new Error(`ldd ${path} names no dynamic loader: ${libraries.join(', ')}`);
+  return {
+    files: [
+      { name: 'qemu-ga', data: readFileSync(path), mode: 0o100755 },
+      ...libraries.map((p) => ({ name: basename(p), data: readFileSync(p), mode: 0o100755 })),
+    ],
+    loader: basename(loader),
+  };
 }

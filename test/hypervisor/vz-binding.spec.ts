@@ -176,11 +176,17 @@ describe('vz binding', { skip: process.platform !== 'darwin' && 'needs macOS (Vi
     );
   });
 
+  it('refuses port forwards with UNSUPPORTED: the framework\'s NAT has none', () => {
+    const forwards = [{ protocol: 'tcp' as const, host_address: '127.0.0.1', host_port: 2222, guest_port: 22 }];
+    assertHvError(() => binding.create(vmId(), efiConfig(tempDir(), { nics: [{ type: 'NAT' }], port_forwards: forwards })), 'UNSUPPORTED', /port_forwards/);
+  });
+
   it('answers NOT_FOUND for a VM it does not know', () => {
     const id = vmId();
     assertHvError(() => binding.state(id), 'NOT_FOUND');
     assertHvError(() => binding.operate(id, 'start'), 'NOT_FOUND');
     assertHvError(() => binding.destroy(id), 'NOT_FOUND');
+    assertHvError(() => binding.guestAddresses(id), 'NOT_FOUND');
   });
 
   it('creates an EFI VM from a blank disk in STOPPED, keeps its identity, refuses what STOPPED forbids, destroys it', (t) => {
@@ -200,6 +206,8 @@ describe('vz binding', { skip: process.platform !== 'darwin' && 'needs macOS (Vi
     assert.equal(binding.create(id, config), 'STOPPED');
     assert.equal(binding.state(id), 'STOPPED');
     assertHvError(() => binding.create(id, config), 'ALREADY_EXISTS');
+    // Before a start the configured MACs are all the library knows; never an address.
+    assert.deepEqual(binding.guestAddresses(id), config.nics.map((n) => ({ mac: n.mac ?? null, ip_addresses: [] })));
 
     // The persistent EFI variable store and machine identifier now live in the VM directory.
     const identifierPath = join(config.directory, 'machine-identifier.bin');

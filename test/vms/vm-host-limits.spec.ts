@@ -27,6 +27,7 @@ const efi: VmDefinition = {
   displays: [{ width: 1920, height: 1080 }],
   storage_devices: [],
   nics: [],
+  port_forwards: [],
   rosetta: false,
   autostart: false,
 };

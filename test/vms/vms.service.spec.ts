@@ -47,7 +47,7 @@ const image = (stid: string, readOnly = false, template = false) => ({ stid, rea
 const nic = (nicid: string) => ({ nicid }) as NicEntity;
 
 function definition(overrides: Partial<VmDefinition> = {}): VmDefinition {
-  return { name: 'web', type: 'EFI', cpu_count: 1, memory_size_mb: 512, displays: [], storage_devices: [], nics: [], rosetta: false, autostart: false, ...overrides };
+  return { name: 'web', type: 'EFI', cpu_count: 1, memory_size_mb: 512, displays: [], storage_devices: [], nics: [], rosetta: false, autostart: false, port_forwards: [], ...overrides };
 }
 
 interface Setup {
@@ -75,6 +75,8 @@ function world(setup: Setup = {}) {
     },
     load: async () => setup.current ?? record,
     updateDefinition: log.track('updateDefinition', async () => undefined),
+    portForwardHolder: log.track('portForwardHolder', async () => null),
+    replacePortForwards: log.track('replacePortForwards', async () => undefined),
   });
   const storage = strictFake<StorageService>('storage', {
     // The real rule lives in StorageService; here only what was asked for comes back, and
@@ -137,6 +139,7 @@ describe('VmsService (fakes, no app)', () => {
       vm: { vmid: 'vm1', cid: CID, name: 'web', type: 'EFI', cpuCount: 1, memorySizeMb: 512, displays: [], rosetta: false, autostart: false, cmdline: null, simOptions: null },
       storage: [{ role: 'disk', storage: image('someone-elses') }],
       nics: [{ mac: '02:00:00:00:00:01', nic: nic('nat') }],
+      portForwards: [],
     } as unknown as VmRecord;
     const { service, written } = world({ visibleStorage: [image('someone-elses')], usableNics: [nic('nat')], current });
     await service.update(CALLER, 'vm1', { cpu_count: 2 });

@@ -13,6 +13,7 @@ import {
   VmOperation,
   VmState,
 } from '../hypervisor-driver';
+import { isReachableAddress, leaseAddresses, unique } from '../guest-addresses';
 import { HypervisorError, hypervisorError, UnsupportedError } from '../hypervisor.errors';
 import { NativeEvent, NativeHypervisorBinding } from '../native/native-binding';
 import { encodePng, parsePpm, RgbImage } from '../ppm';
@@ -141,6 +142,17 @@ export class NativeHypervisorDriver implements HypervisorDriver {
     } finally {
       await rm(ppmPath, { force: true });
     }
+  }
+
+  /**
+   * What the library knows (sim: its configured addresses; vz: nothing) and, for vz, the
+   * host's DHCP leases of the NICs' MACs — vmnet's NAT hands the guest its address.
+   */
+  async guestAddresses(vmId: string): Promise<string[]> {
+    if (this.binding.state(vmId) !== 'RUNNING') return [];
+    const nics = this.binding.guestAddresses(vmId);
+    const leased = this.name === 'vz' ? await leaseAddresses(nics.flatMap((n) => (n.mac ? [n.mac] : []))) : [];
+    return unique([...nics.flatMap((n) => n.ip_addresses), ...leased]).filter(isReachableAddress);
   }
 
   private defined(vmId: string): DefinedVm {

@@ -33,6 +33,12 @@ export interface NativeErrorEvent {
 
 export type NativeEvent = NativeStateEvent | NativeOpEvent | NativeErrorEvent;
 
+/** One NIC in vhv_guest_addresses' result. */
+export interface NativeNicAddresses {
+  mac: string | null;
+  ip_addresses: string[];
+}
+
 type Envelope<T> = { ok: true; result: T } | { ok: false; error: { code: string; message: string } };
 
 const OPERATIONS: Record<VmOperation, keyof VelocityHvFunctions> = {
@@ -111,6 +117,11 @@ export class NativeHypervisorBinding {
       throw new HypervisorError('INVALID_ARGUMENT', `display index must be a non-negative integer, got ${index}`);
     }
     return this.call((fn) => fn.vhv_capture_display(vmId, index, ppmPath));
+  }
+
+  /** Per NIC, the MAC in use and the addresses the library itself knows. */
+  guestAddresses(vmId: string): NativeNicAddresses[] {
+    return this.call<{ nics: NativeNicAddresses[] }>((fn) => fn.vhv_guest_addresses(vmId)).nics;
   }
 
   destroy(vmId: string): void {

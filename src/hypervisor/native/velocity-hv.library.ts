@@ -10,7 +10,7 @@ import { AbiMismatchError, NativeLibraryError, NativeLibraryNotFoundError } from
  */
 
 /** VHV_ABI_VERSION of the header this server was written against. */
-export const EXPECTED_ABI_VERSION = 1;
+export const EXPECTED_ABI_VERSION = 2;
 
 /** Stands for "a JSON string the library allocated" in the table below. */
 const OWNED_JSON = Symbol('owned JSON string');
@@ -30,6 +30,7 @@ const SIGNATURES = {
   vhv_stop: [OWNED_JSON, ['const char *']],
   vhv_state: [OWNED_JSON, ['const char *']],
   vhv_capture_display: [OWNED_JSON, ['const char *', 'uint32_t', 'const char *']],
+  vhv_guest_addresses: [OWNED_JSON, ['const char *']],
   vhv_destroy: [OWNED_JSON, ['const char *']],
 } as const satisfies Record<string, Signature>;
 
@@ -44,6 +45,7 @@ export interface VelocityHvFunctions {
   vhv_stop(vmId: string): string | null;
   vhv_state(vmId: string): string | null;
   vhv_capture_display(vmId: string, displayIndex: number, path: string): string | null;
+  vhv_guest_addresses(vmId: string): string | null;
   vhv_destroy(vmId: string): string | null;
 }
 

@@ -1,6 +1,7 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsNumber, IsObject, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsIP, IsNumber, IsObject, IsOptional, Max, Min, ValidateNested } from 'class-validator';
 import { BooleanField, IntegerField, NameField, TextField, UuidArrayField, UuidField } from '../../common/validation/fields';
 
 const CID_EXAMPLE = '3f2a8c1e-7b4d-4e9a-a1c2-5d6e7f8a9b0c';
@@ -25,6 +26,28 @@ export class SimFailuresDto {
   @TextField({ description: 'Make a forced stop fail with this message', example: 'injected stop failure', maxLength: 256, optional: true }) stop?: string;
 }
 
+/** Lowest host port a VM may forward: the ports below are the host's own services' (ssh, http …) and need privileges. */
+export const MIN_FORWARDED_HOST_PORT = 1024;
+const MAX_PORT_FORWARDS = 32;
+
+/** A host port on the server's forward address (VELOCITY_FORWARD_ADDRESS) that reaches a guest port through the VM's NAT NIC. */
+export class PortForwardDto {
+  @ApiProperty({ enum: ['tcp', 'udp'], description: 'Transport protocol', example: 'tcp' })
+  @IsIn(['tcp', 'udp'])
+  protocol: 'tcp' | 'udp';
+
+  @IntegerField({
+    description: `Port on the server's forward address; at least ${MIN_FORWARDED_HOST_PORT}, and forwarded by one VM at most`,
+    example: 8022,
+    min: MIN_FORWARDED_HOST_PORT,
+    max: 65535,
+  })
+  host_port: number;
+
+  @IntegerField({ description: 'Port in the guest', example: 22, min: 1, max: 65535 })
+  guest_port: number;
+}
+
 /** Controls of the simulator (VELOCITY_HYPERVISOR=sim only): delays and injected failures. */
 export class SimOptionsDto {
   @ApiPropertyOptional({ description: 'Multiplies every transition delay', example: 1, minimum: 0, maximum: 100 })
@@ -46,6 +69,24 @@ export class SimOptionsDto {
 
   @IntegerField({ description: 'The VM stops with a hypervisor error this many ms after boot', example: 5000, min: 0, max: 86_400_000, optional: true })
   crash_after_ms?: number;
+
+  @ApiPropertyOptional({ type: [String], description: 'What the guest reports as its addresses while running (GET /v `ip_addresses`)', example: ['192.168.64.7'], maxItems: 16 })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(16)
+  @IsIP(undefined, { each: true })
+  guest_addresses?: string[];
+}
+
+function PortForwardsField(description: string) {
+  return applyDecorators(
+    ApiPropertyOptional({ type: [PortForwardDto], description, maxItems: MAX_PORT_FORWARDS }),
+    IsOptional(),
+    IsArray(),
+    ArrayMaxSize(MAX_PORT_FORWARDS),
+    ValidateNested({ each: true }),
+    Type(() => PortForwardDto),
+  );
 }
 
 /** Fields every VM type has; the seed's PUT /v/efi body. */
@@ -81,6 +122,9 @@ export class CreateEfiVmDto {
 
   @BooleanField({ description: 'Start this VM when Velocity starts', example: false, optional: true })
   autostart = false;
+
+  @PortForwardsField('Host ports forwarded to the guest through its NAT NIC (the VM needs one); default none')
+  port_forwards: PortForwardDto[] = [];
 
   @ApiPropertyOptional({ type: SimOptionsDto, description: 'Simulator controls; refused by other drivers' })
   @IsOptional()
@@ -143,6 +187,9 @@ export class UpdateVmDto {
 
   @BooleanField({ description: 'Start with Velocity', example: true, optional: true })
   autostart?: boolean;
+
+  @PortForwardsField('Replaces the port forwards')
+  port_forwards?: PortForwardDto[];
 
   @UuidField({ description: 'KBOOT: the kernel image (STID)', example: STID_EXAMPLE, optional: true })
   kernel?: string;

@@ -4,7 +4,7 @@ import { FlagField, IntegerQueryField, TextField, UuidField } from '../../common
 import { PageInfoDto, PageQueryDto } from '../../common/validation/page.dto';
 import { VM_STATES } from '../../hypervisor/hypervisor-driver';
 import { REQUESTABLE_STATES, RequestableState } from '../vm-state-plan';
-import { DisplayDto } from './vm-definition.dto';
+import { DisplayDto, PortForwardDto } from './vm-definition.dto';
 import { NullableStringProperty } from '../../common/swagger/nullable-property';
 
 const VMID_EXAMPLE = '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c';
@@ -58,6 +58,7 @@ export class VmDto {
   @ApiProperty({ type: [VmNicDto] }) nics: VmNicDto[];
   @ApiProperty({ example: false }) rosetta: boolean;
   @ApiProperty({ example: false }) autostart: boolean;
+  @ApiProperty({ type: [PortForwardDto], description: "Host ports forwarded to the guest, on the server's forward address" }) port_forwards: PortForwardDto[];
   @NullableStringProperty({ format: 'uuid', description: 'KBOOT: kernel (STID)' }) kernel: string | null;
   @NullableStringProperty({ format: 'uuid', description: 'KBOOT: initrd (STID)' }) initrd: string | null;
   @NullableStringProperty({ description: 'KBOOT: kernel command line' }) cmdline: string | null;
@@ -66,6 +67,17 @@ export class VmDto {
   @NullableStringProperty({ description: 'The last hypervisor error outside a request' }) last_error: string | null;
   @ApiProperty({ type: [String], description: 'What the driver does differently from the definition (e.g. Rosetta unavailable)', example: [] })
   notes: string[];
+}
+
+/** GET /v: the definition and state, and where the guest can be reached. */
+export class VmDetailsDto extends VmDto {
+  @ApiProperty({
+    type: [String],
+    description:
+      "The guest's IP addresses as the driver learns them (qemu: the guest agent, and the host's neighbour table for BRIDGE NICs; vz: the host's DHCP leases); empty when unknown or the VM is not RUNNING",
+    example: ['10.0.2.15'],
+  })
+  ip_addresses: string[];
 }
 
 export class VmCloneDto extends VmDto {

@@ -11,7 +11,7 @@ import Foundation
 // handed out are allocated with strdup and released by vhv_free_string (free). The body of
 // each runs in an autorelease pool, since the calling thread (Node's) has none.
 
-private let abiVersion: Int32 = 1
+private let abiVersion: Int32 = 2
 
 private func respond(_ body: () throws -> JSON) -> UnsafeMutablePointer<CChar>? {
     let envelope: JSON = autoreleasepool {
@@ -113,6 +113,11 @@ public func vhv_capture_display(
             "the vz driver cannot capture frames headlessly: Virtualization.framework has no screenshot API without a VZVirtualMachineView on the main thread"
         )
     }
+}
+
+@_cdecl("vhv_guest_addresses")
+public func vhv_guest_addresses(_ vmId: UnsafePointer<CChar>?) -> UnsafeMutablePointer<CChar>? {
+    respond { try Registry.shared.lookup(try argument(vmId, "vm_id")).guestAddresses() }
 }
 
 @_cdecl("vhv_destroy")

@@ -37,6 +37,17 @@ struct VMConfigInput: Decodable {
         let height: Int
     }
 
+    /// Only counted: the framework's NAT has no port forwarding, so any forward is refused.
+    struct PortForward: Decodable {
+        let hostPort: Int
+        let guestPort: Int
+
+        enum CodingKeys: String, CodingKey {
+            case hostPort = "host_port"
+            case guestPort = "guest_port"
+        }
+    }
+
     struct KernelBoot: Decodable {
         let kernel: String
         let initrd: String?
@@ -61,11 +72,13 @@ struct VMConfigInput: Decodable {
     var nics: [NIC]?
     let displays: [Display]?
     let rosetta: Bool?
+    let portForwards: [PortForward]?
     let kboot: KernelBoot?
     let mac: MacOS?
 
     enum CodingKeys: String, CodingKey {
         case name, type, directory, console, disks, nics, displays, rosetta, kboot, mac
+        case portForwards = "port_forwards"
         case cpuCount = "cpu_count"
         case memorySizeMB = "memory_size_mb"
     }
@@ -189,6 +202,12 @@ enum ConfigChecker {
             throw VHVError(.unsupported, "macOS guests need a Mac with Apple silicon")
         }
         #endif
+        if let forwards = input.portForwards, !forwards.isEmpty {
+            throw VHVError(
+                .unsupported,
+                "port_forwards are not available with the vz driver: Virtualization.framework's NAT has no port forwarding; reach the guest at its address from the host's DHCP leases"
+            )
+        }
 
         let minCPU = VZVirtualMachineConfiguration.minimumAllowedCPUCount
         let maxCPU = VZVirtualMachineConfiguration.maximumAllowedCPUCount

@@ -65,6 +65,9 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
     // Only touched on `queue`.
     private var state: APIState = .stopped
     private var machine: VZVirtualMachine?
+    /// The MAC address of each NIC of the machine last built (the framework picks one where
+    /// the configuration names none), for vhv_guest_addresses.
+    private var machineMACs: [String] = []
     private var stateObservation: NSKeyValueObservation?
     /// The descriptors this library opened for the attached VM's configuration (console FIFO
     /// and log, NIC sockets): closed at detach, not whenever the framework lets go of them.
@@ -126,6 +129,21 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
         try onQueue {
             try requireAlive()
             return state
+        }
+    }
+
+    /// Each NIC's MAC address with no addresses: the framework has no view into the guest, so
+    /// the server looks the MACs up in the host's DHCP leases. Before the first start the
+    /// configured MACs are all there is (null where the framework will pick one).
+    func guestAddresses() throws -> JSON {
+        try onQueue {
+            try requireAlive()
+            let configured = (input.nics ?? []).map { $0.mac }
+            let macs: [String?] = machineMACs.count == configured.count ? machineMACs.map { Optional($0) } : configured
+            let nics = macs.map { mac -> JSON in
+                .object([("mac", mac.map { JSON.string($0) } ?? .null), ("ip_addresses", .array([]))])
+            }
+            return .object([("vm_id", .string(id)), ("nics", .array(nics))])
         }
     }
 
@@ -384,6 +402,7 @@ final class VMController: NSObject, VZVirtualMachineDelegate {
         detach()
         let vm = VZVirtualMachine(configuration: configuration, queue: queue)
         runHandles = Self.fileHandles(of: configuration)
+        machineMACs = configuration.networkDevices.map { $0.macAddress.string }
         vm.delegate = self
         stateObservation = vm.observe(\.state, options: []) { [weak self] observed, _ in
             self?.machineStateChanged(observed)

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Accelerator, VmConfig, VmNicConfig } from '../../hypervisor-driver';
+import { Accelerator, VmConfig, VmNicConfig, VmPortForwardConfig } from '../../hypervisor-driver';
 import { EfiFirmware, QemuArch } from './qemu-host';
 import { QemuVmFiles } from './qemu-files';
 
@@ -23,6 +23,14 @@ export function macFor(vmId: string, index: number, nic: VmNicConfig): string {
   if (nic.mac) return nic.mac.toLowerCase();
   const h = createHash('sha256').update(`${vmId}/nic${index}`).digest();
   return ['52', '54', '00', ...[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+/** The chardev id of the guest agent's channel (QMP query-chardev names it). */
+export const AGENT_CHARDEV = 'qga0';
+
+/** QEMU's `hostfwd=` rule: the host side on the forward's address only, the guest side on the guest's DHCP address. */
+function hostfwd(forward: VmPortForwardConfig): string {
+  return `hostfwd=${forward.protocol}:${forward.host_address}:${forward.host_port}-:${forward.guest_port}`;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -66,6 +74,14 @@ export function buildQemuArgs(input: QemuCommandInput): string[] {
     `pipe,id=serial0,path=${optValue(files.serialBase)},logfile=${optValue(config.console.output)},logappend=on`,
     '-serial',
     'chardev:serial0',
+    // The guest agent's channel (qemu-ga finds it by this name). Harmless without an agent:
+    // the driver asks only once the guest has opened the port.
+    '-chardev',
+    `socket,id=${AGENT_CHARDEV},path=${optValue(files.agentSocket)},server=on,wait=off`,
+    '-device',
+    'virtio-serial-pci,id=vserial0',
+    '-device',
+    `virtserialport,bus=vserial0.0,chardev=${AGENT_CHARDEV},name=org.qemu.guest_agent.0`,
   ];
   if (UUID.test(vmId)) args.push('-uuid', vmId);
 
@@ -95,11 +111,14 @@ export function buildQemuArgs(input: QemuCommandInput): string[] {
     );
   });
 
+  const forwardingNic = config.nics.findIndex((nic) => nic.type === 'NAT');
   config.nics.forEach((nic, i) => {
     switch (nic.type) {
-      case 'NAT':
-        args.push('-netdev', `user,id=net${i}`);
+      case 'NAT': {
+        const forwards = i === forwardingNic ? (config.port_forwards ?? []) : [];
+        args.push('-netdev', [`user,id=net${i}`, ...forwards.map(hostfwd)].join(','));
         break;
+      }
       case 'BRIDGE':
         // Needs qemu-bridge-helper (setuid root) and "allow <bridge>" in /etc/qemu/bridge.conf.
         args.push('-netdev', `bridge,id=net${i},br=${optValue(nic.interface ?? '')}`);

@@ -1,4 +1,5 @@
 import { accessSync, constants, statSync, Stats } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { dirname, isAbsolute } from 'node:path';
 import { BridgeInterface, VmConfig } from '../../hypervisor-driver';
 import { HypervisorError, UnsupportedError } from '../../hypervisor.errors';
@@ -67,6 +68,28 @@ function regularFile(path: string, label: string, writable = false): void {
   }
 }
 
+/** Forwards need a NAT NIC (they go on the first one), and each host port+protocol once. */
+function validatePortForwards(config: VmConfig): void {
+  const forwards = config.port_forwards ?? [];
+  if (!Array.isArray(forwards)) throw invalid('port_forwards must be an array');
+  if (forwards.length > 0 && !config.nics.some((nic) => nic.type === 'NAT')) {
+    throw invalid('port_forwards need a NAT NIC: the forwards go through QEMU user-mode networking');
+  }
+  const seen = new Set<string>();
+  forwards.forEach((f, i) => {
+    if (f?.protocol !== 'tcp' && f?.protocol !== 'udp') throw invalid(`port_forwards[${i}].protocol must be tcp or udp`);
+    // hostfwd takes a dotted IPv4 address; anything else could smuggle options into -netdev.
+    if (typeof f.host_address !== 'string' || !isIPv4(f.host_address)) {
+      throw invalid(`port_forwards[${i}].host_address must be an IPv4 address, got ${JSON.stringify(f.host_address)}`);
+    }
+    integerIn(f.host_port, `port_forwards[${i}].host_port`, 1, 65535);
+    integerIn(f.guest_port, `port_forwards[${i}].guest_port`, 1, 65535);
+    const key = `${f.protocol}/${f.host_address}:${f.host_port}`;
+    if (seen.has(key)) throw invalid(`port_forwards[${i}]: ${key} is forwarded twice`);
+    seen.add(key);
+  });
+}
+
 export interface ValidationOptions {
   /**
    * Check that disk images, kernel, initrd and firmware exist as regular files. create()
@@ -98,6 +121,7 @@ export function validateVmConfig(config: VmConfig, limits: QemuLimits, options: 
   if (!statOf(directory)?.isDirectory()) throw invalid(`directory "${directory}" does not exist or is not a directory`);
   const files = vmFiles(directory);
   socketPath(files.qmpSocket, 'the QMP socket');
+  socketPath(files.agentSocket, 'the guest agent socket');
 
   if (typeof config.console !== 'object' || config.console === null) throw invalid('console is required');
   const output = absolutePath(config.console.output, 'console.output');
@@ -138,6 +162,8 @@ export function validateVmConfig(config: VmConfig, limits: QemuLimits, options: 
         throw invalid(`nics[${i}].type must be NAT, BRIDGE or FILEHANDLE, got ${JSON.stringify(nic?.type)}`);
     }
   });
+
+  validatePortForwards(config);
 
   if (!Array.isArray(config.displays)) throw invalid('displays must be an array');
   if (config.displays.length > MAX_DISPLAYS) {

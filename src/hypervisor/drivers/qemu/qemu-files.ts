@@ -19,6 +19,8 @@ export interface QemuVmFiles {
   serialBase: string;
   serialIn: string;
   serialOut: string;
+  /** The host end of the guest agent's virtio-serial port (QEMU listens on it). */
+  agentSocket: string;
   /** The local end of FILEHANDLE NIC `index` (QEMU binds it). */
   nicSocket(index: number): string;
 }
@@ -33,6 +35,7 @@ export function vmFiles(directory: string): QemuVmFiles {
     serialBase: join(directory, 'serial'),
     serialIn: join(directory, 'serial.in'),
     serialOut: join(directory, 'serial.out'),
+    agentSocket: join(directory, 'qga.sock'),
     nicSocket: (index: number) => join(directory, `nic${index}.sock`),
   };
 }

@@ -338,7 +338,7 @@ async function prepareFiles({ files, config }: QemuInstanceVm, efiVarsTemplate: 
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   }
-  const stale = [files.qmpSocket, files.pidFile, files.serialIn, files.serialOut];
+  const stale = [files.qmpSocket, files.agentSocket, files.pidFile, files.serialIn, files.serialOut];
   config.nics.forEach((nic, i) => nic.type === 'FILEHANDLE' && stale.push(files.nicSocket(i)));
   await Promise.all(stale.map((path) => rm(path, { force: true })));
   await serialLinks(files, config);

@@ -16,14 +16,17 @@ import {
   VmOperation,
   VmState,
 } from '../../hypervisor-driver';
+import { neighbourAddresses, unique } from '../../guest-addresses';
 import { DriverUnavailableError, HypervisorError, UnsupportedError } from '../../hypervisor.errors';
 import { readPpmFileAsPng } from '../../ppm';
 import { chooseAccelerator, KvmProbeOptions } from './qemu-accel';
-import { buildQemuArgs } from './qemu-command';
+import { AGENT_CHARDEV, buildQemuArgs, macFor } from './qemu-command';
 import { QemuLimits, validateVmConfig } from './qemu-config';
 import { QemuVmFiles, vmFiles } from './qemu-files';
+import { agentAddresses } from './qemu-guest-addresses';
 import { detectQemu, listBridgeInterfaces, QemuInstallation } from './qemu-host';
 import { QemuExit, QemuInstance, QemuInstanceListener, QemuInstanceTimings, QemuLaunch } from './qemu-instance';
+import { assertHostPortsFree } from './qemu-port-forwards';
 import { readTail } from './qemu-process';
 import { QmpConnectionError } from './qmp-client';
 
@@ -57,6 +60,8 @@ export interface QemuDriverOptions {
   commandTimeoutMs?: number;
   /** Where bridges are looked up (tests). Default /sys/class/net. */
   sysClassNet?: string;
+  /** Bound for the guest agent to answer guestAddresses(). Default 1 s. */
+  agentTimeoutMs?: number;
 }
 
 export interface QemuHostCapabilities extends HostCapabilities {
@@ -80,6 +85,8 @@ interface QemuVm {
   /** The operation in progress (start, pause, resume, stop); request_stop returns at once and is not one. */
   busy?: VmOperation;
   stopWaiters: StopWaiter[];
+  /** A guest agent query under way: the agent's socket takes one client at a time, so callers share it. */
+  agentQuery?: Promise<string[]>;
 }
 
 const MIN_MEMORY_MB = 128;
@@ -111,6 +118,7 @@ export class QemuDriver implements HypervisorDriver {
   private readonly vms = new Map<string, QemuVm>();
   private readonly timings: QemuInstanceTimings;
   private readonly sysClassNet: string;
+  private readonly agentTimeoutMs: number;
   private seq = 0;
   private closing = false;
 
@@ -130,6 +138,7 @@ export class QemuDriver implements HypervisorDriver {
       killWaitMs: options.killWaitMs ?? DEFAULT_TIMINGS.killWaitMs,
     };
     this.sysClassNet = options.sysClassNet ?? '/sys/class/net';
+    this.agentTimeoutMs = options.agentTimeoutMs ?? 1_000;
   }
 
   /**
@@ -207,6 +216,7 @@ export class QemuDriver implements HypervisorDriver {
     const vm = this.vm(vmId);
     this.assertState(vm, 'start', ['STOPPED']);
     validateVmConfig(vm.config, await this.limits(), { images: true, runtime: true });
+    await assertHostPortsFree(vm.config.port_forwards ?? []);
     this.assertState(vm, 'start', ['STOPPED']); // the awaits above let other calls in
     vm.busy = 'start';
     this.setState(vm, 'STARTING');
@@ -292,6 +302,23 @@ export class QemuDriver implements HypervisorDriver {
     } finally {
       await rm(ppm, { force: true });
     }
+  }
+
+  /**
+   * From the guest agent (only once the guest has opened its port, so a guest without one
+   * costs one QMP round trip, not a timeout) and, for BRIDGE NICs, the host's neighbour table.
+   */
+  async guestAddresses(vmId: string): Promise<string[]> {
+    const vm = this.vm(vmId);
+    const instance = vm.instance;
+    if (vm.state !== 'RUNNING' || !instance) return [];
+    const macs = vm.config.nics.map((nic, i) => macFor(vmId, i, nic));
+    const bridged = macs.filter((_, i) => vm.config.nics[i].type === 'BRIDGE');
+    vm.agentQuery ??= agentAddresses(instance, vm.files.agentSocket, AGENT_CHARDEV, macs, this.agentTimeoutMs).finally(() => {
+      vm.agentQuery = undefined;
+    });
+    const [fromAgent, fromNeighbours] = await Promise.all([vm.agentQuery, neighbourAddresses(bridged)]);
+    return unique([...fromAgent, ...fromNeighbours]);
   }
 
   /**
