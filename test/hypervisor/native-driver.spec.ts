@@ -236,6 +236,19 @@ function conformance(target: ConformanceTarget): void {
       await rejectsWith(driver.openRemoteScreen(vmId()), 'UNSUPPORTED', /Virtualization\.framework has no public VNC server/);
     });
 
+    it('guestAddresses: none unless running; then what the guest is known to have (sim: its configured ones; vz: the host\'s DHCP leases, none on Linux)', async () => {
+      dir = new ScratchDir();
+      const id = vmId();
+      await driver.create(id, config(dir, { sim: { time_scale: 0.05, guest_addresses: ['192.168.64.7', 'fe80::1', 'fd00::7'] } }));
+      assert.deepEqual(await driver.guestAddresses(id), []);
+      await driver.start(id);
+      // Link-local addresses are never reported: they are not a way to reach the guest.
+      assert.deepEqual(await driver.guestAddresses(id), target.driver === 'sim' ? ['192.168.64.7', 'fd00::7'] : []);
+      await driver.stop(id);
+      assert.deepEqual(await driver.guestAddresses(id), []);
+      await driver.destroy(id);
+    });
+
     it('close() stops and forgets its VMs (so a restarted server can define them again) and completes events$', async () => {
       const local = NativeHypervisorDriver.open(target.driver, target.library);
       const localDir = new ScratchDir();
