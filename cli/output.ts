@@ -29,7 +29,7 @@ export class Output {
     }
     const table = new Table({ ...PLAIN, head: columns.map(([header]) => header) });
     for (const row of rows) table.push(columns.map(([, cell]) => String(cell(row) ?? '')));
-    process.stdout.write(`${table.toString()}\n`);
+    this.printTable(table);
   }
 
   /** One object as field/value lines, or as JSON. */
@@ -39,13 +39,19 @@ export class Output {
     for (const [field, fieldValue] of Object.entries(value)) {
       table.push({ [field]: typeof fieldValue === 'object' && fieldValue !== null ? JSON.stringify(fieldValue) : String(fieldValue) });
     }
-    process.stdout.write(`${table.toString()}\n`);
+    this.printTable(table);
   }
 
   /** A sentence for people, or `value` as JSON. */
   done(sentence: string, value: unknown): void {
     if (this.json) return this.printJson(value);
     process.stdout.write(`${sentence}\n`);
+  }
+
+  private printTable(table: Table.Table): void {
+    // Without a frame, the padding of the last column is only trailing blanks.
+    const lines = table.toString().split('\n').map((line) => line.trimEnd());
+    process.stdout.write(`${lines.join('\n')}\n`);
   }
 
   private printJson(value: unknown): void {
