@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { CliError, ExitCode } from './exit-codes';
 
 /** What `velocity login` keeps for one server. */
 export interface StoredLogin {
@@ -34,7 +35,12 @@ export function readConfig(path: string): CliConfig {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { logins: {} };
     throw error;
   }
-  const parsed = JSON.parse(text) as Partial<CliConfig>;
+  let parsed: Partial<CliConfig>;
+  try {
+    parsed = JSON.parse(text) as Partial<CliConfig>;
+  } catch (error) {
+    throw new CliError(ExitCode.USAGE, `the config file ${path} is not JSON (${(error as Error).message}): fix or remove it`);
+  }
   return { url: parsed.url, logins: parsed.logins ?? {} };
 }
 
