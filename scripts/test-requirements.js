@@ -102,7 +102,7 @@ const needs = {
     apt: [['qemu-guest-agent']],
   },
   nginx: {
-    what: 'nginx (the reverse-proxy check)',
+    what: 'nginx (the reverse-proxy checks)',
     find: () => onPath('nginx') ?? firstExisting(['/usr/sbin/nginx', '/opt/homebrew/bin/nginx', '/usr/local/bin/nginx']),
     apt: [['nginx-light', 'nginx']],
     brew: ['nginx'],
@@ -159,7 +159,7 @@ const groups = [
     platforms: ['linux'],
     needs: ['qemu', 'firmware', 'kernel', 'busybox', 'guestAgent'],
   },
-  { name: 'deployment (nginx, Swagger UI in Chromium)', files: ['deployment/'], needs: ['nginx', 'chromium'] },
+  { name: 'deployment (nginx: Swagger UI in Chromium, the CLI through the proxy)', files: ['deployment/'], needs: ['nginx', 'chromium'] },
   {
     name: 'remote screen of a QEMU EFI VM in noVNC (Chromium)',
     files: ['vms/qemu-remote-screen'],

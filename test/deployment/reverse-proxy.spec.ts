@@ -1,33 +1,16 @@
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, Browser } from 'playwright-core';
 import WebSocket from 'ws';
-import { freePort } from '../support/server-process';
+import { NginxProxy } from '../support/nginx-proxy';
 import { json, SseClient } from '../support/sse-client';
 import { TestApp } from '../support/test-app';
 import { createEfiVm, makeVmWorld, setState } from '../support/vm-fixture';
 import { sleep } from '../support/wait';
 
-// scripts/run-tests.js finds them (scripts/test-requirements.js); the defaults are Debian's.
-const NGINX = process.env.VELOCITY_TEST_NGINX ?? '/usr/sbin/nginx';
+// scripts/run-tests.js finds it (scripts/test-requirements.js); the default is Debian's.
 const CHROMIUM = process.env.VELOCITY_TEST_CHROMIUM ?? '/usr/bin/chromium';
-
-async function waitForHttp(url: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await fetch(url)).status < 500) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) assert.fail(`${url} did not come up`);
-    await sleep(100);
-  }
-}
 
 /**
  * The deployment the README describes: Velocity under VELOCITY_BASE_PATH=/velocity behind
@@ -35,28 +18,14 @@ async function waitForHttp(url: string, ms = 10_000): Promise<void> {
  */
 describe('behind nginx under /velocity/', () => {
   let t: TestApp;
-  let nginx: ChildProcess;
+  let nginx: NginxProxy;
   let browser: Browser;
   let proxy: string;
-  let dir: string;
 
   before(async () => {
     t = await TestApp.start({ env: { VELOCITY_BASE_PATH: '/velocity', VELOCITY_TRUST_PROXY: '127.0.0.1' } });
-    const appPort = await t.listen();
-    const port = await freePort();
-    dir = mkdtempSync(join(tmpdir(), 'velocity-nginx-'));
-    mkdirSync(join(dir, 'tmp'));
-    writeFileSync(
-      join(dir, 'nginx.conf'),
-      readFileSync(join(__dirname, '..', '..', '..', 'deploy', 'nginx.conf.example'), 'utf8')
-        .replace(/^\s*listen .*$/m, `    listen 127.0.0.1:${port};`)
-        .replace(/server 127\.0\.0\.1:8080;/, `server 127.0.0.1:${appPort};`)
-        .replace(/^http \{/m, `http {\n  access_log off;\n  client_body_temp_path ${dir}/tmp/body;\n  proxy_temp_path ${dir}/tmp/proxy;\n  fastcgi_temp_path ${dir}/tmp/fastcgi;\n  uwsgi_temp_path ${dir}/tmp/uwsgi;\n  scgi_temp_path ${dir}/tmp/scgi;`)
-        .replace(/^# main$/m, `user root;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;`),
-    );
-    nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'inherit' });
-    proxy = `http://127.0.0.1:${port}`;
-    await waitForHttp(`${proxy}/velocity/health`);
+    nginx = await NginxProxy.start(await t.listen());
+    proxy = nginx.url;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -65,9 +34,8 @@ describe('behind nginx under /velocity/', () => {
 
   after(async () => {
     await browser?.close();
-    nginx?.kill('SIGQUIT');
+    nginx?.stop();
     await t.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('serves the API, health and the OpenAPI document through the proxy', async () => {
@@ -139,7 +107,7 @@ describe('behind nginx under /velocity/', () => {
       const status = health.locator('.live-responses-table tr.response .response-col_status').first();
       await status.waitFor({ timeout: 10_000 });
       assert.equal((await status.textContent())?.trim(), '200');
-      await page.screenshot({ path: join(dir, 'swagger-ui.png'), fullPage: false });
+      await page.screenshot({ path: join(nginx.dir, 'swagger-ui.png'), fullPage: false });
     } finally {
       await page.close();
     }

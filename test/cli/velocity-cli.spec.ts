@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ScratchDir } from '../support/scratch-dir';
+import { freePort } from '../support/server-process';
+import { ROOT_PASSWORD, TestApp } from '../support/test-app';
+import { velocity, velocityJson } from '../support/velocity-cli';
+import { sleep } from '../support/wait';
+
+const NO_VM = '00000000-0000-4000-8000-000000000000';
+
+/** The `velocity` binary in a child process against a real listening server. */
+describe('the velocity command-line tool', () => {
+  let t: TestApp;
+  let scratch: ScratchDir;
+  let env: Record<string, string>;
+  let configFile: string;
+
+  before(async () => {
+    t = await TestApp.start();
+    scratch = new ScratchDir('velocity-cli-');
+    configFile = join(scratch.path, 'config', 'velocity', 'config.json');
+    // The XDG default location, with a trailing slash on the URL that the CLI must not mind.
+    env = { XDG_CONFIG_HOME: join(scratch.path, 'config'), VELOCITY_URL: `http://127.0.0.1:${await t.listen()}/` };
+  });
+  after(async () => {
+    await t.close();
+    scratch.cleanup();
+  });
+
+  it('logs in with the password on stdin and keeps the authkey in a file only its owner can read', async () => {
+    const wrong = await velocity(['login', '-u', 'root', '--password-stdin'], { env, input: 'not-the-password\n' });
+    assert.equal(wrong.code, 2, wrong.stderr);
+    assert.match(wrong.stderr, /INVALID_CREDENTIALS: .+\(HTTP 403\)/);
+
+    const login = await velocity(['login', '-u', 'root', '--password-stdin'], { env, input: `${ROOT_PASSWORD}\n` });
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stdout, /logged in to http:\/\/127\.0\.0\.1:\d+ as root/);
+    assert.equal(statSync(configFile).mode & 0o777, 0o600);
+    const config = JSON.parse(readFileSync(configFile, 'utf8'));
+    const kept = config.logins[config.url];
+    assert.equal(kept.username, 'root');
+    assert.equal((await t.call({ method: 'GET', url: '/u/user', token: kept.authkey })).body.username, 'root', 'the kept authkey is live');
+  });
+
+  it('creates a catalog and a VM, starts it, reads its console, stops and deletes it', async () => {
+    const created = await velocity(['catalog', 'create', '--group', 'root', '--label', 'cli catalog'], { env });
+    assert.equal(created.code, 0, created.stderr);
+    const catalogs = await velocityJson<Array<{ cid: string; label: string; groupname: string }>>(['catalog', 'list'], env);
+    const catalog = catalogs.find((c) => c.label === 'cli catalog');
+    assert.ok(catalog);
+    assert.equal(catalog.groupname, 'root');
+    const table = await velocity(['catalog', 'list'], { env });
+    assert.match(table.stdout, /^CID\s+LABEL\s+GROUP\s+PERMISSIONS\n.*cli catalog\s+root\s+view,create/s);
+
+    const { vmid } = await velocityJson<{ vmid: string }>(['vm', 'create', '-c', catalog.cid, '-n', 'cli-vm', '--cpus', '2', '--memory', '256', '--display', '1024x768'], env);
+    const shown = await velocityJson(['vm', 'show', vmid], env);
+    assert.deepEqual([shown.name, shown.cpu_count, shown.state, shown.displays[0].width], ['cli-vm', 2, 'STOPPED', 1024]);
+
+    const start = await velocity(['vm', 'start', vmid], { env });
+    assert.deepEqual([start.code, start.stdout], [0, `VM ${vmid} is RUNNING\n`]);
+    const again = await velocity(['vm', 'start', vmid], { env });
+    assert.deepEqual([again.code, again.stdout], [0, `VM ${vmid} already is RUNNING\n`], '208 is success');
+    assert.deepEqual(await velocityJson(['vm', 'state', vmid], env), { vmid, state: 'RUNNING' });
+    const listed = await velocityJson<Array<{ vmid: string; state: string }>>(['vm', 'list'], env);
+    assert.deepEqual(listed.map((vm) => [vm.vmid, vm.state]), [[vmid, 'RUNNING']]);
+
+    let console = '';
+    for (const deadline = Date.now() + 5000; !console.includes('login:') && Date.now() < deadline; await sleep(100)) {
+      console = (await velocity(['vm', 'console', vmid], { env })).stdout;
+    }
+    assert.match(console, /Booting cli-vm[\s\S]*login:/);
+    const sent = await velocity(['vm', 'console', vmid, '--send', 'root\n'], { env });
+    assert.equal(sent.code, 0, sent.stderr);
+
+    const running = await velocity(['vm', 'delete', vmid], { env });
+    assert.equal(running.code, 4, 'a running VM is a conflict');
+    assert.match(running.stderr, /^error: VM_NOT_STOPPED: .+ \(HTTP 409\)$/m);
+
+    const stop = await velocity(['vm', 'stop', vmid], { env });
+    assert.deepEqual([stop.code, stop.stdout], [0, `VM ${vmid} is STOPPED\n`]);
+    const resume = await velocity(['vm', 'resume', vmid], { env });
+    assert.equal(resume.code, 4, 'resume does not boot a stopped VM');
+    assert.deepEqual(await velocityJson(['vm', 'delete', vmid], env), { vmid });
+    assert.equal(await t.count('vms', 'vmid = ?', [vmid]), 0);
+  });
+
+  it('exits with a code that says what happened and prints the server\'s code and message', async () => {
+    const missing = await velocity(['vm', 'show', NO_VM], { env });
+    assert.equal(missing.code, 3);
+    assert.match(missing.stderr, /^error: VM_NOT_FOUND: .+ \(HTTP 404\)\n$/);
+    assert.equal(missing.stdout, '');
+
+    const asJson = await velocity(['--json', 'vm', 'show', 'not-a-uuid'], { env });
+    assert.equal(asJson.code, 6);
+    const error = JSON.parse(asJson.stderr);
+    assert.deepEqual([error.code, error.status, error.exit], ['VALIDATION_FAILED', 400, 6]);
+    assert.match(error.message, /vmid/);
+
+    const usage = await velocity(['vm', 'create', '--cpus', 'two'], { env });
+    assert.equal(usage.code, 1);
+    const unknown = await velocity(['vm', 'frobnicate'], { env });
+    assert.equal(unknown.code, 1);
+
+    const elsewhere = await velocity(['catalog', 'list'], { env: { ...env, VELOCITY_CONFIG: join(scratch.path, 'nobody.json') } });
+    assert.equal(elsewhere.code, 2, 'not logged in');
+    assert.match(elsewhere.stderr, /not logged in to .+velocity login/);
+
+    const down = await velocity(['--url', `http://127.0.0.1:${await freePort()}`, 'login', '-u', 'root'], { env, input: 'x' });
+    assert.equal(down.code, 7);
+    assert.match(down.stderr, /cannot reach the server at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
+  });
+
+  it('uploads an image with a progress bar, lists, clones and deletes storage', async () => {
+    const image = scratch.file('disk.raw');
+    writeFileSync(image, Buffer.alloc(3 * 1024 * 1024, 1));
+    const upload = await velocity(['storage', 'upload', image, '--group', 'root', '--name', 'cli-disk', '--progress'], { env });
+    assert.equal(upload.code, 0, upload.stderr);
+    assert.match(upload.stderr, /100% \| 3145728\/3145728 bytes/);
+    const stid = /: ([0-9a-f-]{36})$/m.exec(upload.stdout)?.[1];
+    assert.ok(stid, upload.stdout);
+    const listed = await velocityJson<Array<{ stid: string; size_bytes: number; name: string }>>(['storage', 'list'], env);
+    assert.deepEqual(listed.find((s) => s.stid === stid), { ...listed.find((s) => s.stid === stid), name: 'cli-disk', size_bytes: 3 * 1024 * 1024 });
+    const copy = await velocityJson<{ stid: string; name: string }>(['storage', 'clone', stid, '--name', 'cli-copy'], env);
+    assert.equal(copy.name, 'cli-copy');
+    assert.deepEqual(await velocityJson(['storage', 'delete', copy.stid], env), { stid: copy.stid });
+    const gone = await velocity(['storage', 'show', copy.stid], { env });
+    assert.equal(gone.code, 3);
+    assert.match(gone.stderr, /STORAGE_NOT_FOUND/);
+  });
+
+  it('renews an authkey near its end, and logout revokes it', async () => {
+    const config = JSON.parse(readFileSync(configFile, 'utf8'));
+    const before = config.logins[config.url];
+    // As if it had been issued long ago: less than a quarter of its lifetime is left.
+    config.logins[config.url] = { ...before, obtained: before.expires - 10 * 3600 };
+    writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
+    const list = await velocity(['catalog', 'list'], { env });
+    assert.equal(list.code, 0, list.stderr);
+    const renewed = JSON.parse(readFileSync(configFile, 'utf8')).logins[config.url];
+    assert.notEqual(renewed.authkey, before.authkey);
+    assert.ok(renewed.expires >= before.expires);
+    assert.equal(statSync(configFile).mode & 0o777, 0o600);
+
+    const logout = await velocity(['logout'], { env });
+    assert.equal(logout.code, 0, logout.stderr);
+    assert.equal(JSON.parse(readFileSync(configFile, 'utf8')).logins[config.url], undefined);
+    assert.equal((await t.call({ method: 'GET', url: '/u/user', token: renewed.authkey })).status, 401, 'revoked on the server');
+    assert.equal((await velocity(['vm', 'list'], { env })).code, 2);
+  });
+});
