@@ -6,6 +6,7 @@ import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { CatalogsService } from './catalogs.service';
 import {
   CatalogCreatedDto,
+  DeletedCatalogDto,
   CatalogIdDto,
   CatalogListDto,
   CreateCatalogDto,
@@ -33,8 +34,8 @@ export class CatalogsController {
   @ApiOperation({ summary: 'Remove a catalog with its VMs and shares (catalogmanager, and `manage` on the catalog).' })
   @Delete()
   @RequireCatalogPermission('manage', { group: 'catalogmanager' })
-  @ApiOkResponse({ type: CatalogCreatedDto })
-  async deleteCatalog(@Body() body: CatalogIdDto): Promise<CatalogCreatedDto> {
+  @ApiOkResponse({ type: DeletedCatalogDto })
+  async deleteCatalog(@Body() body: CatalogIdDto): Promise<DeletedCatalogDto> {
     await this.catalogs.delete(body.cid);
     return { cid: body.cid };
   }

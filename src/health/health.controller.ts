@@ -4,8 +4,26 @@ import { DataSource } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { VERSION } from '../common/version';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
+import type { Accelerator, DriverName, VmType } from '../hypervisor/hypervisor-driver';
 import { HypervisorHealthInfo, HypervisorService } from '../hypervisor/hypervisor.service';
 import { Public } from '../identity/auth/authenticated.decorator';
+
+export class HealthCapabilitiesDto {
+  @ApiProperty({ type: 'integer', example: 2 }) max_cpu_count: number;
+  @ApiProperty({ type: 'integer', example: 24000 }) max_memory_mb: number;
+  @ApiProperty({ enum: ['EFI', 'KBOOT', 'MAC'], isArray: true, example: ['EFI', 'KBOOT'] }) vm_types: VmType[];
+  @ApiProperty({ description: 'GET /v/screenshot works', example: true }) screenshots: boolean;
+  @ApiProperty({ example: false }) macos_guests: boolean;
+  @ApiProperty({ example: false }) rosetta: boolean;
+}
+
+export class HealthHypervisorDto {
+  @ApiProperty({ enum: ['vz', 'qemu', 'sim'], example: 'sim' }) driver: DriverName;
+  @ApiProperty({ description: 'True for the sim driver: nothing really runs', example: true }) simulated: boolean;
+  @ApiProperty({ enum: ['kvm', 'tcg'], required: false, description: 'qemu only: KVM, or TCG (software emulation, much slower)', example: 'kvm' })
+  accelerator?: Accelerator;
+  @ApiProperty({ type: HealthCapabilitiesDto }) capabilities: HealthCapabilitiesDto;
+}
 
 export class HealthDto {
   @ApiProperty({ example: 'ok' })
@@ -14,13 +32,10 @@ export class HealthDto {
   @ApiProperty({ example: '0.1.0' })
   version: string;
 
-  @ApiProperty({ description: 'Seconds since the server started', example: 42 })
+  @ApiProperty({ type: 'integer', description: 'Seconds since the server started', example: 42 })
   uptime: number;
 
-  @ApiProperty({
-    description: 'The hypervisor driver in use and what it offers on this host',
-    example: { driver: 'sim', simulated: true, capabilities: { max_cpu_count: 2, max_memory_mb: 24000, vm_types: ['EFI', 'KBOOT'], screenshots: true, macos_guests: false, rosetta: false } },
-  })
+  @ApiProperty({ type: HealthHypervisorDto, description: 'The hypervisor driver in use and what it offers on this host' })
   hypervisor: HypervisorHealthInfo;
 }
 

@@ -67,6 +67,24 @@ describe('OpenAPI document and Swagger UI', () => {
     assert.equal(document.components.schemas.DisplayDto.additionalProperties, false);
   });
 
+  it('no schema serves both a request body and a response: requests stay closed and lenient, responses plainly typed', () => {
+    const schemas = document.components.schemas;
+    const refs = (value: unknown) => [...JSON.stringify(value).matchAll(/#\/components\/schemas\/(\w+)/g)].map((m) => m[1]);
+    const reach = (names: string[], seen: Set<string>): Set<string> => {
+      for (const name of names) if (!seen.has(name)) reach(refs(schemas[name]), seen.add(name));
+      return seen;
+    };
+    const requests = new Set<string>();
+    const responses = new Set<string>();
+    for (const item of Object.values<any>(document.paths)) {
+      for (const op of Object.values<any>(item)) {
+        reach(refs(op.requestBody ?? {}), requests);
+        reach(refs(op.responses), responses);
+      }
+    }
+    assert.deepEqual([...requests].filter((name) => responses.has(name)), []);
+  });
+
   it('a numeric field says both forms with the same bounds; a query number is an integer', () => {
     const cpu = document.components.schemas.CreateEfiVmDto.properties.cpu_count;
     assert.deepEqual(cpu.oneOf[0], { type: 'integer', minimum: 1, maximum: 1024 });

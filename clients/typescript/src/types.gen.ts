@@ -441,6 +441,10 @@ export type DeleteVmDto = {
     vmid: string;
 };
 
+export type DeletedCatalogDto = {
+    cid: string;
+};
+
 export type DeletedGroupDto = {
     gid: string;
 };
@@ -511,19 +515,42 @@ export type GroupListDto = {
     groups: Array<GroupDto>;
 };
 
+export type HealthCapabilitiesDto = {
+    macos_guests: boolean;
+    max_cpu_count: number;
+    max_memory_mb: number;
+    rosetta: boolean;
+    /**
+     * GET /v/screenshot works
+     */
+    screenshots: boolean;
+    vm_types: Array<'EFI' | 'KBOOT' | 'MAC'>;
+};
+
 export type HealthDto = {
     /**
      * The hypervisor driver in use and what it offers on this host
      */
-    hypervisor: {
-        [key: string]: unknown;
-    };
+    hypervisor: HealthHypervisorDto;
     status: string;
     /**
      * Seconds since the server started
      */
     uptime: number;
     version: string;
+};
+
+export type HealthHypervisorDto = {
+    /**
+     * qemu only: KVM, or TCG (software emulation, much slower)
+     */
+    accelerator?: 'kvm' | 'tcg';
+    capabilities: HealthCapabilitiesDto;
+    driver: 'vz' | 'qemu' | 'sim';
+    /**
+     * True for the sim driver: nothing really runs
+     */
+    simulated: boolean;
 };
 
 export type LoginDto = {
@@ -980,7 +1007,7 @@ export type VmCloneDto = {
      */
     cow: boolean;
     cpu_count: number;
-    displays: Array<DisplayDto>;
+    displays: Array<VmDisplayDto>;
     /**
      * KBOOT: initrd (STID)
      */
@@ -1003,7 +1030,7 @@ export type VmCloneDto = {
     /**
      * Host ports forwarded to the guest, on the server's forward address
      */
-    port_forwards: Array<PortForwardDto>;
+    port_forwards: Array<VmPortForwardDto>;
     /**
      * The storage devices the VM attaches read-only: ISOs, read-only images, templates
      */
@@ -1037,7 +1064,7 @@ export type VmDetailsDto = {
      */
     cmdline: string | null;
     cpu_count: number;
-    displays: Array<DisplayDto>;
+    displays: Array<VmDisplayDto>;
     /**
      * KBOOT: initrd (STID)
      */
@@ -1064,7 +1091,7 @@ export type VmDetailsDto = {
     /**
      * Host ports forwarded to the guest, on the server's forward address
      */
-    port_forwards: Array<PortForwardDto>;
+    port_forwards: Array<VmPortForwardDto>;
     /**
      * The storage devices the VM attaches read-only: ISOs, read-only images, templates
      */
@@ -1083,6 +1110,21 @@ export type VmDetailsDto = {
     vmid: string;
 };
 
+export type VmDisplayDto = {
+    /**
+     * A way of identifying this display
+     */
+    description?: string;
+    /**
+     * Height in px
+     */
+    height: number;
+    /**
+     * Width in px
+     */
+    width: number;
+};
+
 export type VmDto = {
     autostart: boolean;
     /**
@@ -1094,7 +1136,7 @@ export type VmDto = {
      */
     cmdline: string | null;
     cpu_count: number;
-    displays: Array<DisplayDto>;
+    displays: Array<VmDisplayDto>;
     /**
      * KBOOT: initrd (STID)
      */
@@ -1117,7 +1159,7 @@ export type VmDto = {
     /**
      * Host ports forwarded to the guest, on the server's forward address
      */
-    port_forwards: Array<PortForwardDto>;
+    port_forwards: Array<VmPortForwardDto>;
     /**
      * The storage devices the VM attaches read-only: ISOs, read-only images, templates
      */
@@ -1156,6 +1198,21 @@ export type VmListDto = {
 export type VmNicDto = {
     mac: string;
     nicid: string;
+};
+
+export type VmPortForwardDto = {
+    /**
+     * Port in the guest
+     */
+    guest_port: number;
+    /**
+     * Port on the server's forward address
+     */
+    host_port: number;
+    /**
+     * Transport protocol
+     */
+    protocol: 'tcp' | 'udp';
 };
 
 export type VmStateDto = {
@@ -1204,7 +1261,7 @@ export type DeleteCatalogErrors = {
 export type DeleteCatalogError = DeleteCatalogErrors[keyof DeleteCatalogErrors];
 
 export type DeleteCatalogResponses = {
-    200: CatalogCreatedDto;
+    200: DeletedCatalogDto;
 };
 
 export type DeleteCatalogResponse = DeleteCatalogResponses[keyof DeleteCatalogResponses];

@@ -24,6 +24,11 @@ export class CatalogCreatedDto {
   cid: string;
 }
 
+export class DeletedCatalogDto {
+  @ApiProperty({ format: 'uuid', example: CID_EXAMPLE })
+  cid: string;
+}
+
 export class ListCatalogsQueryDto extends PageQueryDto {}
 
 export class CatalogSummaryDto {

@@ -4,7 +4,6 @@ import { FlagField, IntegerQueryField, TextField, UuidField } from '../../common
 import { PageInfoDto, PageQueryDto } from '../../common/validation/page.dto';
 import { VM_STATES } from '../../hypervisor/hypervisor-driver';
 import { REQUESTABLE_STATES, RequestableState } from '../vm-state-plan';
-import { DisplayDto, PortForwardDto } from './vm-definition.dto';
 import { NullableStringProperty } from '../../common/swagger/nullable-property';
 
 const VMID_EXAMPLE = '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c';
@@ -44,6 +43,20 @@ export class VmNicDto {
   @ApiProperty({ example: '52:54:00:12:34:56' }) mac: string;
 }
 
+/** A display as GET /v shows it (the request's DisplayDto also takes numeric strings). */
+export class VmDisplayDto {
+  @ApiProperty({ description: 'A way of identifying this display', example: 'main', required: false }) description?: string;
+  @ApiProperty({ type: 'integer', description: 'Width in px', example: 1280 }) width: number;
+  @ApiProperty({ type: 'integer', description: 'Height in px', example: 800 }) height: number;
+}
+
+/** A port forward as GET /v shows it. */
+export class VmPortForwardDto {
+  @ApiProperty({ enum: ['tcp', 'udp'], description: 'Transport protocol', example: 'tcp' }) protocol: 'tcp' | 'udp';
+  @ApiProperty({ type: 'integer', description: "Port on the server's forward address", example: 8022 }) host_port: number;
+  @ApiProperty({ type: 'integer', description: 'Port in the guest', example: 22 }) guest_port: number;
+}
+
 export class VmDto {
   @ApiProperty({ format: 'uuid', example: VMID_EXAMPLE }) vmid: string;
   @ApiProperty({ example: 'build-01' }) name: string;
@@ -51,14 +64,14 @@ export class VmDto {
   @ApiProperty({ enum: ['EFI', 'KBOOT', 'MAC'], example: 'EFI' }) type: string;
   @ApiProperty({ example: 2 }) cpu_count: number;
   @ApiProperty({ example: 2048 }) memory_size_mb: number;
-  @ApiProperty({ type: [DisplayDto] }) displays: DisplayDto[];
+  @ApiProperty({ type: [VmDisplayDto] }) displays: VmDisplayDto[];
   @ApiProperty({ type: [String], format: 'uuid', description: 'Storage devices (STID) in order', example: [] }) storage_devices: string[];
   @ApiProperty({ type: [String], format: 'uuid', description: 'The storage devices the VM attaches read-only: ISOs, read-only images, templates', example: [] })
   read_only_storage_devices: string[];
   @ApiProperty({ type: [VmNicDto] }) nics: VmNicDto[];
   @ApiProperty({ example: false }) rosetta: boolean;
   @ApiProperty({ example: false }) autostart: boolean;
-  @ApiProperty({ type: [PortForwardDto], description: "Host ports forwarded to the guest, on the server's forward address" }) port_forwards: PortForwardDto[];
+  @ApiProperty({ type: [VmPortForwardDto], description: "Host ports forwarded to the guest, on the server's forward address" }) port_forwards: VmPortForwardDto[];
   @NullableStringProperty({ format: 'uuid', description: 'KBOOT: kernel (STID)' }) kernel: string | null;
   @NullableStringProperty({ format: 'uuid', description: 'KBOOT: initrd (STID)' }) initrd: string | null;
   @NullableStringProperty({ description: 'KBOOT: kernel command line' }) cmdline: string | null;
