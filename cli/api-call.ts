@@ -25,12 +25,27 @@ export async function callWithStatus<T>(pending: Promise<SdkResult<T>>, url: str
   }
   const status = result.response.status;
   if (result.response.ok && result.data !== undefined) return { data: result.data, status };
-  if (isErrorBody(result.error)) {
-    throw new CliError(exitCodeForStatus(status, result.error.code), result.error.message, result.error.code, status);
+  throw refusal(status, result.error, url);
+}
+
+/** The CliError of a refused answer read straight from its Response (a stream's request, say). */
+export async function refusalOf(response: Response, url: string): Promise<CliError> {
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: reported as text
   }
+  return refusal(response.status, body, url);
+}
+
+/** The server's `code` and `message` with the exit code they mean, or what a non-Velocity answer said. */
+function refusal(status: number, body: unknown, url: string): CliError {
+  if (isErrorBody(body)) return new CliError(exitCodeForStatus(status, body.code), body.message, body.code, status);
   // Not Velocity's answer: a proxy's error page, a wrong URL.
-  const text = typeof result.error === 'string' ? result.error.slice(0, 200).trim() : JSON.stringify(result.error);
-  throw new CliError(status >= 500 ? ExitCode.SERVER : exitCodeForStatus(status, undefined), `HTTP ${status} from ${url}, not a Velocity error: ${text}`, undefined, status);
+  const text = typeof body === 'string' ? body.slice(0, 200).trim() : JSON.stringify(body);
+  return new CliError(status >= 500 ? ExitCode.SERVER : exitCodeForStatus(status, undefined), `HTTP ${status} from ${url}, not a Velocity error: ${text}`, undefined, status);
 }
 
 export async function call<T>(pending: Promise<SdkResult<T>>, url: string): Promise<T> {

@@ -19,6 +19,7 @@ import {
 import { action, allPages, collect, Context, PAGE_SIZE, positiveInteger } from '../context';
 import { Column } from '../output';
 import { CliError, ExitCode } from '../exit-codes';
+import { watch, WatchOptions } from './vm-watch';
 
 const VM_COLUMNS: Column<VmDto>[] = [
   ['VMID', (vm) => vm.vmid],
@@ -196,18 +197,26 @@ export function vmCommand(): Command {
     .description("print the recent serial console output, or type on it with --send")
     .argument('<vmid>')
     .option('-s, --send <text>', 'send this text (add \\n yourself for Enter: --send $\'root\\n\')')
+    .option('-b, --bytes <count>', 'how much of the recent output (default: the server\'s, 64 KiB)', positiveInteger)
     .action(
-      action<{ send?: string }>(async (ctx, [vmid], options) => {
+      action<{ send?: string; bytes?: number }>(async (ctx, [vmid], options) => {
         const client = await ctx.client();
         if (options.send !== undefined) {
           const sent = await ctx.call(sendConsoleInput({ client, body: { vmid, input: options.send } }));
           return ctx.out.done(`sent ${Buffer.byteLength(options.send)} bytes to VM ${vmid}`, sent);
         }
-        const console = await ctx.call(getConsoleOutput({ client, query: { vmid } }));
+        const console = await ctx.call(getConsoleOutput({ client, query: { vmid, bytes: options.bytes } }));
         if (ctx.out.json) ctx.out.record(console);
         else process.stdout.write(console.output);
       }),
     );
+
+  vm.command('watch')
+    .description('print what happens to the VMs you may view as it happens (state changes with their cause, creations, changes, deletions, errors)')
+    .option('-c, --catalog <cid>', 'only this catalog')
+    .option('--vm <vmid>', 'only this VM')
+    .option('-n, --count <events>', 'stop after this many events', positiveInteger)
+    .action(action<WatchOptions>(async (ctx, _args, options) => watch(ctx, options)));
 
   vm.command('clone')
     .description('copy a stopped VM, with copies of its writable disks')

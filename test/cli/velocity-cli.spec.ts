@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { VmEventStreams } from '../../src/vms/events/vm-event-streams.service';
 import { ScratchDir } from '../support/scratch-dir';
 import { freePort } from '../support/server-process';
 import { ROOT_PASSWORD, TestApp } from '../support/test-app';
@@ -128,6 +129,37 @@ describe('the velocity command-line tool', () => {
     const gone = await velocity(['storage', 'show', copy.stid], { env });
     assert.equal(gone.code, 3);
     assert.match(gone.stderr, /STORAGE_NOT_FOUND/);
+  });
+
+  it('watches events as they happen (lines, or JSON lines), and a refused watch ends with its code', async () => {
+    const streams = t.app.get(VmEventStreams);
+    const { cid } = await velocityJson<{ cid: string }>(['catalog', 'create', '--group', 'root', '--label', 'watched'], env);
+    const { vmid } = await velocityJson<{ vmid: string }>(['vm', 'create', '-c', cid, '-n', 'watched-vm'], env);
+    const watching = velocity(['--json', 'vm', 'watch', '--vm', vmid, '--count', '2'], { env });
+    const opened = streams.openCount;
+    for (const deadline = Date.now() + 5000; streams.openCount === opened && Date.now() < deadline; ) await sleep(20);
+    assert.equal((await velocity(['vm', 'start', vmid], { env })).code, 0);
+    const json = await watching;
+    assert.equal(json.code, 0, json.stderr);
+    const events = json.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    assert.deepEqual(
+      events.map((e) => [e.event, e.vmid, e.previous, e.state, e.cause]),
+      [
+        ['state', vmid, 'STOPPED', 'STARTING', 'request'],
+        ['state', vmid, 'STARTING', 'RUNNING', 'request'],
+      ],
+    );
+
+    const lines = velocity(['vm', 'watch', '--catalog', cid, '--count', '1'], { env });
+    for (const deadline = Date.now() + 5000; streams.openCount === opened && Date.now() < deadline; ) await sleep(20);
+    assert.equal((await velocity(['vm', 'stop', vmid, '--force'], { env })).code, 0);
+    const human = await lines;
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+  ${vmid}  RUNNING → STOPPING \\(request\\)\n$`));
+
+    const refused = await velocity(['vm', 'watch', '--vm', NO_VM], { env });
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.match(refused.stderr, /^error: VM_NOT_FOUND: .+\(HTTP 404\)$/m);
   });
 
   it('renews an authkey near its end, and logout revokes it', async () => {
