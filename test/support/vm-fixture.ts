@@ -44,6 +44,20 @@ export async function uploadIso(t: TestApp, token: string, gid: string, name: st
   return reply.body;
 }
 
+/** Uploads `payload` as a read-only raw image (a kernel, an initramfs); its stid. */
+export async function uploadReadOnlyImage(t: TestApp, token: string, gid: string, name: string, payload: Buffer): Promise<string> {
+  const reply = await t.call({
+    method: 'POST',
+    url: '/r/storage/upload',
+    token,
+    query: { group: gid, name, read_only: 'true' },
+    headers: { 'content-type': 'application/octet-stream' },
+    payload,
+  });
+  assert.equal(reply.status, 200, JSON.stringify(reply.body));
+  return reply.body.stid;
+}
+
 export async function createEfiVm(t: TestApp, token: string, body: Record<string, unknown>): Promise<string> {
   const reply = await t.call({ method: 'PUT', url: '/v/efi', token, body: { cpu_count: 1, memory_size_mb: 256, ...body } });
   assert.equal(reply.status, 200, JSON.stringify(reply.body));

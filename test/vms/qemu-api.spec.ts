@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildInitramfs, isAlive, ProcessTracker, requireKernel, requireQemu } from '../hypervisor/qemu-fixture';
 import { decodePng } from '../support/png';
 import { TestApp } from '../support/test-app';
-import { createDisk, makeVmWorld, setState, VmWorld, waitForState } from '../support/vm-fixture';
+import { createDisk, makeVmWorld, setState, uploadReadOnlyImage, VmWorld, waitForState } from '../support/vm-fixture';
 import { sleep } from '../support/wait';
 
 /**
@@ -169,18 +169,7 @@ describe('VMs through the HTTP API with the qemu driver (TCG)', () => {
 
   it('a KBOOT VM prints its marker on the console and powers off: STOPPED with no request', async () => {
     const kernelPath = requireKernel();
-    const upload = async (name: string, payload: Buffer) => {
-      const reply = await t.call({
-        method: 'POST',
-        url: '/r/storage/upload',
-        token: w.owner.token,
-        query: { group: w.gid, name, read_only: 'true' },
-        headers: { 'content-type': 'application/octet-stream' },
-        payload,
-      });
-      assert.equal(reply.status, 200, JSON.stringify(reply.body));
-      return reply.body.stid as string;
-    };
+    const upload = (name: string, payload: Buffer) => uploadReadOnlyImage(t, w.owner.token, w.gid, name, payload);
     const kernel = await upload('vmlinuz', readFileSync(kernelPath));
     const initrd = await upload('initrd.cpio', buildInitramfs(MARKER_INIT));
     const created = await t.call({

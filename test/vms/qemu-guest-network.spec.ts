@@ -13,7 +13,7 @@ import {
   VIRTIO_NET_AND_SERIAL_MODULES,
 } from '../hypervisor/qemu-fixture';
 import { TestApp } from '../support/test-app';
-import { makeVmWorld, setState, VmWorld } from '../support/vm-fixture';
+import { makeVmWorld, setState, uploadReadOnlyImage, VmWorld } from '../support/vm-fixture';
 import { sleep } from '../support/wait';
 
 /**
@@ -129,18 +129,7 @@ describe('reaching a qemu guest: port_forwards and ip_addresses (TCG)', () => {
     t = await TestApp.start({ env: QEMU_ENV });
     dataDir = t.config.dataDir;
     w = await makeVmWorld(t, 'reach');
-    const upload = async (name: string, payload: Buffer) => {
-      const reply = await t.call({
-        method: 'POST',
-        url: '/r/storage/upload',
-        token: w.owner.token,
-        query: { group: w.gid, name, read_only: 'true' },
-        headers: { 'content-type': 'application/octet-stream' },
-        payload,
-      });
-      assert.equal(reply.status, 200, JSON.stringify(reply.body));
-      return reply.body.stid as string;
-    };
+    const upload = (name: string, payload: Buffer) => uploadReadOnlyImage(t, w.owner.token, w.gid, name, payload);
     kernel = await upload('vmlinuz', readFileSync(kernelPath));
     const extra = [
       ...requireModules(kernelPath, VIRTIO_NET_AND_SERIAL_MODULES),

@@ -6,7 +6,7 @@ import { HypervisorService } from '../../../src/hypervisor/hypervisor.service';
 import { buildInitramfs, ProcessTracker, requireKernel, requireQemu } from '../../hypervisor/qemu-fixture';
 import { json, SseClient } from '../../support/sse-client';
 import { TestApp } from '../../support/test-app';
-import { makeVmWorld, setState, VmWorld } from '../../support/vm-fixture';
+import { makeVmWorld, setState, uploadReadOnlyImage, VmWorld } from '../../support/vm-fixture';
 
 /** A real guest powering itself off (qemu KBOOT, busybox `poweroff -f`) as GET /v/events reports it. */
 
@@ -41,18 +41,7 @@ describe('GET /v/events with the qemu driver (TCG)', () => {
   });
 
   it('a KBOOT guest that runs `poweroff -f`: RUNNING → STOPPING → STOPPED with cause guest, within a second of QEMU reporting it', async () => {
-    const upload = async (name: string, payload: Buffer) => {
-      const reply = await t.call({
-        method: 'POST',
-        url: '/r/storage/upload',
-        token: w.owner.token,
-        query: { group: w.gid, name, read_only: 'true' },
-        headers: { 'content-type': 'application/octet-stream' },
-        payload,
-      });
-      assert.equal(reply.status, 200, JSON.stringify(reply.body));
-      return reply.body.stid as string;
-    };
+    const upload = (name: string, payload: Buffer) => uploadReadOnlyImage(t, w.owner.token, w.gid, name, payload);
     const kernel = await upload('vmlinuz', readFileSync(requireKernel()));
     const initrd = await upload('initrd.cpio', buildInitramfs(POWEROFF_INIT));
     const created = await t.call({
