@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { allocatedBytes, hashRange, writeDataAt } from '../support/image-files';
 import { LogCapture } from '../support/log-capture';
-import { TestApp } from '../support/test-app';
+import { Reply, TestApp } from '../support/test-app';
 import { createDisk } from '../support/vm-fixture';
 
 const MiB = 1024 * 1024;
@@ -99,6 +99,28 @@ describe('cloning on btrfs: copy-on-write', () => {
   });
 });
 
+/**
+ * Sends a request that runs the filesystem out of space halfway through writing an image:
+ * it must answer 507, log why, and leave no file, no row and no space taken.
+ */
+async function assertOutOfSpaceLeavesNothing({ t, storageDir }: MountedServer, send: () => Promise<Reply>): Promise<void> {
+  const files = readdirSync(storageDir);
+  const rows = await t.count('storage');
+  const freeBefore = statfsSync(storageDir).bavail;
+  const log = LogCapture.start();
+  let reply: Reply;
+  try {
+    reply = await send();
+  } finally {
+    log.stop();
+  }
+  assert.deepEqual([reply.status, reply.body.code], [507, 'HOST_STORAGE_FULL'], JSON.stringify(reply.body));
+  assert.ok(log.containing('ENOSPC').length > 0, 'the write failed for want of space, not before it began, and the operator learns why');
+  assert.deepEqual(readdirSync(storageDir), files);
+  assert.equal(await t.count('storage'), rows);
+  assert.equal(statfsSync(storageDir).bavail, freeBefore);
+}
+
 describe('a clone that runs out of space halfway', () => {
   const server = serverOnMount(() => ['-t', 'tmpfs', '-o', 'size=48m', 'velocity-test']);
 
@@ -106,22 +128,7 @@ describe('a clone that runs out of space halfway', () => {
     const { t, token, gid, storageDir } = server();
     const source = await createDisk(t, token, gid, 'too big to copy', 256);
     await writeDataAt(join(storageDir, `${source}.img`), 0, 30 * MiB);
-    const files = readdirSync(storageDir);
-    const rows = await t.count('storage');
-    const freeBefore = statfsSync(storageDir).bavail;
-
-    const log = LogCapture.start();
-    let reply;
-    try {
-      reply = await t.call({ method: 'POST', url: '/r/storage/clone', token, body: { stid: source, group: gid, name: 'no room' } });
-    } finally {
-      log.stop();
-    }
-    assert.deepEqual([reply.status, reply.body.code], [507, 'HOST_STORAGE_FULL'], JSON.stringify(reply.body));
-    assert.ok(log.containing('ENOSPC').length > 0, 'the copy failed for want of space, not before it began');
-    assert.deepEqual(readdirSync(storageDir), files);
-    assert.equal(await t.count('storage'), rows);
-    assert.equal(statfsSync(storageDir).bavail, freeBefore);
+    await assertOutOfSpaceLeavesNothing(server(), () => t.call({ method: 'POST', url: '/r/storage/clone', token, body: { stid: source, group: gid, name: 'no room' } }));
   });
 });
 
@@ -129,29 +136,17 @@ describe('an upload that runs out of space halfway', () => {
   const server = serverOnMount(() => ['-t', 'tmpfs', '-o', 'size=16m', 'velocity-test']);
 
   it('answers 507, leaves no file and no row, and gives the space back', async () => {
-    const { t, token, gid, storageDir } = server();
-    const files = readdirSync(storageDir);
-    const rows = await t.count('storage');
-    const freeBefore = statfsSync(storageDir).bavail;
-    const log = LogCapture.start();
-    let reply;
-    try {
-      reply = await t.call({
+    const { t, token, gid } = server();
+    await assertOutOfSpaceLeavesNothing(server(), () =>
+      t.call({
         method: 'POST',
         url: '/r/storage/upload',
         token,
         query: { group: gid, name: 'too big' },
         headers: { 'content-type': 'application/octet-stream' },
         payload: Buffer.alloc(32 * MiB, 1),
-      });
-    } finally {
-      log.stop();
-    }
-    assert.deepEqual([reply.status, reply.body.code], [507, 'HOST_STORAGE_FULL'], JSON.stringify(reply.body));
-    assert.ok(log.containing('ENOSPC').length > 0, 'the operator learns why');
-    assert.deepEqual(readdirSync(storageDir), files);
-    assert.equal(await t.count('storage'), rows);
-    assert.equal(statfsSync(storageDir).bavail, freeBefore);
+      }),
+    );
   });
 });
 
