@@ -1,24 +1,34 @@
 /*
- * npm run bench — request throughput of Velocity's main paths against a bare Fastify
- * server measured in the same run, so the figures are ratios that mean something on any
- * machine. Everything runs on loopback; each scenario sends a fixed number of requests.
+ * npm run bench — Velocity's main paths under load, against a bare Fastify process measured
+ * in the same run, so the figures are ratios that mean something on any machine.
+ *
+ * Three processes: this one (the load, with autocannon, and the fixture, seeded through the
+ * API), a Velocity server (`node dist/src/main.js`, sim driver at zero delay, its log going to
+ * a file as it would to a journal) and the bare Fastify baseline (bench/bare-server.ts).
+ *
+ * The fixture is the issue's: 10,000 VMs in 1,000 catalogs owned by 100 groups, each catalog
+ * shared with the next group. BENCH_SCALE shrinks it for quick runs (0.1: 1,000 VMs in 100
+ * catalogs, 10 groups); BENCH_SECONDS is each scenario's duration (default 10),
+ * BENCH_CONNECTIONS the connections (default 50). It prints a table and ends with the goals,
+ * PASS or FAIL per line. It is a benchmark, not a test: it exits 0 whatever the figures.
  */
-import 'reflect-metadata';
-import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { NestFactory } from '@nestjs/core';
-import Fastify from 'fastify';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { AddressInfo } from 'node:net';
+import autocannon from 'autocannon';
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppModule } from '../src/app.module';
-import { configureApp, createFastifyAdapter } from '../src/app.setup';
-import { loadConfig } from '../src/config/app-config';
+import { setTimeout as delay } from 'node:timers/promises';
 
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
-const CONCURRENCY = 16;
-const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const SEED_CLIENTS = 16;
+const VM_COUNT = Math.round(10_000 * SCALE);
+const CATALOG_COUNT = Math.max(2, Math.round(1_000 * SCALE));
+const GROUP_COUNT = Math.max(2, Math.round(100 * SCALE));
+const ADMIN_PASSWORD = 'bench-password';
+const ROOT_DIR = join(__dirname, '..', '..');
 
 interface Call {
   method: string;
@@ -27,123 +37,279 @@ interface Call {
   body?: unknown;
 }
 
-function send(port: number, call: Call): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: call.method,
-        path: call.path,
-        agent,
-        headers: {
-          ...(call.token ? { authorization: `Bearer ${call.token}` } : {}),
-          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
+/** One call to `base`; the parsed JSON body, or throws with the status and body. */
+async function call(base: string, { method, path, token, body }: Call): Promise<any> {
+  const response = await fetch(base + path, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
 }
 
-/** Requests per second for `REQUESTS` calls made by `CONCURRENCY` workers. */
-async function measure(port: number, next: (i: number) => Call, expect: (status: number) => boolean): Promise<number> {
-  let issued = 0;
-  const started = process.hrtime.bigint();
+/** Runs `work(i)` for i in [0, count) with `clients` concurrent workers; returns the seconds it took. */
+async function inParallel(count: number, clients: number, work: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (issued < REQUESTS) {
-        const i = issued++;
-        const status = await send(port, next(i));
-        if (!expect(status)) throw new Error(`unexpected status ${status} for ${JSON.stringify(next(i))}`);
-      }
+    Array.from({ length: clients }, async () => {
+      while (next < count) await work(next++);
     }),
   );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return REQUESTS / seconds;
+  return (performance.now() - started) / 1000;
 }
 
-async function json(port: number, call: Call): Promise<any> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
-    const req = request(
-      { host: '127.0.0.1', port, method: call.method, path: call.path, agent, headers: { ...(call.token ? { authorization: `Bearer ${call.token}` } : {}), ...(payload ? { 'content-type': 'application/json' } : {}) } },
-      (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (d: Buffer) => parts.push(d));
-        res.on('end', () => resolve(JSON.parse(Buffer.concat(parts).toString())));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
   });
+}
+
+/** A Velocity server process on `dataDir`; resolves once /ready answers, with the time that took. */
+async function startVelocity(dataDir: string, port: number): Promise<{ child: ChildProcess; readyMs: number }> {
+  const log = openSync(join(dataDir, 'server.log'), 'a');
+  const started = performance.now();
+  const child = spawn(process.execPath, [join(ROOT_DIR, 'dist', 'src', 'main.js')], {
+    env: {
+      ...process.env,
+      VELOCITY_DATA_DIR: dataDir,
+      VELOCITY_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      VELOCITY_HYPERVISOR: 'sim',
+      VELOCITY_PORT: String(port),
+      VELOCITY_HOST: '127.0.0.1',
+      VELOCITY_LOGIN_ATTEMPTS_PER_MINUTE: '100000',
+      VHV_SIM_TIME_SCALE: '0',
+    },
+    stdio: ['ignore', log, log],
+  });
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the Velocity server exited with ${child.exitCode}; see ${join(dataDir, 'server.log')}`);
+    const ready = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
+    if (ready) return { child, readyMs: performance.now() - started };
+    await delay(10);
+  }
+}
+
+async function startBare(): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [join(__dirname, 'bare-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  return { child, port };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Resident set size of a process in MiB (Linux /proc; `ps` elsewhere). */
+async function rssMiB(pid: number): Promise<number> {
+  const out = await new Promise<string>((resolve) => {
+    const ps = spawn('ps', ['-o', 'rss=', '-p', String(pid)]);
+    let text = '';
+    ps.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    ps.on('close', () => resolve(text));
+  });
+  return Number(out.trim()) / 1024;
+}
+
+interface Load {
+  rate: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+/**
+ * autocannon against `base` for SECONDS at CONNECTIONS, each request built by `next` (so the
+ * load walks over many VMs or catalogs). A 2-second warm-up run comes first. Any answer
+ * outside `ok` counts as an error.
+ */
+async function load(base: string, next: () => Call, ok: (status: number) => boolean = (s) => s === 200): Promise<Load> {
+  const run = async (duration: number): Promise<Load> => {
+    let errors = 0;
+    const result = await autocannon({
+      url: base,
+      connections: CONNECTIONS,
+      duration,
+      requests: [
+        {
+          setupRequest: (request: any) => {
+            const c = next();
+            return {
+              ...request,
+              method: c.method,
+              path: c.path,
+              headers: { ...(c.token ? { authorization: `Bearer ${c.token}` } : {}), ...(c.body === undefined ? {} : { 'content-type': 'application/json' }) },
+              body: c.body === undefined ? undefined : JSON.stringify(c.body),
+            };
+          },
+          onResponse: (status: number) => {
+            if (!ok(status)) errors++;
+          },
+        },
+      ],
+    });
+    errors += result.errors + result.timeouts;
+    return { rate: result.requests.total / duration, p50: result.latency.p50, p99: result.latency.p99, errors };
+  };
+  await run(2);
+  return run(SECONDS);
+}
+
+/** Walks over `items` in order, round and round. */
+function cycle<T>(items: T[]): () => T {
+  let i = 0;
+  return () => items[i++ % items.length];
+}
+
+interface Fixture {
+  root: string;
+  holder: string;
+  /** VMs the holder sees through a share (view, state, manage). */
+  sharedVmids: string[];
+  sharedCids: string[];
+  allVmids: string[];
+  seedSeconds: number;
+}
+
+/** Groups, catalogs (owner: group i % G; shared with group (i+1) % G), VMs, and one share-holding user. */
+async function seed(base: string): Promise<Fixture> {
+  const root = (await call(base, { method: 'POST', path: '/u/auth', body: { username: 'root', password: ADMIN_PASSWORD } })).authkey;
+  const gids: string[] = [];
+  await inParallel(GROUP_COUNT, SEED_CLIENTS, async (i) => {
+    gids[i] = (await call(base, { method: 'PUT', path: '/u/group', token: root, body: { groupname: `bench-group-${i}` } })).gid;
+  });
+  const holderPassword = 'bench-holder-password';
+  await call(base, { method: 'PUT', path: '/u/user', token: root, body: { username: 'holder', password: holderPassword, groups: [gids[0]] } });
+  const holder = (await call(base, { method: 'POST', path: '/u/auth', body: { username: 'holder', password: holderPassword } })).authkey;
+
+  const cids: string[] = [];
+  await inParallel(CATALOG_COUNT, SEED_CLIENTS, async (i) => {
+    const cid = (await call(base, { method: 'PUT', path: '/c', token: root, body: { group: gids[i % GROUP_COUNT], label: `bench catalog ${i}` } })).cid;
+    cids[i] = cid;
+    const flags = { view: true, state: true, manage: true };
+    await call(base, { method: 'POST', path: '/c/share', token: root, body: { cid, gid: gids[(i + 1) % GROUP_COUNT], ...flags } });
+  });
+
+  const vmids: string[] = [];
+  const seedSeconds = await inParallel(VM_COUNT, SEED_CLIENTS, async (i) => {
+    const body = { name: `bench-vm-${i}`, catalog: cids[i % CATALOG_COUNT], cpu_count: 1, memory_size_mb: 256 };
+    vmids[i] = (await call(base, { method: 'PUT', path: '/v/efi', token: root, body })).vmid;
+  });
+  // Catalog i is shared with group (i+1) % G, so group 0 (the holder's) holds shares on the
+  // catalogs owned by the last group.
+  const sharedCids = cids.filter((_, i) => (i + 1) % GROUP_COUNT === 0);
+  const shared = new Set(sharedCids);
+  const sharedVmids = vmids.filter((_, i) => shared.has(cids[i % CATALOG_COUNT]));
+  return { root, holder, sharedVmids, sharedCids, allVmids: vmids, seedSeconds };
+}
+
+interface Row {
+  name: string;
+  load: Load;
 }
 
 async function main(): Promise<void> {
-  process.env.VHV_SIM_TIME_SCALE = '0';
   const dataDir = mkdtempSync(join(tmpdir(), 'velocity-bench-'));
-  const bare = Fastify();
-  bare.get('/ping', async () => ({ status: 'ok' }));
-  await bare.listen({ port: 0, host: '127.0.0.1' });
-  const barePort = (bare.server.address() as AddressInfo).port;
-
-  const config = loadConfig({ VELOCITY_DATA_DIR: dataDir, VELOCITY_ADMIN_PASSWORD: 'bench-password', VELOCITY_HYPERVISOR: 'sim' });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), createFastifyAdapter(config), { logger: ['error'] });
-  configureApp(app, config);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const port = (app.getHttpServer().address() as AddressInfo).port;
-
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const bare = await startBare();
+  const bareBase = `http://127.0.0.1:${bare.port}`;
+  let velocity = await startVelocity(dataDir, port);
   try {
-    const { authkey: root } = await json(port, { method: 'POST', path: '/u/auth', body: { username: 'root', password: 'bench-password' } });
-    const groups = await json(port, { method: 'GET', path: '/u/group/list', token: root });
-    const rootGid = groups.groups.find((g: { special: string }) => g.special === 'root').gid;
-    const catalogs: string[] = [];
-    for (let i = 0; i < 200; i++) catalogs.push((await json(port, { method: 'PUT', path: '/c', token: root, body: { group: rootGid, label: `bench ${i}` } })).cid);
-    const vmids: string[] = [];
-    for (let i = 0; i < CONCURRENCY; i++) {
-      vmids.push((await json(port, { method: 'PUT', path: '/v/efi', token: root, body: { name: `bench-${i}`, catalog: catalogs[0], cpu_count: 1, memory_size_mb: 256 } })).vmid);
-    }
+    console.log(`Velocity benchmark: ${VM_COUNT} VMs in ${CATALOG_COUNT} catalogs, ${GROUP_COUNT} groups (BENCH_SCALE=${SCALE}); ` + `${CONNECTIONS} connections, ${SECONDS} s per scenario after a 2 s warm-up; sim driver at zero delay`);
+    const fixture = await seed(base);
+    const createRate = VM_COUNT / fixture.seedSeconds;
+    console.log(`seeded through the API: PUT /v/efi ${createRate.toFixed(0)} VMs/s at ${SEED_CLIENTS} clients (${VM_COUNT} in ${fixture.seedSeconds.toFixed(1)} s)`);
 
-    const ok = (s: number) => s === 200;
-    // Warm up both servers (JIT, connection pool).
-    await measure(barePort, () => ({ method: 'GET', path: '/ping' }), ok);
-    await measure(port, () => ({ method: 'GET', path: '/health' }), ok);
+    // A cold start on the seeded database: the server stops and starts again.
+    await stop(velocity.child);
+    velocity = await startVelocity(dataDir, port);
+    const coldStartMs = velocity.readyMs;
+    console.log(`cold start to /ready with ${VM_COUNT} VMs: ${coldStartMs.toFixed(0)} ms`);
+    // Authkeys survive the restart (they are stored).
 
-    const baseline = await measure(barePort, () => ({ method: 'GET', path: '/ping' }), ok);
-    const scenarios: Array<[string, () => Promise<number>]> = [
-      ['GET /health (Nest pipeline, no auth)', () => measure(port, () => ({ method: 'GET', path: '/health' }), ok)],
-      ['GET /u/user (authkey lookup)', () => measure(port, () => ({ method: 'GET', path: '/u/user', token: root }), ok)],
-      ['GET /c/list (200 catalogs, page of 50)', () => measure(port, () => ({ method: 'GET', path: '/c/list?limit=50', token: root }), ok)],
-      ['GET /c/share (permission guard)', () => measure(port, (i) => ({ method: 'GET', path: `/c/share?cid=${catalogs[i % catalogs.length]}`, token: root }), ok)],
-      ['GET /v/state (vmid guard)', () => measure(port, (i) => ({ method: 'GET', path: `/v/state?vmid=${vmids[i % vmids.length]}`, token: root }), ok)],
-      [
-        'POST /v/state RUNNING/STOPPED (sim, no delay)',
-        () =>
-          measure(
-            port,
-            (i) => ({ method: 'POST', path: '/v/state', token: root, body: { vmid: vmids[i % vmids.length], state: Math.floor(i / vmids.length) % 2 ? 'STOPPED' : 'RUNNING', force: true } }),
-            (s) => s === 200 || s === 208,
-          ),
-      ],
+    const { root, holder } = fixture;
+    const sharedVm = cycle(fixture.sharedVmids);
+    const sharedCatalog = cycle(fixture.sharedCids);
+    const anyVm = cycle(fixture.allVmids);
+    const stateVms = fixture.allVmids.slice(0, Math.min(1000, fixture.allVmids.length));
+    let stateCalls = 0;
+
+    const baselineBefore = await load(bareBase, () => ({ method: 'GET', path: '/ping' }));
+    const rows: Row[] = [];
+    const scenario = async (name: string, next: () => Call, ok?: (status: number) => boolean) => {
+      rows.push({ name, load: await load(base, next, ok) });
+    };
+    await scenario('GET /health (no auth)', () => ({ method: 'GET', path: '/health' }));
+    await scenario('GET /v/state by a share-holder', () => ({ method: 'GET', path: `/v/state?vmid=${sharedVm()}`, token: holder }));
+    await scenario('GET /v/state by root', () => ({ method: 'GET', path: `/v/state?vmid=${anyVm()}`, token: root }));
+    await scenario('GET /v by a share-holder', () => ({ method: 'GET', path: `/v?vmid=${sharedVm()}`, token: holder }));
+    await scenario('GET /c/share by a share-holder (manage)', () => ({ method: 'GET', path: `/c/share?cid=${sharedCatalog()}`, token: holder }));
+    await scenario('GET /c/list?limit=50 by a share-holder', () => ({ method: 'GET', path: '/c/list?limit=50', token: holder }));
+    await scenario('GET /v/list?limit=50 by a share-holder', () => ({ method: 'GET', path: `/v/list?limit=50&cid=${sharedCatalog()}`, token: holder }));
+    await scenario(
+      'POST /v/state RUNNING<->STOPPED by root',
+      () => {
+        // Each VM alternates RUNNING and STOPPED; a thousand VMs keep two requests off one VM.
+        const i = stateCalls++;
+        const state = Math.floor(i / stateVms.length) % 2 ? 'STOPPED' : 'RUNNING';
+        return { method: 'POST', path: '/v/state', token: root, body: { vmid: stateVms[i % stateVms.length], state, force: true } };
+      },
+      (s) => s === 200 || s === 208,
+    );
+    const baselineAfter = await load(bareBase, () => ({ method: 'GET', path: '/ping' }));
+    const rss = await rssMiB(velocity.child.pid!);
+    const baseline = (baselineBefore.rate + baselineAfter.rate) / 2;
+
+    const table = [
+      `${'scenario'.padEnd(44)} ${'req/s'.padStart(8)} ${'ratio'.padStart(6)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(7)}`,
+      line(`bare Fastify GET /ping (before)`, baselineBefore, baseline),
+      line(`bare Fastify GET /ping (after)`, baselineAfter, baseline),
+      ...rows.map((r) => line(r.name, r.load, baseline)),
     ];
-    console.log(`Velocity benchmark: ${REQUESTS} requests per scenario, ${CONCURRENCY} concurrent, loopback`);
-    console.log(`baseline: bare Fastify GET /ping = ${baseline.toFixed(0)} req/s (ratio 1.00)`);
-    for (const [name, run] of scenarios) {
-      const rate = await run();
-      console.log(`${name.padEnd(48)} ${rate.toFixed(0).padStart(7)} req/s   ratio ${(rate / baseline).toFixed(2)}`);
-    }
+    console.log(`\n${table.join('\n')}`);
+    console.log(`baseline = mean of the two bare runs = ${baseline.toFixed(0)} req/s; Velocity RSS after the run: ${rss.toFixed(0)} MiB`);
+
+    const by = (name: string) => rows.find((r) => r.name.startsWith(name))!.load;
+    const ratio = (name: string) => by(name).rate / baseline;
+    const goals: Array<[string, boolean]> = [
+      [`GET /v/state by a share-holder >= 0.5x (${ratio('GET /v/state by a share-holder').toFixed(2)})`, ratio('GET /v/state by a share-holder') >= 0.5],
+      [`GET /v/state by a share-holder p99 < 20 ms (${by('GET /v/state by a share-holder').p99} ms)`, by('GET /v/state by a share-holder').p99 < 20],
+      [`GET /v >= 0.35x (${ratio('GET /v by').toFixed(2)})`, ratio('GET /v by') >= 0.35],
+      [`GET /c/share >= 0.35x (${ratio('GET /c/share').toFixed(2)})`, ratio('GET /c/share') >= 0.35],
+      [`GET /c/list?limit=50 >= 0.25x (${ratio('GET /c/list').toFixed(2)})`, ratio('GET /c/list') >= 0.25],
+      [`GET /c/list?limit=50 p99 < 30 ms (${by('GET /c/list').p99} ms)`, by('GET /c/list').p99 < 30],
+      [`GET /v/list?limit=50 >= 0.25x (${ratio('GET /v/list').toFixed(2)})`, ratio('GET /v/list') >= 0.25],
+      [`GET /v/list?limit=50 p99 < 30 ms (${by('GET /v/list').p99} ms)`, by('GET /v/list').p99 < 30],
+      [`GET /health >= 0.7x (${ratio('GET /health').toFixed(2)})`, ratio('GET /health') >= 0.7],
+      [`PUT /v/efi >= 500 VMs/s at ${SEED_CLIENTS} clients (${createRate.toFixed(0)})`, createRate >= 500],
+      [`fixture seeded in < 30 s (${fixture.seedSeconds.toFixed(1)} s for ${VM_COUNT} VMs)`, fixture.seedSeconds < 30 * SCALE],
+      [`POST /v/state RUNNING<->STOPPED >= 0.1x (${ratio('POST /v/state').toFixed(2)})`, ratio('POST /v/state') >= 0.1],
+      [`cold start to /ready < 2 s (${(coldStartMs / 1000).toFixed(2)} s)`, coldStartMs < 2000],
+      [`server RSS < 300 MiB (${rss.toFixed(0)} MiB)`, rss < 300],
+      [`no errors in any scenario (${rows.reduce((n, r) => n + r.load.errors, 0)})`, rows.every((r) => r.load.errors === 0)],
+    ];
+    console.log(`\nGoals (issue #11; at BENCH_SCALE=${SCALE}${SCALE === 1 ? '' : ', NOT the full fixture'}):`);
+    for (const [text, pass] of goals) console.log(`${pass ? 'PASS' : 'FAIL'}  ${text}`);
   } finally {
-    await app.close();
-    await bare.close();
-    agent.destroy();
+    await stop(velocity.child);
+    await stop(bare.child);
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+function line(name: string, l: Load, baseline: number): string {
+  return `${name.padEnd(44)} ${l.rate.toFixed(0).padStart(8)} ${(l.rate / baseline).toFixed(2).padStart(6)} ${String(l.p50).padStart(7)} ${String(l.p99).padStart(7)} ${String(l.errors).padStart(7)}`;
 }
 
 void main().catch((error) => {

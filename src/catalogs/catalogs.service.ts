@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { In, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
-import { LiveStreams } from '../common/live-streams';
+import { AccessChanges } from '../common/access-changes';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
@@ -24,26 +24,33 @@ export class CatalogsService {
     private readonly permissions: CatalogPermissionsService,
     private readonly vms: VmsService,
     private readonly unitOfWork: UnitOfWork,
-    private readonly liveStreams: LiveStreams,
+    private readonly accessChanges: AccessChanges,
   ) {}
 
   /** Creates a catalog owned by `gid`; the caller must be a member of it (root: any group). */
-  create(caller: AuthenticatedUser, gid: string, label: string): Promise<CatalogEntity> {
-    return this.unitOfWork.run(async (manager) => {
-      const group = await manager.findOneBy(GroupEntity, { gid });
-      if (!group || (!caller.isRoot && !caller.groupIds.has(gid))) {
-        throw new ApiError('GROUP_NOT_FOUND', `Group ${gid} does not exist or you are not a member of it`);
-      }
-      const catalog = manager.create(CatalogEntity, { cid: randomUUID(), label, gid });
-      return manager.save(catalog);
-    });
+  async create(caller: AuthenticatedUser, gid: string, label: string): Promise<CatalogEntity> {
+    const cid = randomUUID();
+    try {
+      return await this.unitOfWork.run(async (manager) => {
+        const group = await manager.findOneBy(GroupEntity, { gid });
+        if (!group || (!caller.isRoot && !caller.groupIds.has(gid))) {
+          throw new ApiError('GROUP_NOT_FOUND', `Group ${gid} does not exist or you are not a member of it`);
+        }
+        return manager.save(manager.create(CatalogEntity, { cid, label, gid }));
+      });
+    } finally {
+      this.accessChanges.publish({ kind: 'catalog-changed', cid }); // it is in lists now
+    }
   }
 
   /** Deletes a catalog: first its VMs (stopping those that run), then the catalog and its shares. */
   async delete(cid: string): Promise<void> {
-    await this.vms.deleteAllInCatalog(cid);
-    await this.unitOfWork.run((manager) => manager.delete(CatalogEntity, { cid }));
-    this.liveStreams.catalogChanged(cid);
+    try {
+      await this.vms.deleteAllInCatalog(cid);
+      await this.unitOfWork.run((manager) => manager.delete(CatalogEntity, { cid }));
+    } finally {
+      this.accessChanges.publish({ kind: 'catalog-changed', cid });
+    }
   }
 
   /** Deletes every catalog the groups own, each the way DELETE /c does (the groups are being deleted). */
@@ -62,21 +69,26 @@ export class CatalogsService {
 
   /** Creates the share, or replaces every flag of an existing one (which may take permissions away). */
   async share(cid: string, share: Share): Promise<CatalogShareEntity> {
-    const row = await this.unitOfWork.run(async (manager) => {
-      if (!(await manager.existsBy(GroupEntity, { gid: share.gid }))) {
-        throw new ApiError('GROUP_NOT_FOUND', `Group ${share.gid} does not exist`);
-      }
-      const row = manager.create(CatalogShareEntity, { cid, ...share });
-      await manager.upsert(CatalogShareEntity, row, ['cid', 'gid']);
-      return row;
-    });
-    this.liveStreams.catalogChanged(cid);
-    return row;
+    try {
+      return await this.unitOfWork.run(async (manager) => {
+        if (!(await manager.existsBy(GroupEntity, { gid: share.gid }))) {
+          throw new ApiError('GROUP_NOT_FOUND', `Group ${share.gid} does not exist`);
+        }
+        const row = manager.create(CatalogShareEntity, { cid, ...share });
+        await manager.upsert(CatalogShareEntity, row, ['cid', 'gid']);
+        return row;
+      });
+    } finally {
+      this.accessChanges.publish({ kind: 'catalog-changed', cid });
+    }
   }
 
   async revoke(cid: string, gid: string): Promise<void> {
-    const result = await this.shares.delete({ cid, gid });
-    if (!result.affected) throw new ApiError('SHARE_NOT_FOUND', `Catalog ${cid} has no share for group ${gid}`);
-    this.liveStreams.catalogChanged(cid);
+    try {
+      const result = await this.unitOfWork.run((manager) => manager.delete(CatalogShareEntity, { cid, gid }));
+      if (!result.affected) throw new ApiError('SHARE_NOT_FOUND', `Catalog ${cid} has no share for group ${gid}`);
+    } finally {
+      this.accessChanges.publish({ kind: 'catalog-changed', cid });
+    }
   }
 }

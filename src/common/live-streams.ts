@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { AccessChange, AccessChanges } from './access-changes';
 import { Clock } from './clock';
 import { ApiError } from './errors/api-error';
 
@@ -109,9 +110,9 @@ export class LiveStream {
 }
 
 /**
- * Every open long-lived stream (console sockets, event streams and, later, rfb sockets), each
+ * Every open long-lived stream (console sockets, event streams and rfb sockets), each
  * kept only while its holder may still have it. The code that changes who may do what says
- * so here, explicitly: a dropped authkey ends its streams at once; a change to users, groups
+ * so through AccessChanges, which delivers here: a dropped authkey ends its streams at once; a change to users, groups
  * or memberships, or to a catalog (its shares, its VMs, the catalog itself), re-runs the
  * concerned streams' own checks (the same authorizer as the HTTP guard). Key expiry needs
  * no caller: a sweep compares each stream's expiry with the clock.
@@ -121,7 +122,26 @@ export class LiveStreams implements OnModuleInit, OnModuleDestroy {
   private readonly streams = new Set<LiveStream>();
   private sweep: NodeJS.Timeout | undefined;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    changes: AccessChanges,
+  ) {
+    changes.subscribe((change) => this.changed(change));
+  }
+
+  /** What each reported change does to the open streams. */
+  private changed(change: AccessChange): void {
+    switch (change.kind) {
+      case 'authkey-dropped':
+        return this.authkeyDropped(change.keyHash);
+      case 'memberships-changed':
+      case 'group-deleted':
+        return this.membershipsChanged();
+      case 'catalog-changed':
+      case 'vm-changed':
+        return this.catalogChanged(change.cid);
+    }
+  }
 
   onModuleInit(): void {
     this.sweep = setInterval(() => this.endExpired(), EXPIRY_SWEEP_MS).unref();

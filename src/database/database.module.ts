@@ -1,9 +1,24 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { mkdirSync } from 'node:fs';
+import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
 import { UnitOfWork } from './unit-of-work';
+
+/**
+ * WAL with `synchronous = NORMAL`: a commit is written to the WAL file (in the operating
+ * system's cache) before the request is answered, but not fsync'd; the WAL is fsync'd at each
+ * checkpoint. A killed process (kill -9, a crash) loses no acknowledged write, because the
+ * operating system still writes out what the process handed it. A power loss or kernel crash
+ * may roll back the last transactions acknowledged before it, never leaving the file
+ * inconsistent. Measured: `FULL` (an fsync per commit) held VM creation to ~30 per second.
+ * The setting is per connection; TypeORM's sqlite driver keeps one.
+ */
+async function applyDurability(dataSource: DataSource): Promise<DataSource> {
+  await dataSource.query('PRAGMA synchronous = NORMAL');
+  return dataSource;
+}
 
 /** Opens the SQLite file under the data directory and brings its schema up to date. */
 @Global()
@@ -15,6 +30,7 @@ import { UnitOfWork } from './unit-of-work';
         mkdirSync(config.dataDir, { recursive: true });
         return { ...dataSourceOptions(config.databasePath), migrationsRun: true };
       },
+      dataSourceFactory: async (options?: DataSourceOptions) => applyDurability(await new DataSource(options!).initialize()),
     }),
   ],
   providers: [UnitOfWork],

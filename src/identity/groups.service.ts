@@ -6,7 +6,7 @@ import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
 import { refuseWhileInUse } from './refuse-while-in-use';
 import { AuthenticatedUser } from './auth/authenticated-user';
-import { AuthkeyCache } from './auth/authkey-cache';
+import { AccessChanges } from '../common/access-changes';
 import { GroupEntity } from './entities/group.entity';
 import { GroupContentsService } from './group-contents.service';
 import { UserEntity } from './entities/user.entity';
@@ -19,7 +19,7 @@ export class GroupsService {
   constructor(
     @InjectRepository(GroupEntity) private readonly groups: Repository<GroupEntity>,
     private readonly unitOfWork: UnitOfWork,
-    private readonly authkeyCache: AuthkeyCache,
+    private readonly accessChanges: AccessChanges,
     private readonly groupContents: GroupContentsService,
   ) {}
 
@@ -44,7 +44,7 @@ export class GroupsService {
       await this.unitOfWork.run((manager) => manager.delete(GroupEntity, { gid }).catch(refuseWhileInUse));
       await afterwards();
     } finally {
-      this.authkeyCache.clear();
+      this.accessChanges.publish({ kind: 'group-deleted', gid });
     }
   }
 
@@ -67,7 +67,7 @@ export class GroupsService {
         await manager.createQueryBuilder().relation(UserEntity, 'groups').of(uid).add(added.map((g) => g.gid));
       }
       return this.groupsOf(manager, uid);
-    }).finally(() => this.authkeyCache.clear());
+    }).finally(() => this.accessChanges.publish({ kind: 'memberships-changed' }));
   }
 
   /** Removes memberships; returns the user's groups afterwards. */
@@ -84,7 +84,7 @@ export class GroupsService {
         await manager.createQueryBuilder().relation(UserEntity, 'groups').of(uid).remove(removed.map((g) => g.gid));
       }
       return this.groupsOf(manager, uid);
-    }).finally(() => this.authkeyCache.clear());
+    }).finally(() => this.accessChanges.publish({ kind: 'memberships-changed' }));
   }
 
   /** Group names share one namespace with usernames, because each user has a personal group. */

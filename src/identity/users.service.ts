@@ -6,7 +6,7 @@ import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
 import { refuseWhileInUse } from './refuse-while-in-use';
 import { AuthenticatedUser } from './auth/authenticated-user';
-import { AuthkeyCache } from './auth/authkey-cache';
+import { AccessChanges } from '../common/access-changes';
 import { PasswordHasher } from './auth/password-hasher';
 import { GroupEntity } from './entities/group.entity';
 import { UserEntity } from './entities/user.entity';
@@ -26,7 +26,7 @@ export class UsersService {
     @InjectRepository(UserEntity) private readonly users: Repository<UserEntity>,
     private readonly groups: GroupsService,
     private readonly unitOfWork: UnitOfWork,
-    private readonly authkeyCache: AuthkeyCache,
+    private readonly accessChanges: AccessChanges,
     private readonly groupContents: GroupContentsService,
     private readonly passwords: PasswordHasher,
   ) {}
@@ -73,7 +73,8 @@ export class UsersService {
       await this.unitOfWork.run((manager) => manager.delete(UserEntity, { uid }).catch(refuseWhileInUse));
       await afterwards();
     } finally {
-      this.authkeyCache.clear();
+      this.accessChanges.publish({ kind: 'memberships-changed' });
+      for (const gid of personal) this.accessChanges.publish({ kind: 'group-deleted', gid });
     }
   }
 

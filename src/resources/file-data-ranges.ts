@@ -1,4 +1,5 @@
 import * as koffi from 'koffi';
+import { libc } from '../common/libc';
 
 /**
  * Where a sparse file holds data, from libc's lseek(SEEK_DATA / SEEK_HOLE). Node has no
@@ -8,10 +9,10 @@ import * as koffi from 'koffi';
  * hypervisor library, and nothing outside this file sees koffi for it.
  */
 
-/** The C library and its `whence` values, which differ between Linux and macOS. */
-const LIBC: Partial<Record<NodeJS.Platform, { path: string; seekData: number; seekHole: number }>> = {
-  linux: { path: 'libc.so.6', seekData: 3, seekHole: 4 },
-  darwin: { path: '/usr/lib/libSystem.B.dylib', seekData: 4, seekHole: 3 },
+/** The `whence` values, which differ between Linux and macOS. */
+const WHENCE: Partial<Record<NodeJS.Platform, { seekData: number; seekHole: number }>> = {
+  linux: { seekData: 3, seekHole: 4 },
+  darwin: { seekData: 4, seekHole: 3 },
 };
 
 const ENXIO = koffi.os.errno.ENXIO;
@@ -28,10 +29,10 @@ let loaded: Lseek | undefined;
 /** Binds lseek on first use, so a host without it fails a sparse copy, not the server's start. */
 function lseek(): Lseek {
   if (loaded) return loaded;
-  const libc = LIBC[process.platform];
-  if (!libc) throw new Error(`sparse copies need lseek(SEEK_DATA), which Velocity binds on Linux and macOS only, not ${process.platform}`);
-  const fn = koffi.load(libc.path).func('int64_t lseek(int fd, int64_t offset, int whence)');
-  loaded = { seek: (fd, offset, whence) => Number(fn(fd, offset, whence)), seekData: libc.seekData, seekHole: libc.seekHole };
+  const whence = WHENCE[process.platform];
+  if (!whence) throw new Error(`sparse copies need lseek(SEEK_DATA), which Velocity binds on Linux and macOS only, not ${process.platform}`);
+  const fn = libc('sparse copies').func('int64_t lseek(int fd, int64_t offset, int whence)');
+  loaded = { seek: (fd, offset, whence) => Number(fn(fd, offset, whence)), ...whence };
   return loaded;
 }
 

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { CatalogIdResolver } from '../catalogs/permissions/catalog-references';
+import { AccessChanges, ReadThroughCache } from '../common/access-changes';
 import { UnitOfWork } from '../database/unit-of-work';
 import type { VmState } from '../hypervisor/hypervisor-driver';
 import { NicEntity } from '../resources/entities/nic.entity';
@@ -76,6 +77,9 @@ export interface PortForwardHolder {
   host_port: number;
 }
 
+/** VMs whose catalog is kept in memory: all of them, at the scale Velocity is built for. */
+const MAX_CACHED_VM_CATALOGS = 1_000_000;
+
 /**
  * The one owner of the VM tables (vms, vm_storage, vm_nics, vm_port_forwards): every query
  * and write on them is here. Reads load VMs with what they attach in four queries for any
@@ -85,10 +89,18 @@ export interface PortForwardHolder {
  */
 @Injectable()
 export class VmsRepository implements CatalogIdResolver {
+  /** Each VM's catalog, for the authorization of every request that names a VM. */
+  private readonly catalogs = new ReadThroughCache<string, string>(MAX_CACHED_VM_CATALOGS);
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly unitOfWork: UnitOfWork,
-  ) {}
+    private readonly accessChanges: AccessChanges,
+  ) {
+    accessChanges.subscribe((change) => {
+      if (change.kind === 'vm-changed') this.catalogs.delete(change.vmid);
+    });
+  }
 
   async load(vmid: string, manager: EntityManager = this.dataSource.manager): Promise<VmRecord | null> {
     const vm = await manager.findOneBy(VmEntity, { vmid });
@@ -154,9 +166,12 @@ export class VmsRepository implements CatalogIdResolver {
     return vm?.state ?? 'STOPPED';
   }
 
-  async catalogOf(vmid: string): Promise<string | null> {
-    const vm = await this.dataSource.manager.findOne(VmEntity, { where: { vmid }, select: { cid: true } });
-    return vm?.cid ?? null;
+  /** From memory after the first read; a VM's deletion drops it (AccessChanges). */
+  catalogOf(vmid: string): Promise<string | null> {
+    return this.catalogs.get(vmid, async () => {
+      const vm = await this.dataSource.manager.findOne(VmEntity, { where: { vmid }, select: { cid: true } });
+      return vm?.cid ?? null;
+    });
   }
 
   async idsInCatalog(cid: string): Promise<string[]> {
@@ -207,14 +222,10 @@ export class VmsRepository implements CatalogIdResolver {
   }
 
   /**
-   * Records what the hypervisor reports (a state, an error, or both); returns what the
-   * committed write changed, for the event log, or null when the VM no longer exists.
+   * Records what the hypervisor reports (a state, an error, or both), in order, inside the
+   * caller's transaction (the VMs are read in one query); returns what each committed write
+   * changed, for the event log, or null for a VM that no longer exists.
    */
-  record(vmid: string, change: ReportedChange): Promise<RecordedChange | null> {
-    return this.unitOfWork.run(async (manager) => (await this.recordIn(manager, [{ vmid, ...change }]))[0]);
-  }
-
-  /** The same for several changes, in order, inside the caller's transaction (the VMs are read in one query). */
   async recordIn(manager: EntityManager, changes: Array<{ vmid: string } & ReportedChange>): Promise<Array<RecordedChange | null>> {
     const rows = await manager.find(VmEntity, { where: { vmid: In([...new Set(changes.map((c) => c.vmid))]) }, select: { vmid: true, cid: true, state: true } });
     const current = new Map(rows.map((row) => [row.vmid, row]));
@@ -232,9 +243,13 @@ export class VmsRepository implements CatalogIdResolver {
     return recorded;
   }
 
-  /** Deletes the VM; its attachments go with it (ON DELETE CASCADE). */
-  async delete(vmid: string): Promise<void> {
-    await this.unitOfWork.run((manager) => manager.delete(VmEntity, { vmid }));
+  /** Deletes the VM of catalog `cid`; its attachments go with it (ON DELETE CASCADE). */
+  async delete(vmid: string, cid: string): Promise<void> {
+    try {
+      await this.unitOfWork.run((manager) => manager.delete(VmEntity, { vmid }));
+    } finally {
+      this.accessChanges.publish({ kind: 'vm-changed', vmid, cid });
+    }
   }
 
   private async withAttachments(vms: VmEntity[], manager: EntityManager = this.dataSource.manager): Promise<VmRecord[]> {

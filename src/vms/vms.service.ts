@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
-import { LiveStreams } from '../common/live-streams';
 import { UnitOfWork } from '../database/unit-of-work';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
@@ -47,7 +46,6 @@ export class VmsService {
     private readonly configBuilder: VmConfigBuilder,
     private readonly files: VmFiles,
     private readonly locks: VmLocks,
-    private readonly liveStreams: LiveStreams,
     private readonly events: VmEvents,
     private readonly causes: VmStateCauses,
   ) {}
@@ -180,9 +178,8 @@ export class VmsService {
         });
       }
       if (this.hypervisor.knows(vmid)) await this.hypervisor.destroy(vmid);
-      await this.repository.delete(vmid);
+      await this.repository.delete(vmid, vm.cid); // its console sockets end (AccessChanges)
       this.events.publish({ type: 'deleted', vmid, cid: vm.cid });
-      this.liveStreams.catalogChanged(vm.cid); // the VM's console sockets end
       await this.files.remove(vmid);
     });
   }

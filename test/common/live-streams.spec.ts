@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiError } from '../../src/common/errors/api-error';
+import { AccessChanges } from '../../src/common/access-changes';
 import { LiveStreams, StreamEnd } from '../../src/common/live-streams';
 import { ManualClock } from '../support/manual-clock';
 
@@ -15,7 +16,7 @@ const NOW = new ManualClock().nowSeconds();
 
 function world() {
   const clock = new ManualClock();
-  const streams = new LiveStreams(clock);
+  const streams = new LiveStreams(clock, new AccessChanges());
   /** A stream on catalog `cid` whose check answers `verdict()` after `gate` opens. */
   async function open(keyHash: string, cid: string, expiresAt = NOW + 3600) {
     let verdict: () => string = () => cid;

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EntityManager } from 'typeorm';
-import { LiveStreams } from '../../src/common/live-streams';
 import { UnitOfWork } from '../../src/database/unit-of-work';
 import { HostCapabilities } from '../../src/hypervisor/hypervisor-driver';
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
@@ -103,10 +102,9 @@ function world(setup: Setup = {}) {
   const unitOfWork = strictFake<UnitOfWork>('unitOfWork', { run: <T>(work: (m: EntityManager) => Promise<T>) => work(manager) });
   const files = strictFake<VmFiles>('files', { prepare: async () => undefined, remove: log.track('files.remove', async () => undefined) });
   const builder = strictFake<VmConfigBuilder>('configBuilder', { build: () => ({}) as never });
-  const liveStreams = strictFake<LiveStreams>('liveStreams', {});
   // The event log has tests of its own (test/vms/events/); here it only has to be there.
   const events = strictFake<VmEvents>('events', { publish: () => undefined });
-  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), liveStreams, events, new VmStateCauses(hypervisor));
+  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), events, new VmStateCauses(hypervisor));
   return { service, log, written };
 }
 

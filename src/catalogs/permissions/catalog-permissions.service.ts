@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { AccessChanges, ReadThroughCache } from '../../common/access-changes';
 import { AuthenticatedUser } from '../../identity/auth/authenticated-user';
 import { ALL_PERMISSIONS, CATALOG_PERMISSIONS, CatalogPermission, PermissionSet, permissionSet } from './catalog-permission';
 
@@ -19,35 +20,92 @@ export interface Page {
 
 type Row = { cid: string; label: string; gid: string; groupname: string } & Record<CatalogPermission, number | null>;
 
+/** What decides access to one catalog, whoever asks: its owner and its shares. */
+interface CatalogFacts {
+  cid: string;
+  label: string;
+  gid: string;
+  groupname: string;
+  /** Share flags by group. */
+  shares: Map<string, PermissionSet>;
+}
+
 const FLAG_COLUMNS = CATALOG_PERMISSIONS.map((p) => `MAX(s."${p}") AS "${p}"`).join(', ');
+
+/** Catalogs whose facts are kept; a catalog not among them costs two indexed queries. */
+const MAX_CACHED_CATALOGS = 100_000;
+/** Pages of catalog lists kept, by group set and page. */
+const MAX_CACHED_LISTS = 10_000;
 
 /**
  * The permission model, in one place: a user in `root` or in the catalog's owning group has
  * all seven permissions; anyone else has the union of the shares of the groups they are in.
- * Each question is answered by a fixed number of indexed queries, whatever the number of
+ * Answers come from memory: each catalog's owner and shares, and each page of the catalog
+ * list per group set, are read from the database once and kept until AccessChanges reports
+ * a change to them (a catalog's shares or deletion, a group's deletion; any catalog change
+ * for the lists). A miss costs a fixed number of indexed queries, whatever the number of
  * catalogs, shares or groups.
  */
 @Injectable()
 export class CatalogPermissionsService {
-  constructor(private readonly dataSource: DataSource) {}
+  private readonly catalogs = new ReadThroughCache<string, CatalogFacts>(MAX_CACHED_CATALOGS);
+  private readonly lists = new ReadThroughCache<string, { items: CatalogAccess[]; total: number }>(MAX_CACHED_LISTS);
 
-  /** The caller's access to one catalog; null if it does not exist. One query. */
-  async resolve(user: AuthenticatedUser, cid: string): Promise<CatalogAccess | null> {
-    const gids = [...user.groupIds];
-    const rows: Row[] = await this.dataSource.query(
-      `SELECT c.cid, c.label, c.gid, g.groupname, ${FLAG_COLUMNS}
-         FROM catalogs c
-         JOIN groups g ON g.gid = c.gid
-         LEFT JOIN catalog_shares s ON s.cid = c.cid AND s.gid IN (${placeholders(gids)})
-        WHERE c.cid = ?
-        GROUP BY c.cid`,
-      [...gids, cid],
-    );
-    return rows.length ? this.toAccess(user, rows[0]) : null;
+  constructor(
+    private readonly dataSource: DataSource,
+    changes: AccessChanges,
+  ) {
+    changes.subscribe((change) => {
+      if (change.kind === 'catalog-changed') {
+        this.catalogs.delete(change.cid);
+        this.lists.clear();
+      } else if (change.kind === 'group-deleted') {
+        // Its shares went with it, from catalogs that cannot be named here.
+        this.catalogs.clear();
+        this.lists.clear();
+      }
+    });
   }
 
-  /** The catalogs the caller can see, with the caller's permissions on each. Two queries. */
-  async listVisible(user: AuthenticatedUser, page: Page): Promise<{ items: CatalogAccess[]; total: number }> {
+  /** The caller's access to one catalog; null if it does not exist. */
+  async resolve(user: AuthenticatedUser, cid: string): Promise<CatalogAccess | null> {
+    const facts = await this.catalogs.get(cid, () => this.readFacts(cid));
+    if (!facts) return null;
+    const full = user.isRoot || user.groupIds.has(facts.gid);
+    const shares = full ? [] : [...user.groupIds].flatMap((gid) => facts.shares.get(gid) ?? []);
+    return {
+      cid: facts.cid,
+      label: facts.label,
+      gid: facts.gid,
+      groupname: facts.groupname,
+      permissions: full ? ALL_PERMISSIONS : permissionSet((p) => shares.some((share) => share[p])),
+    };
+  }
+
+  /** The catalogs the caller can see, with the caller's permissions on each. */
+  listVisible(user: AuthenticatedUser, page: Page): Promise<{ items: CatalogAccess[]; total: number }> {
+    // Everything the answer depends on: root or not, the groups, the page.
+    const key = `${user.isRoot ? 'root' : [...user.groupIds].sort().join(',')}|${page.limit}|${page.offset}`;
+    return this.lists.get(key, () => this.readVisible(user, page)) as Promise<{ items: CatalogAccess[]; total: number }>;
+  }
+
+  /** One catalog's owner and shares: two indexed queries. */
+  private async readFacts(cid: string): Promise<CatalogFacts | null> {
+    const [catalog]: Array<{ cid: string; label: string; gid: string; groupname: string }> = await this.dataSource.query(
+      'SELECT c.cid, c.label, c.gid, g.groupname FROM catalogs c JOIN groups g ON g.gid = c.gid WHERE c.cid = ?',
+      [cid],
+    );
+    if (!catalog) return null;
+    const columns = CATALOG_PERMISSIONS.map((p) => `"${p}"`).join(', ');
+    const shares: Array<{ gid: string } & Record<CatalogPermission, number>> = await this.dataSource.query(
+      `SELECT gid, ${columns} FROM catalog_shares WHERE cid = ?`,
+      [cid],
+    );
+    return { ...catalog, shares: new Map(shares.map((row) => [row.gid, permissionSet((p) => Number(row[p]) === 1)])) };
+  }
+
+  /** Two queries. */
+  private async readVisible(user: AuthenticatedUser, page: Page): Promise<{ items: CatalogAccess[]; total: number }> {
     const gids = [...user.groupIds];
     const inGroups = placeholders(gids);
     const anyFlag = CATALOG_PERMISSIONS.map((p) => `"${p}"`).join(' OR ');

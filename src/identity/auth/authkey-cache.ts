@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { LiveStreams } from '../../common/live-streams';
+import { AccessChanges } from '../../common/access-changes';
 import { AuthenticatedUser } from './authenticated-user';
 
 export interface AuthkeyCacheEntry {
@@ -12,17 +12,30 @@ const MAX_ENTRIES = 10_000;
 
 /**
  * Resolved authkeys, so that an authenticated request does not pay a database round trip
- * for its identity. Correct only because one server process owns the database: every write
- * that changes what a key resolves to (logout, renewal, user deletion, membership and group
- * changes) goes through the identity services, which drop the affected entries at once.
- * Those same points are what can end a long-lived stream's right to exist, so dropping
- * entries also tells LiveStreams: one report of the change, two consumers.
+ * for its identity. Kept exact by AccessChanges: every write that changes what a key
+ * resolves to (logout, renewal, user deletion, membership and group changes) publishes a
+ * change, and the affected entries go at once.
  */
 @Injectable()
 export class AuthkeyCache {
   private readonly entries = new Map<string, AuthkeyCacheEntry>();
+  /** Counts the changes heard; a resolution read across one is not kept (see `set`). */
+  private changesHeard = 0;
 
-  constructor(private readonly liveStreams: LiveStreams) {}
+  constructor(changes: AccessChanges) {
+    changes.subscribe((change) => {
+      if (change.kind === 'authkey-dropped') this.entries.delete(change.keyHash);
+      // Memberships are part of every entry.
+      else if (change.kind === 'memberships-changed' || change.kind === 'group-deleted') this.entries.clear();
+      else return;
+      this.changesHeard++;
+    });
+  }
+
+  /** Take before reading a key's resolution from the database; hand to `set`. */
+  get generation(): number {
+    return this.changesHeard;
+  }
 
   get(keyHash: string, now: number): AuthkeyCacheEntry | undefined {
     const entry = this.entries.get(keyHash);
@@ -34,23 +47,10 @@ export class AuthkeyCache {
     return entry;
   }
 
-  set(keyHash: string, user: AuthenticatedUser, expiresAt: number): void {
+  /** Keeps a resolution unless a change was heard since `generation` (the read may predate it). */
+  set(keyHash: string, user: AuthenticatedUser, expiresAt: number, generation: number): void {
+    if (generation !== this.changesHeard) return;
     if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(keyHash, { user, expiresAt });
-  }
-
-  /** The key was revoked or renewed: its cached resolution goes, and so do its open streams. */
-  forget(keyHash: string): void {
-    this.entries.delete(keyHash);
-    this.liveStreams.authkeyDropped(keyHash);
-  }
-
-  /**
-   * After any change to users, groups or memberships: memberships are part of every entry,
-   * and every open stream checks again whether its holder may still have it.
-   */
-  clear(): void {
-    this.entries.clear();
-    this.liveStreams.membershipsChanged();
   }
 }

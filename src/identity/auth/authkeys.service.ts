@@ -7,6 +7,7 @@ import { ApiError } from '../../common/errors/api-error';
 import { AppConfig } from '../../config/app-config';
 import { UnitOfWork } from '../../database/unit-of-work';
 import { AuthenticatedUser } from './authenticated-user';
+import { AccessChanges } from '../../common/access-changes';
 import { AuthkeyCache } from './authkey-cache';
 import { PasswordHasher } from './password-hasher';
 import { AuthkeyEntity } from '../entities/authkey.entity';
@@ -40,6 +41,7 @@ export class AuthkeysService {
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly cache: AuthkeyCache,
+    private readonly accessChanges: AccessChanges,
     private readonly passwords: PasswordHasher,
   ) {}
 
@@ -56,24 +58,32 @@ export class AuthkeysService {
   }
 
   /** Swaps a valid key for a new one; the old one stops working at once. */
-  renew(key: string | undefined): Promise<IssuedAuthkey> {
-    return this.unitOfWork.run(async (manager) => {
-      const repository = manager.getRepository(AuthkeyEntity);
-      const current = key ? await repository.findOneBy({ keyHash: digest(key) }) : null;
-      if (!current || current.expiresAt <= this.clock.nowSeconds()) {
-        throw new ApiError('AUTHKEY_INVALID', 'The authkey is unknown or expired; log in again');
-      }
-      await repository.delete({ keyHash: current.keyHash });
-      this.cache.forget(current.keyHash);
-      return this.issue(repository, current.uid);
-    });
+  async renew(key: string | undefined): Promise<IssuedAuthkey> {
+    let dropped: string | undefined;
+    try {
+      return await this.unitOfWork.run(async (manager) => {
+        const repository = manager.getRepository(AuthkeyEntity);
+        const current = key ? await repository.findOneBy({ keyHash: digest(key) }) : null;
+        if (!current || current.expiresAt <= this.clock.nowSeconds()) {
+          throw new ApiError('AUTHKEY_INVALID', 'The authkey is unknown or expired; log in again');
+        }
+        await repository.delete({ keyHash: current.keyHash });
+        dropped = current.keyHash;
+        return this.issue(repository, current.uid);
+      });
+    } finally {
+      if (dropped) this.accessChanges.publish({ kind: 'authkey-dropped', keyHash: dropped });
+    }
   }
 
   async revoke(key: string | undefined): Promise<void> {
     if (!key) return;
     const keyHash = digest(key);
-    await this.unitOfWork.run((manager) => manager.delete(AuthkeyEntity, { keyHash }));
-    this.cache.forget(keyHash);
+    try {
+      await this.unitOfWork.run((manager) => manager.delete(AuthkeyEntity, { keyHash }));
+    } finally {
+      this.accessChanges.publish({ kind: 'authkey-dropped', keyHash });
+    }
   }
 
   /** The user behind a valid key, with their groups; null for an unknown or expired key. */
@@ -91,6 +101,7 @@ export class AuthkeysService {
     const now = this.clock.nowSeconds();
     const cached = this.cache.get(keyHash, now);
     if (cached) return { keyHash, ...cached };
+    const generation = this.cache.generation;
     const row = await this.authkeys
       .createQueryBuilder('k')
       .innerJoinAndSelect('k.user', 'u')
@@ -104,7 +115,7 @@ export class AuthkeysService {
       username,
       groups.map((g) => ({ gid: g.gid, groupname: g.groupname, special: g.special })),
     );
-    this.cache.set(keyHash, user, row.expiresAt);
+    this.cache.set(keyHash, user, row.expiresAt, generation);
     return { user, keyHash, expiresAt: row.expiresAt };
   }
 

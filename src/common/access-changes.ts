@@ -1,0 +1,78 @@
+import { Injectable } from '@nestjs/common';
+
+/**
+ * A committed (or rolled back) write that may change who may do what. Each is a plain,
+ * serializable message naming what changed, so that the same messages can later travel
+ * between servers sharing one database; today they are delivered in-process.
+ */
+export type AccessChange =
+  /** An authkey was revoked or renewed. */
+  | { kind: 'authkey-dropped'; keyHash: string }
+  /** A user's groups changed (assigned, unassigned) or a user was deleted. */
+  | { kind: 'memberships-changed' }
+  /** A group is gone, with its memberships, its shares and the catalogs it owned. */
+  | { kind: 'group-deleted'; gid: string }
+  /** A catalog was created, deleted, or its owner, label or shares changed. */
+  | { kind: 'catalog-changed'; cid: string }
+  /** A VM left catalog `cid` (deleted, or moved elsewhere). */
+  | { kind: 'vm-changed'; vmid: string; cid: string };
+
+export type AccessChangeListener = (change: AccessChange) => void;
+
+/**
+ * The one way to say that access may have changed, and the one place that hears it: the
+ * caches of authorization state (authkeys, catalogs, VMs' catalogs) drop what the change
+ * touches, and LiveStreams re-checks the open streams it concerns. Writers publish after the
+ * write has committed or rolled back (in `finally`), so that a cached read which overlapped
+ * the write, and may have seen it uncommitted, is never kept (see ReadThroughCache).
+ * Listeners run synchronously, so every cache has dropped its entries before `publish`
+ * returns and before any stream's re-check runs.
+ */
+@Injectable()
+export class AccessChanges {
+  private readonly listeners: AccessChangeListener[] = [];
+
+  subscribe(listener: AccessChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  publish(change: AccessChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+}
+
+/**
+ * A memo of reads from the database, kept exact by AccessChanges: an entry is dropped when a
+ * change touches it, and a read that was under way when any change was published is not
+ * kept, because it may have seen the write before it committed or rolled back. Null
+ * (nothing found) is not kept, so unknown ids cannot fill it. At most `maxEntries`; the
+ * oldest goes first.
+ */
+export class ReadThroughCache<K, V> {
+  private readonly entries = new Map<K, V>();
+  private generation = 0;
+
+  constructor(private readonly maxEntries: number) {}
+
+  async get(key: K, load: () => Promise<V | null>): Promise<V | null> {
+    const hit = this.entries.get(key);
+    if (hit !== undefined) return hit;
+    const generation = this.generation;
+    const value = await load();
+    if (value !== null && generation === this.generation) {
+      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(key, value);
+    }
+    return value;
+  }
+
+  delete(key: K): void {
+    this.entries.delete(key);
+    this.generation++;
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.generation++;
+  }
+}
