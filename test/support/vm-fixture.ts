@@ -30,32 +30,21 @@ export async function createDisk(t: TestApp, token: string, gid: string, name: s
   return reply.body.stid;
 }
 
-/** Uploads an ISO image of `bytes` bytes; its reply body. */
-export async function uploadIso(t: TestApp, token: string, gid: string, name: string, bytes = 4096): Promise<{ stid: string; [field: string]: unknown }> {
-  const reply = await t.call({
-    method: 'POST',
-    url: '/r/storage/upload',
-    token,
-    query: { group: gid, name, format: 'iso' },
-    headers: { 'content-type': 'application/octet-stream' },
-    payload: Buffer.alloc(bytes, 7),
-  });
+/** Uploads `payload` as an image with these query fields (format, read_only); its reply body. */
+async function upload(t: TestApp, token: string, query: Record<string, string>, payload: Buffer): Promise<{ stid: string; [field: string]: unknown }> {
+  const reply = await t.call({ method: 'POST', url: '/r/storage/upload', token, query, headers: { 'content-type': 'application/octet-stream' }, payload });
   assert.equal(reply.status, 200, JSON.stringify(reply.body));
   return reply.body;
 }
 
+/** Uploads an ISO image of `bytes` bytes; its reply body. */
+export function uploadIso(t: TestApp, token: string, gid: string, name: string, bytes = 4096): Promise<{ stid: string; [field: string]: unknown }> {
+  return upload(t, token, { group: gid, name, format: 'iso' }, Buffer.alloc(bytes, 7));
+}
+
 /** Uploads `payload` as a read-only raw image (a kernel, an initramfs); its stid. */
 export async function uploadReadOnlyImage(t: TestApp, token: string, gid: string, name: string, payload: Buffer): Promise<string> {
-  const reply = await t.call({
-    method: 'POST',
-    url: '/r/storage/upload',
-    token,
-    query: { group: gid, name, read_only: 'true' },
-    headers: { 'content-type': 'application/octet-stream' },
-    payload,
-  });
-  assert.equal(reply.status, 200, JSON.stringify(reply.body));
-  return reply.body.stid;
+  return (await upload(t, token, { group: gid, name, read_only: 'true' }, payload)).stid;
 }
 
 export async function createEfiVm(t: TestApp, token: string, body: Record<string, unknown>): Promise<string> {
