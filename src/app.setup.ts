@@ -13,7 +13,7 @@ import { answerClientError } from './common/http/client-errors';
 import { JSON_DEPTH_LIMIT, nestsDeeperThan } from './common/http/json-depth';
 import { proxyTrust } from './common/http/proxy-trust';
 import { requestIdFor } from './common/http/request-id';
-import { urlForLog } from './common/http/request-log';
+import { AccessLog, urlForLog } from './common/http/request-log';
 import { documentErrorsOfEveryOperation } from './common/swagger/api-errors.decorator';
 import { closeRequestBodies, documentAuthkeyCarriers } from './common/swagger/document-rules';
 import { ErrorResponseDto } from './common/swagger/error-response.dto';
@@ -91,6 +91,7 @@ export function enableGracefulShutdown(app: NestFastifyApplication, config: AppC
     if (!drained) logger.warn('requests still in flight after the bound; shutting down anyway');
     await app.close();
     logger.log('stopped');
+    AccessLog.flush();
     process.exit(0);
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, (s) => void stop(s));
@@ -102,7 +103,6 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
   app.useGlobalFilters(new AllExceptionsFilter());
   app.useGlobalPipes(createValidationPipe());
 
-  const logger = new Logger('HTTP');
   const fastify = app.getHttpAdapter().getInstance();
   // Fixes the logged URL while the query is still the one the client sent (see urlForLog).
   fastify.addHook('onRequest', async (request: FastifyRequest) => {
@@ -128,7 +128,7 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
     void reply.header('x-request-id', request.id);
   });
   fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-    logger.log(`[${request.id}] ${request.method} ${urlForLog(request)} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`);
+    AccessLog.write(request, reply.statusCode, reply.elapsedTime);
   });
 
   setupSwagger(app, config);

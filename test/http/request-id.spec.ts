@@ -11,7 +11,7 @@ async function idsOf(t: TestApp, log: LogCapture, requestId: string, remoteAddre
   const reply = await t.app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': requestId }, remoteAddress });
   const line = log.lines.slice(before).find((l) => l.text.includes('GET /health 200'));
   assert.ok(line, 'the request is logged');
-  return { logged: /^\[([^\]]*)\]/.exec(line.text)![1], answered: String(reply.headers['x-request-id']) };
+  return { logged: /\[HTTP\] \[([^\]]*)\]/.exec(line.text)![1], answered: String(reply.headers['x-request-id']) };
 }
 
 describe('X-Request-Id is taken only from trusted proxies, and only when it looks like an id', () => {

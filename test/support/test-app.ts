@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AssertionError } from 'node:assert';
 import { Test } from '@nestjs/testing';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
 import { configureApp, createFastifyAdapter } from '../../src/app.setup';
+import { AccessLog } from '../../src/common/http/request-log';
 import { Clock } from '../../src/common/clock';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { ManualClock } from './manual-clock';
@@ -74,6 +76,8 @@ export class TestApp {
     const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(config), { logger: false });
     configureApp(app, config);
     const contract = ResponseContract.install(app.getHttpAdapter().getInstance(), config.basePath);
+    // The access log through Nest's Logger, which tests silence or capture (LogCapture).
+    AccessLog.redirect((line) => Logger.log(line));
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
     return new TestApp(app, config, clock, options.dataDir === undefined, contract);

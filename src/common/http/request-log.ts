@@ -32,3 +32,41 @@ function queryForLog(query: unknown): string {
   );
   return pairs.length ? `?${pairs.join('&')}` : '';
 }
+
+/**
+ * The access log: one line per answered request (`<ISO time> [HTTP] [<request id>] <method>
+ * <url> <status> <ms>`) on stdout, written in batches, one write per event-loop turn. It does
+ * not go through Nest's ConsoleLogger, whose per-line formatting (an Intl timestamp, colours)
+ * cost a third of a cheap request's throughput (GET /health: 11–12k req/s with it, 17.5–18.7k
+ * without any line, same machine and run). A kill -9 loses at most the lines of the current
+ * turn; a graceful shutdown flushes them.
+ */
+export class AccessLog {
+  private static pending: string[] = [];
+  private static scheduled = false;
+  /** Where the lines go instead of stdout (the tests' log capture). */
+  private static redirected: ((line: string) => void) | undefined;
+
+  static write(request: FastifyRequest, status: number, elapsedMs: number): void {
+    const line = `${new Date().toISOString()} [HTTP] [${request.id}] ${request.method} ${urlForLog(request)} ${status} ${elapsedMs.toFixed(1)}ms`;
+    if (AccessLog.redirected) return AccessLog.redirected(line);
+    AccessLog.pending.push(line);
+    if (!AccessLog.scheduled) {
+      AccessLog.scheduled = true;
+      setImmediate(AccessLog.flush);
+    }
+  }
+
+  static flush(): void {
+    AccessLog.scheduled = false;
+    if (AccessLog.pending.length === 0) return;
+    const lines = AccessLog.pending;
+    AccessLog.pending = [];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+
+  /** Sends the lines to `sink` instead of stdout, or back to stdout without one. */
+  static redirect(sink?: (line: string) => void): void {
+    AccessLog.redirected = sink;
+  }
+}
