@@ -53,6 +53,13 @@ export async function createEfiVm(t: TestApp, token: string, body: Record<string
   return reply.body.vmid;
 }
 
+/** A KBOOT VM (1 CPU, 256 MiB, a serial-console command line unless the body names one); its vmid. */
+export async function createKbootVm(t: TestApp, token: string, body: Record<string, unknown>): Promise<string> {
+  const reply = await t.call({ method: 'PUT', url: '/v/kboot', token, body: { cpu_count: 1, memory_size_mb: 256, cmdline: 'console=ttyS0 quiet panic=-1', ...body } });
+  assert.equal(reply.status, 200, JSON.stringify(reply.body));
+  return reply.body.vmid;
+}
+
 export async function setState(t: TestApp, token: string, vmid: string, state: string, force = false) {
   return t.call({ method: 'POST', url: '/v/state', token, body: { vmid, state, force } });
 }

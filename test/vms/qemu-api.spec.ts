@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildInitramfs, isAlive, ProcessTracker, requireKernel, requireQemu } from '../hypervisor/qemu-fixture';
 import { decodePng } from '../support/png';
 import { TestApp } from '../support/test-app';
-import { createDisk, makeVmWorld, setState, uploadReadOnlyImage, VmWorld, waitForState } from '../support/vm-fixture';
+import { createDisk, createKbootVm, makeVmWorld, setState, uploadReadOnlyImage, VmWorld, waitForState } from '../support/vm-fixture';
 import { sleep } from '../support/wait';
 
 /**
@@ -172,14 +172,7 @@ describe('VMs through the HTTP API with the qemu driver (TCG)', () => {
     const upload = (name: string, payload: Buffer) => uploadReadOnlyImage(t, w.owner.token, w.gid, name, payload);
     const kernel = await upload('vmlinuz', readFileSync(kernelPath));
     const initrd = await upload('initrd.cpio', buildInitramfs(MARKER_INIT));
-    const created = await t.call({
-      method: 'PUT',
-      url: '/v/kboot',
-      token: w.owner.token,
-      body: { name: 'kboot', catalog: w.cid, cpu_count: 1, memory_size_mb: 256, kernel, initrd, cmdline: 'console=ttyS0 quiet panic=-1' },
-    });
-    assert.equal(created.status, 200, JSON.stringify(created.body));
-    const vmid = created.body.vmid;
+    const vmid = await createKbootVm(t, w.owner.token, { name: 'kboot', catalog: w.cid, kernel, initrd });
     assert.equal((await setState(t, w.owner.token, vmid, 'RUNNING')).status, 200);
     await consoleUntil(t, w.owner.token, vmid, /VELOCITY-API-KBOOT-MARKER/);
     await waitForState(t, w.owner.token, vmid, 'STOPPED', BOOT_MS);

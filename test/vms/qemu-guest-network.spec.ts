@@ -13,7 +13,7 @@ import {
   VIRTIO_NET_AND_SERIAL_MODULES,
 } from '../hypervisor/qemu-fixture';
 import { TestApp } from '../support/test-app';
-import { makeVmWorld, setState, uploadReadOnlyImage, VmWorld } from '../support/vm-fixture';
+import { createKbootVm, makeVmWorld, setState, uploadReadOnlyImage, VmWorld } from '../support/vm-fixture';
 import { sleep } from '../support/wait';
 
 /**
@@ -152,25 +152,16 @@ describe('reaching a qemu guest: port_forwards and ip_addresses (TCG)', () => {
     for (const line of figures) console.log(`# ${line}`);
   });
 
-  async function kbootVm(name: string, portForwards: unknown[], cmdline = ''): Promise<string> {
-    const reply = await t.call({
-      method: 'PUT',
-      url: '/v/kboot',
-      token: w.owner.token,
-      body: {
-        name,
-        catalog: w.cid,
-        cpu_count: 1,
-        memory_size_mb: 256,
-        kernel,
-        initrd,
-        nics: [w.natNic],
-        port_forwards: portForwards,
-        cmdline: `console=ttyS0 quiet panic=-1 ${cmdline}`,
-      },
+  function kbootVm(name: string, portForwards: unknown[], cmdline = ''): Promise<string> {
+    return createKbootVm(t, w.owner.token, {
+      name,
+      catalog: w.cid,
+      kernel,
+      initrd,
+      nics: [w.natNic],
+      port_forwards: portForwards,
+      cmdline: `console=ttyS0 quiet panic=-1 ${cmdline}`,
     });
-    assert.equal(reply.status, 200, JSON.stringify(reply.body));
-    return reply.body.vmid;
   }
 
   const consoleTail = async (vmid: string) =>

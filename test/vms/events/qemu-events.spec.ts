@@ -6,7 +6,7 @@ import { HypervisorService } from '../../../src/hypervisor/hypervisor.service';
 import { buildInitramfs, ProcessTracker, requireKernel, requireQemu } from '../../hypervisor/qemu-fixture';
 import { json, SseClient } from '../../support/sse-client';
 import { TestApp } from '../../support/test-app';
-import { makeVmWorld, setState, uploadReadOnlyImage, VmWorld } from '../../support/vm-fixture';
+import { createKbootVm, makeVmWorld, setState, uploadReadOnlyImage, VmWorld } from '../../support/vm-fixture';
 
 /** A real guest powering itself off (qemu KBOOT, busybox `poweroff -f`) as GET /v/events reports it. */
 
@@ -44,14 +44,7 @@ describe('GET /v/events with the qemu driver (TCG)', () => {
     const upload = (name: string, payload: Buffer) => uploadReadOnlyImage(t, w.owner.token, w.gid, name, payload);
     const kernel = await upload('vmlinuz', readFileSync(requireKernel()));
     const initrd = await upload('initrd.cpio', buildInitramfs(POWEROFF_INIT));
-    const created = await t.call({
-      method: 'PUT',
-      url: '/v/kboot',
-      token: w.owner.token,
-      body: { name: 'self-stopping', catalog: w.cid, cpu_count: 1, memory_size_mb: 256, kernel, initrd, cmdline: 'console=ttyS0 quiet panic=-1' },
-    });
-    assert.equal(created.status, 200, JSON.stringify(created.body));
-    const vmid = created.body.vmid;
+    const vmid = await createKbootVm(t, w.owner.token, { name: 'self-stopping', catalog: w.cid, kernel, initrd });
     const port = await t.listen();
     const stream = await SseClient.open(`http://127.0.0.1:${port}/v/events?vmid=${vmid}`, { authorization: `Bearer ${w.owner.token}` });
     let stoppedAt = 0;
