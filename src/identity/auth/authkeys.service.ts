@@ -99,24 +99,23 @@ export class AuthkeysService {
   /** The same for a key known only by its hash (a long-lived stream re-checking its key). */
   async resolveHashed(keyHash: string): Promise<AuthkeySession | null> {
     const now = this.clock.nowSeconds();
-    const cached = this.cache.get(keyHash, now);
-    if (cached) return { keyHash, ...cached };
-    const generation = this.cache.generation;
-    const row = await this.authkeys
-      .createQueryBuilder('k')
-      .innerJoinAndSelect('k.user', 'u')
-      .leftJoinAndSelect('u.groups', 'g')
-      .where('k.key_hash = :hash AND k.expires_at > :now', { hash: keyHash, now })
-      .getOne();
-    if (!row?.user) return null;
-    const { uid, username, groups } = row.user;
-    const user = new AuthenticatedUser(
-      uid,
-      username,
-      groups.map((g) => ({ gid: g.gid, groupname: g.groupname, special: g.special })),
-    );
-    this.cache.set(keyHash, user, row.expiresAt, generation);
-    return { user, keyHash, expiresAt: row.expiresAt };
+    const entry = await this.cache.resolve(keyHash, now, async () => {
+      const row = await this.authkeys
+        .createQueryBuilder('k')
+        .innerJoinAndSelect('k.user', 'u')
+        .leftJoinAndSelect('u.groups', 'g')
+        .where('k.key_hash = :hash AND k.expires_at > :now', { hash: keyHash, now })
+        .getOne();
+      if (!row?.user) return null;
+      const { uid, username, groups } = row.user;
+      const user = new AuthenticatedUser(
+        uid,
+        username,
+        groups.map((g) => ({ gid: g.gid, groupname: g.groupname, special: g.special })),
+      );
+      return { user, expiresAt: row.expiresAt };
+    });
+    return entry && { keyHash, ...entry };
   }
 
   private async issue(repository: Repository<AuthkeyEntity>, uid: string): Promise<IssuedAuthkey> {
