@@ -149,7 +149,7 @@ const needs = {
 const groups = [
   {
     name: 'qemu driver',
-    files: ['hypervisor/qemu-command', 'hypervisor/qemu-driver', 'hypervisor/qemu-kboot', 'vms/qemu-api'],
+    files: ['hypervisor/qemu-command', 'hypervisor/qemu-driver', 'hypervisor/qemu-kboot', 'vms/qemu-api', 'vms/events/qemu-events'],
     platforms: ['linux'],
     needs: ['qemu', 'firmware', 'kernel', 'busybox'],
   },
