@@ -9,8 +9,10 @@
  * The fixture is the issue's: 10,000 VMs in 1,000 catalogs owned by 100 groups, each catalog
  * shared with the next group. BENCH_SCALE shrinks it for quick runs (0.1: 1,000 VMs in 100
  * catalogs, 10 groups); BENCH_SECONDS is each scenario's duration (default 10),
- * BENCH_CONNECTIONS the connections (default 50). It prints a table and ends with the goals,
- * PASS or FAIL per line. It is a benchmark, not a test: it exits 0 whatever the figures.
+ * BENCH_CONNECTIONS the connections (default 50); BENCH_ONLY runs only the scenarios whose
+ * name contains it, BENCH_SERVER_NODE_ARGS adds Node options to the server (for profiling one
+ * path: `BENCH_ONLY='GET /v by' BENCH_SERVER_NODE_ARGS=--cpu-prof`). It prints a table and ends with the goals, PASS
+ * or FAIL per line. It is a benchmark, not a test: it exits 0 whatever the figures.
  */
 import autocannon from 'autocannon';
 import { ChildProcess, spawn } from 'node:child_process';
@@ -23,6 +25,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const ONLY = process.env.BENCH_ONLY;
 const SEED_CLIENTS = 16;
 const VM_COUNT = Math.round(10_000 * SCALE);
 const CATALOG_COUNT = Math.max(2, Math.round(1_000 * SCALE));
@@ -76,7 +79,8 @@ function freePort(): Promise<number> {
 async function startVelocity(dataDir: string, port: number): Promise<{ child: ChildProcess; readyMs: number }> {
   const log = openSync(join(dataDir, 'server.log'), 'a');
   const started = performance.now();
-  const child = spawn(process.execPath, [join(ROOT_DIR, 'dist', 'src', 'main.js')], {
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT_DIR, 'dist', 'src', 'main.js')], {
     env: {
       ...process.env,
       VELOCITY_DATA_DIR: dataDir,
@@ -248,6 +252,7 @@ async function main(): Promise<void> {
     const baselineBefore = await load(bareBase, () => ({ method: 'GET', path: '/ping' }));
     const rows: Row[] = [];
     const scenario = async (name: string, next: () => Call, ok?: (status: number) => boolean) => {
+      if (ONLY && !name.includes(ONLY)) return;
       rows.push({ name, load: await load(base, next, ok) });
     };
     await scenario('GET /health (no auth)', () => ({ method: 'GET', path: '/health' }));
@@ -280,6 +285,7 @@ async function main(): Promise<void> {
     console.log(`\n${table.join('\n')}`);
     console.log(`baseline = mean of the two bare runs = ${baseline.toFixed(0)} req/s; Velocity RSS after the run: ${rss.toFixed(0)} MiB`);
 
+    if (ONLY) return console.log(`\nGoals not judged: BENCH_ONLY=${ONLY} ran part of the scenarios.`);
     const by = (name: string) => rows.find((r) => r.name.startsWith(name))!.load;
     const ratio = (name: string) => by(name).rate / baseline;
     const goals: Array<[string, boolean]> = [

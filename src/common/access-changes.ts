@@ -15,14 +15,21 @@ export type AccessChange =
   /** A catalog was created, deleted, or its owner, label or shares changed. */
   | { kind: 'catalog-changed'; cid: string }
   /** A VM left catalog `cid` (deleted, or moved elsewhere). */
-  | { kind: 'vm-changed'; vmid: string; cid: string };
+  | { kind: 'vm-changed'; vmid: string; cid: string }
+  /**
+   * A VM's rows changed (definition, attachments, recorded state or error) without changing
+   * who may see it: the in-memory copies of VM rows drop it.
+   */
+  | { kind: 'vm-record-changed'; vmid: string }
+  /** A VM was added to, removed from or renamed in catalog `cid`: its list of VMs changed. */
+  | { kind: 'catalog-vms-changed'; cid: string };
 
 export type AccessChangeListener = (change: AccessChange) => void;
 
 /**
  * The one way to say that access may have changed, and the one place that hears it: the
- * caches of authorization state (authkeys, catalogs, VMs' catalogs) drop what the change
- * touches, and LiveStreams re-checks the open streams it concerns. Writers publish after the
+ * caches of authorization state (authkeys, catalogs, VMs' catalogs) and of VM rows drop
+ * what the change touches, and LiveStreams re-checks the open streams it concerns. Writers publish after the
  * write has committed or rolled back (in `finally`), so that a cached read which overlapped
  * the write, and may have seen it uncommitted, is never kept (see ReadThroughCache).
  * Listeners run synchronously, so every cache has dropped its entries before `publish`
@@ -59,11 +66,30 @@ export class ReadThroughCache<K, V> {
     if (hit !== undefined) return hit;
     const generation = this.generation;
     const value = await load();
-    if (value !== null && generation === this.generation) {
-      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-      this.entries.set(key, value);
-    }
+    if (value !== null && generation === this.generation) this.keep(key, value);
     return value;
+  }
+
+  /**
+   * The values of `keys` that exist, reading all those not in memory with one call of
+   * `loadMany` (which returns what it found, by key).
+   */
+  async getMany(keys: readonly K[], loadMany: (missing: K[]) => Promise<Map<K, V>>): Promise<Map<K, V>> {
+    const found = new Map<K, V>();
+    const missing: K[] = [];
+    for (const key of keys) {
+      const hit = this.entries.get(key);
+      if (hit === undefined) missing.push(key);
+      else found.set(key, hit);
+    }
+    if (missing.length === 0) return found;
+    const generation = this.generation;
+    const loaded = await loadMany(missing);
+    for (const [key, value] of loaded) {
+      found.set(key, value);
+      if (generation === this.generation) this.keep(key, value);
+    }
+    return found;
   }
 
   delete(key: K): void {
@@ -74,5 +100,10 @@ export class ReadThroughCache<K, V> {
   clear(): void {
     this.entries.clear();
     this.generation++;
+  }
+
+  private keep(key: K, value: V): void {
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, value);
   }
 }

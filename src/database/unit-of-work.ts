@@ -10,17 +10,45 @@ import { DataSource, EntityManager } from 'typeorm';
 @Injectable()
 export class UnitOfWork {
   private tail: Promise<unknown> = Promise.resolve();
+  /** What to do once each running transaction has committed or rolled back. */
+  private readonly settleActions = new WeakMap<EntityManager, Array<() => void>>();
 
   constructor(private readonly dataSource: DataSource) {}
 
   run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    const result = this.tail.then(() => this.dataSource.transaction(work));
+    const actions: Array<() => void> = [];
+    const result = this.tail
+      .then(() =>
+        this.dataSource.transaction((manager) => {
+          this.settleActions.set(manager, actions);
+          return work(manager);
+        }),
+      )
+      .finally(() => actions.forEach((action) => action()));
     this.tail = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * Runs `action` once the transaction of `manager` has committed or rolled back, before
+   * `run` resolves; at once for a manager outside a transaction, whose writes are committed
+   * as they return. For in-memory copies of rows: dropping them only after the outcome is
+   * known means no read that saw the write uncommitted (the connection is shared) is kept.
+   */
+  afterSettled(manager: EntityManager, action: () => void): void {
+    const actions = this.settleActions.get(manager);
+    if (actions) {
+      if (!actions.includes(action)) actions.push(action);
+    } else action();
   }
 }
 
 /** True for SQLite's refusal to delete a row that another row still references. */
 export function isForeignKeyViolation(error: unknown): boolean {
   return error instanceof Error && /FOREIGN KEY constraint failed/.test(error.message);
+}
+
+/** True for SQLite's refusal of a row that repeats a unique key. */
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && /UNIQUE constraint failed/.test(error.message);
 }

@@ -1,5 +1,5 @@
 import type { PortForwardProtocol, SimOptions, VmDisplayConfig, VmType } from '../hypervisor/hypervisor-driver';
-import { diskIds, storageIdFor, VmRecord } from './vms.repository';
+import { diskIds, storageIdFor, VmRows } from './vms.repository';
 
 /** A host port (on the server's forward address) that reaches a guest port through the VM's NAT NIC. */
 export interface PortForward {
@@ -28,7 +28,7 @@ export interface VmDefinition {
 }
 
 /** A stored VM's definition, in the API's terms (what PATCH starts from). */
-export function definitionOf(record: VmRecord): VmDefinition {
+export function definitionOf(record: VmRows): VmDefinition {
   const { vm, nics } = record;
   return {
     name: vm.name,
@@ -37,7 +37,7 @@ export function definitionOf(record: VmRecord): VmDefinition {
     memory_size_mb: vm.memorySizeMb,
     displays: vm.displays,
     storage_devices: diskIds(record),
-    nics: nics.map((n) => n.nic.nicid),
+    nics: nics.map((n) => n.nicid),
     rosetta: vm.rosetta,
     autostart: vm.autostart,
     kernel: storageIdFor(record, 'kernel'),

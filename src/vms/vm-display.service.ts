@@ -16,7 +16,7 @@ export class VmDisplayService {
 
   /** A PNG of display `display` of a running (or paused) VM. */
   async screenshot(vmid: string, display: number): Promise<Buffer> {
-    const { vm } = await this.vms.get(vmid);
+    const { vm } = await this.vms.view(vmid);
     if (!this.hypervisor.capabilities.screenshots) {
       throw new ApiError('UNSUPPORTED_ON_HOST', `The ${this.hypervisor.driverName} driver cannot capture display frames on this host`);
     }
@@ -38,7 +38,7 @@ export class VmDisplayService {
    * VM's state, so the host's limit is what a vz client hears, whatever the state.
    */
   async openRemoteScreen(vmid: string): Promise<Duplex> {
-    const { vm } = await this.vms.get(vmid);
+    const { vm } = await this.vms.view(vmid);
     if (vm.displays.length === 0) throw new ApiError('VALIDATION_FAILED', 'Invalid request: vmid: the VM has no display to show');
     try {
       return await this.hypervisor.openRemoteScreen(vmid);

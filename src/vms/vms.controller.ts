@@ -11,7 +11,7 @@ import { DeleteVmDto, ListVmsQueryDto, VmCloneDto, VmDetailsDto, VmDto, VmIdDto,
 import { mapVm } from './dto/vm.mapper';
 import { VmStateService } from './vm-state.service';
 import { CATALOG_BY_CATALOG_FIELD, VM_BY_VMID } from './vm-references';
-import { VmRecord } from './vms.repository';
+import { VmRecord, VmRows } from './vms.repository';
 import { VmsService } from './vms.service';
 
 const CREATE_ERRORS = [
@@ -74,7 +74,7 @@ export class VmsController {
   @RequireCatalogPermission('view', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmDetailsDto })
   async getVm(@Query() query: VmIdDto): Promise<VmDetailsDto> {
-    const vm = this.toDto(await this.vms.get(query.vmid));
+    const vm = this.toDto(await this.vms.view(query.vmid));
     return { ...vm, ip_addresses: await this.hypervisor.guestAddresses(query.vmid) };
   }
 
@@ -83,8 +83,8 @@ export class VmsController {
   @RequireCatalogPermission('view')
   @ApiOkResponse({ type: VmListDto })
   async listVms(@Query() query: ListVmsQueryDto): Promise<VmListDto> {
-    const { records, total } = await this.vms.list(query.cid, query.limit, query.offset);
-    return { vms: records.map((r) => this.toDto(r)), total, limit: query.limit, offset: query.offset };
+    const { rows, total } = await this.vms.list(query.cid, query.limit, query.offset);
+    return { vms: rows.map((r) => this.toDto(r)), total, limit: query.limit, offset: query.offset };
   }
 
   @ApiOperation({ summary: 'Change a stopped VM\'s definition; fields left out keep their value (`alter`).' })
@@ -128,7 +128,7 @@ export class VmsController {
     return { vmid: record.vm.vmid };
   }
 
-  private toDto(record: VmRecord): VmDto {
+  private toDto(record: VmRows): VmDto {
     return mapVm(record, this.states.current(record.vm.vmid, record.vm.state), this.hypervisor.capabilities);
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager, In } from 'typeorm';
+import { DataSource, EntityManager, EntityTarget, In } from 'typeorm';
 import { CatalogIdResolver } from '../catalogs/permissions/catalog-references';
 import { AccessChanges, ReadThroughCache } from '../common/access-changes';
 import { UnitOfWork } from '../database/unit-of-work';
@@ -12,34 +12,53 @@ import { StorageRole, VmStorageEntity } from './entities/vm-storage.entity';
 import { VmEntity } from './entities/vm.entity';
 import type { PortForward, VmDefinition } from './vm-definition';
 
-export interface StorageAttachment {
+/** One row of vm_storage: the image, what it is to the VM, and whether the VM writes it. */
+export interface StorageAttachmentRow {
+  stid: string;
   role: StorageRole;
-  storage: StorageEntity;
   /** False for a disk the VM attaches read-only (an ISO, a read-only image, a template) and for kernels and the like. */
   writable: boolean;
 }
 
-export interface NicAttachment {
+/** One row of vm_nics: the NIC and the VM's MAC address on it. */
+export interface NicAttachmentRow {
+  nicid: string;
   mac: string;
-  nic: NicEntity;
 }
 
-/** A VM row with what it attaches, in order. */
-export interface VmRecord {
+/**
+ * A VM as its own tables describe it, attachments in order: what reads of definitions
+ * answer, from memory after the first.
+ */
+export interface VmRows {
   vm: VmEntity;
-  storage: StorageAttachment[];
-  nics: NicAttachment[];
+  storage: StorageAttachmentRow[];
+  nics: NicAttachmentRow[];
   portForwards: PortForward[];
 }
 
+export interface StorageAttachment extends StorageAttachmentRow {
+  storage: StorageEntity;
+}
+
+export interface NicAttachment extends NicAttachmentRow {
+  nic: NicEntity;
+}
+
+/** A VM with the images and NICs it attaches, read fresh: what defining, starting or changing it needs. */
+export interface VmRecord extends VmRows {
+  storage: StorageAttachment[];
+  nics: NicAttachment[];
+}
+
 /** The storage id a VM uses in `role` (kernel, initrd, restore image), or null. */
-export function storageIdFor({ storage }: VmRecord, role: StorageRole): string | null {
-  return storage.find((a) => a.role === role)?.storage.stid ?? null;
+export function storageIdFor({ storage }: VmRows, role: StorageRole): string | null {
+  return storage.find((a) => a.role === role)?.stid ?? null;
 }
 
 /** The VM's disks' storage ids, in order. */
-export function diskIds({ storage }: VmRecord): string[] {
-  return storage.filter((a) => a.role === 'disk').map((a) => a.storage.stid);
+export function diskIds({ storage }: VmRows): string[] {
+  return storage.filter((a) => a.role === 'disk').map((a) => a.stid);
 }
 
 /** What the hypervisor reports about a VM: a state, an error, or both. */
@@ -57,19 +76,6 @@ export interface RecordedChange {
   lastError: string | null;
 }
 
-/** One row of vm_storage to write: the image, what it is to the VM, and whether the VM writes it. */
-export interface StorageAttachmentRow {
-  stid: string;
-  role: StorageRole;
-  writable: boolean;
-}
-
-/** One row of vm_nics to write. */
-export interface NicAttachmentRow {
-  nicid: string;
-  mac: string;
-}
-
 /** Another VM's forward of a host port and protocol. */
 export interface PortForwardHolder {
   vmid: string;
@@ -77,20 +83,35 @@ export interface PortForwardHolder {
   host_port: number;
 }
 
-/** VMs whose catalog is kept in memory: all of them, at the scale Velocity is built for. */
-const MAX_CACHED_VM_CATALOGS = 1_000_000;
+/** VMs whose catalog and rows are kept in memory: all of them, at the scale Velocity is built for. */
+const MAX_CACHED_VMS = 1_000_000;
+/** Catalogs whose list of VMs (ids, by name) is kept in memory. */
+const MAX_CACHED_CATALOG_LISTS = 100_000;
+
+/** What a VM attaches, as rows to write. */
+export interface AttachmentRows {
+  storage: StorageAttachmentRow[];
+  nics: NicAttachmentRow[];
+}
 
 /**
  * The one owner of the VM tables (vms, vm_storage, vm_nics, vm_port_forwards): every query
- * and write on them is here. Reads load VMs with what they attach in four queries for any
- * number of VMs.
+ * and write on them is here. Reads of definitions (`view`, `viewPage`) answer from memory
+ * after the first: every write here drops what it touched once its transaction has settled
+ * (UnitOfWork.afterSettled), through AccessChanges, so the copies stay exact. Loads of full
+ * records (`load`, `all`) read the tables and the attached images and NICs fresh, in four
+ * queries for any number of VMs.
  * Methods that take an EntityManager run inside the caller's transaction (UnitOfWork);
  * the others are whole units of their own.
  */
 @Injectable()
 export class VmsRepository implements CatalogIdResolver {
   /** Each VM's catalog, for the authorization of every request that names a VM. */
-  private readonly catalogs = new ReadThroughCache<string, string>(MAX_CACHED_VM_CATALOGS);
+  private readonly catalogs = new ReadThroughCache<string, string>(MAX_CACHED_VMS);
+  /** Each VM's rows. Shared objects: callers read them, never change them. */
+  private readonly rows = new ReadThroughCache<string, VmRows>(MAX_CACHED_VMS);
+  /** Each catalog's VM ids, ordered by name. */
+  private readonly catalogVms = new ReadThroughCache<string, string[]>(MAX_CACHED_CATALOG_LISTS);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -98,23 +119,36 @@ export class VmsRepository implements CatalogIdResolver {
     private readonly accessChanges: AccessChanges,
   ) {
     accessChanges.subscribe((change) => {
-      if (change.kind === 'vm-changed') this.catalogs.delete(change.vmid);
+      if (change.kind === 'vm-changed') {
+        this.catalogs.delete(change.vmid);
+        this.rows.delete(change.vmid);
+      } else if (change.kind === 'vm-record-changed') this.rows.delete(change.vmid);
+      else if (change.kind === 'catalog-vms-changed') this.catalogVms.delete(change.cid);
     });
   }
 
+  /** The VM with the images and NICs it attaches, read fresh (inside `manager`'s transaction if given). */
   async load(vmid: string, manager: EntityManager = this.dataSource.manager): Promise<VmRecord | null> {
     const vm = await manager.findOneBy(VmEntity, { vmid });
     return vm ? (await this.withAttachments([vm], manager))[0] : null;
   }
 
-  async page(cid: string, limit: number, offset: number): Promise<{ records: VmRecord[]; total: number }> {
-    const [vms, total] = await this.dataSource.manager.findAndCount(VmEntity, {
-      where: { cid },
-      order: { name: 'ASC' },
-      take: limit,
-      skip: offset,
-    });
-    return { records: await this.withAttachments(vms), total };
+  /** The VM's rows, from memory after the first read. */
+  async view(vmid: string): Promise<VmRows | null> {
+    return (await this.viewAll([vmid])).get(vmid) ?? null;
+  }
+
+  /** A page of the catalog's VMs by name, from memory after the first read. */
+  async viewPage(cid: string, limit: number, offset: number): Promise<{ rows: VmRows[]; total: number }> {
+    const ids =
+      (await this.catalogVms.get(cid, async () => {
+        const vms = await this.dataSource.manager.find(VmEntity, { where: { cid }, select: { vmid: true }, order: { name: 'ASC' } });
+        return vms.map((vm) => vm.vmid);
+      })) ?? [];
+    const pageIds = ids.slice(offset, offset + limit);
+    const found = await this.viewAll(pageIds);
+    // A VM deleted since the list was read is left out; the next read has a fresh list.
+    return { rows: pageIds.flatMap((vmid) => found.get(vmid) ?? []), total: ids.length };
   }
 
   async all(): Promise<VmRecord[]> {
@@ -160,10 +194,9 @@ export class VmsRepository implements CatalogIdResolver {
     return rows[0]?.vmid ?? null;
   }
 
-  /** The state last recorded for a VM (one indexed read). */
+  /** The state last recorded for a VM. */
   async recordedState(vmid: string): Promise<VmEntity['state']> {
-    const vm = await this.dataSource.manager.findOne(VmEntity, { where: { vmid }, select: { state: true } });
-    return vm?.state ?? 'STOPPED';
+    return (await this.view(vmid))?.vm.state ?? 'STOPPED';
   }
 
   /** From memory after the first read; a VM's deletion drops it (AccessChanges). */
@@ -185,20 +218,29 @@ export class VmsRepository implements CatalogIdResolver {
     return holder && holder.vmid !== exceptVmid ? holder.vmid : null;
   }
 
-  async insert(manager: EntityManager, vmid: string, cid: string, definition: VmDefinition): Promise<void> {
-    await manager.insert(VmEntity, { vmid, cid, state: 'STOPPED', lastError: null, ...columnsOf(definition) });
+  /**
+   * Writes a new VM: its row, its attachments and its port forwards, one statement each (none
+   * for what it does not have). A name the catalog already holds fails on the unique index
+   * (isUniqueViolation).
+   */
+  async insert(manager: EntityManager, vmid: string, cid: string, definition: VmDefinition, attachments: AttachmentRows): Promise<void> {
+    this.changed(manager, vmid, cid);
+    await manager
+      .createQueryBuilder()
+      .insert()
+      .into(VmEntity)
+      .values({ vmid, cid, state: 'STOPPED', lastError: null, ...columnsOf(definition) })
+      .updateEntity(false)
+      .execute();
+    await this.insertAttachments(manager, vmid, attachments, definition.port_forwards);
   }
 
-  async updateDefinition(manager: EntityManager, vmid: string, definition: VmDefinition): Promise<void> {
+  /** Rewrites a VM's definition: its row, and its attachments and port forwards replaced by these, in this order. */
+  async update(manager: EntityManager, vmid: string, cid: string, definition: VmDefinition, attachments: AttachmentRows): Promise<void> {
+    this.changed(manager, vmid, cid);
     await manager.update(VmEntity, { vmid }, columnsOf(definition));
-  }
-
-  /** Replaces the VM's attachments with these, in this order. */
-  async replaceAttachments(manager: EntityManager, vmid: string, storage: StorageAttachmentRow[], nics: NicAttachmentRow[]): Promise<void> {
-    await manager.delete(VmStorageEntity, { vmid });
-    await manager.delete(VmNicEntity, { vmid });
-    for (const [position, row] of storage.entries()) await manager.insert(VmStorageEntity, { vmid, position, ...row });
-    for (const [position, row] of nics.entries()) await manager.insert(VmNicEntity, { vmid, position, ...row });
+    for (const table of [VmStorageEntity, VmNicEntity, VmPortForwardEntity]) await manager.delete(table, { vmid });
+    await this.insertAttachments(manager, vmid, attachments, definition.port_forwards);
   }
 
   /** The first VM other than `exceptVmid` that forwards one of these host ports with the same protocol. */
@@ -208,17 +250,6 @@ export class VmsRepository implements CatalogIdResolver {
       if (row && row.vmid !== exceptVmid) return { vmid: row.vmid, protocol, host_port };
     }
     return null;
-  }
-
-  /**
-   * Replaces the VM's port forwards. The unique (protocol, host_port) index refuses a port
-   * another VM holds even if a caller skipped portForwardHolder.
-   */
-  async replacePortForwards(manager: EntityManager, vmid: string, forwards: PortForward[]): Promise<void> {
-    await manager.delete(VmPortForwardEntity, { vmid });
-    for (const [position, f] of forwards.entries()) {
-      await manager.insert(VmPortForwardEntity, { vmid, position, protocol: f.protocol, hostPort: f.host_port, guestPort: f.guest_port });
-    }
   }
 
   /**
@@ -236,6 +267,7 @@ export class VmsRepository implements CatalogIdResolver {
         recorded.push(null);
         continue;
       }
+      this.changed(manager, vmid);
       await manager.update(VmEntity, { vmid }, change);
       recorded.push({ vmid, cid: row.cid, previousState: row.state, state: change.state ?? row.state, lastError: change.lastError ?? null });
       row.state = change.state ?? row.state;
@@ -249,42 +281,77 @@ export class VmsRepository implements CatalogIdResolver {
       await this.unitOfWork.run((manager) => manager.delete(VmEntity, { vmid }));
     } finally {
       this.accessChanges.publish({ kind: 'vm-changed', vmid, cid });
+      this.accessChanges.publish({ kind: 'catalog-vms-changed', cid });
     }
   }
 
-  private async withAttachments(vms: VmEntity[], manager: EntityManager = this.dataSource.manager): Promise<VmRecord[]> {
+  /**
+   * Drops the memory of the VM's rows (and, with `cid`, of its catalog's list) once the
+   * write's transaction has settled.
+   */
+  private changed(manager: EntityManager, vmid: string, cid?: string): void {
+    this.unitOfWork.afterSettled(manager, () => {
+      this.accessChanges.publish({ kind: 'vm-record-changed', vmid });
+      if (cid) this.accessChanges.publish({ kind: 'catalog-vms-changed', cid });
+    });
+  }
+
+  private async insertAttachments(manager: EntityManager, vmid: string, { storage, nics }: AttachmentRows, forwards: PortForward[]): Promise<void> {
+    const rows: Array<[EntityTarget<object>, object[]]> = [
+      [VmStorageEntity, storage.map((row, position) => ({ vmid, position, ...row }))],
+      [VmNicEntity, nics.map((row, position) => ({ vmid, position, ...row }))],
+      [VmPortForwardEntity, forwards.map((f, position) => ({ vmid, position, protocol: f.protocol, hostPort: f.host_port, guestPort: f.guest_port }))],
+    ];
+    for (const [table, values] of rows) {
+      if (values.length) await manager.createQueryBuilder().insert().into(table).values(values).updateEntity(false).execute();
+    }
+  }
+
+  /** The rows of these VMs that exist, from memory where held, the rest in one read. */
+  private viewAll(vmids: string[]): Promise<Map<string, VmRows>> {
+    return this.rows.getMany(vmids, async (missing) => {
+      const vms = await this.dataSource.manager.findBy(VmEntity, { vmid: In(missing) });
+      return new Map((await this.attachmentRowsOf(vms)).map((rows) => [rows.vm.vmid, rows]));
+    });
+  }
+
+  private async attachmentRowsOf(vms: VmEntity[], manager: EntityManager = this.dataSource.manager): Promise<VmRows[]> {
     if (vms.length === 0) return [];
     const ids = vms.map((v) => v.vmid);
-    const storage = await manager
-      .createQueryBuilder(VmStorageEntity, 'a')
-      .innerJoinAndSelect('a.storage', 's')
-      .where('a.vmid IN (:...ids)', { ids })
-      .orderBy('a.position', 'ASC')
-      .getMany();
-    const nics = await manager
-      .createQueryBuilder(VmNicEntity, 'n')
-      .innerJoinAndSelect('n.nic', 'nic')
-      .where('n.vmid IN (:...ids)', { ids })
-      .orderBy('n.position', 'ASC')
-      .getMany();
-    const forwards = await manager
-      .createQueryBuilder(VmPortForwardEntity, 'f')
-      .where('f.vmid IN (:...ids)', { ids })
-      .orderBy('f.position', 'ASC')
-      .getMany();
+    const inOrder = { where: { vmid: In(ids) }, order: { position: 'ASC' as const } };
+    const [storage, nics, forwards] = await Promise.all([
+      manager.find(VmStorageEntity, inOrder),
+      manager.find(VmNicEntity, inOrder),
+      manager.find(VmPortForwardEntity, inOrder),
+    ]);
     return vms.map((vm) => ({
       vm,
-      storage: storage.filter((a) => a.vmid === vm.vmid).map((a) => ({ role: a.role, storage: a.storage!, writable: a.writable })),
-      nics: nics.filter((n) => n.vmid === vm.vmid).map((n) => ({ mac: n.mac, nic: n.nic! })),
-      portForwards: forwards
-        .filter((f) => f.vmid === vm.vmid)
-        .map((f) => ({ protocol: f.protocol, host_port: f.hostPort, guest_port: f.guestPort })),
+      storage: storage.filter((a) => a.vmid === vm.vmid).map(({ stid, role, writable }) => ({ stid, role, writable })),
+      nics: nics.filter((n) => n.vmid === vm.vmid).map(({ nicid, mac }) => ({ nicid, mac })),
+      portForwards: forwards.filter((f) => f.vmid === vm.vmid).map((f) => ({ protocol: f.protocol, host_port: f.hostPort, guest_port: f.guestPort })),
+    }));
+  }
+
+  private async withAttachments(vms: VmEntity[], manager: EntityManager = this.dataSource.manager): Promise<VmRecord[]> {
+    const rows = await this.attachmentRowsOf(vms, manager);
+    const stids = [...new Set(rows.flatMap((r) => r.storage.map((a) => a.stid)))];
+    const nicids = [...new Set(rows.flatMap((r) => r.nics.map((n) => n.nicid)))];
+    const [images, nics] = await Promise.all([
+      stids.length ? manager.findBy(StorageEntity, { stid: In(stids) }) : [],
+      nicids.length ? manager.findBy(NicEntity, { nicid: In(nicids) }) : [],
+    ]);
+    const imageById = new Map(images.map((image) => [image.stid, image]));
+    const nicById = new Map(nics.map((nic) => [nic.nicid, nic]));
+    return rows.map((r) => ({
+      ...r,
+      storage: r.storage.map((a) => ({ ...a, storage: imageById.get(a.stid)! })),
+      nics: r.nics.map((n) => ({ ...n, nic: nicById.get(n.nicid)! })),
     }));
   }
 }
 
 /** The vms columns of a definition (attachments are rows of their own). */
-function columnsOf(definition: VmDefinition): Partial<VmEntity> {
+export function columnsOf(definition: VmDefinition): Partial<VmEntity> {
   return {
     name: definition.name,
     type: definition.type,

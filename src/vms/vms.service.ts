@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
-import { UnitOfWork } from '../database/unit-of-work';
+import { isUniqueViolation, UnitOfWork } from '../database/unit-of-work';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
@@ -20,7 +20,8 @@ import { VmFiles } from './vm-files';
 import { checkAgainstHost } from './vm-host-limits';
 import { VmLocks } from './vm-locks';
 import { assertPortsFree, checkPortForwards } from './vm-port-forwards';
-import { VmRecord, VmsRepository } from './vms.repository';
+import { VmEntity } from './entities/vm.entity';
+import { AttachmentRows, columnsOf, VmRecord, VmRows, VmsRepository } from './vms.repository';
 
 interface ResolvedResources {
   storage: Array<{ role: StorageRole; image: StorageEntity }>;
@@ -50,23 +51,31 @@ export class VmsService {
     private readonly causes: VmStateCauses,
   ) {}
 
+  /**
+   * A new VM, written in one transaction with as few statements as it has rows: the name
+   * check is the unique index, and the record is built from what was just written rather
+   * than read back. Its directory and console FIFO are made before the transaction, which
+   * needs no lock for them.
+   */
   async create(caller: AuthenticatedUser, cid: string, definition: VmDefinition): Promise<VmRecord> {
     checkAgainstHost(definition, this.hypervisor.capabilities);
     const resources = await this.resolveResources(caller, definition);
     checkPortForwards(definition.port_forwards, resources.nics);
     const vmid = randomUUID();
+    const attachments = this.attachmentRows(resources, []);
     let created: VmRecord;
     try {
+      await this.files.prepare(vmid);
       created = await this.unitOfWork.run(async (manager) => {
-        await this.assertNameFree(manager, cid, definition.name);
         await this.assertWritableFree(manager, resources);
         await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
-        await this.repository.insert(manager, vmid, cid, definition);
-        await this.writeAttachments(manager, vmid, resources, []);
-        await this.repository.replacePortForwards(manager, vmid, definition.port_forwards);
-        const record = (await this.repository.load(vmid, manager))!;
+        await this.repository.insert(manager, vmid, cid, definition, attachments).catch(async (error: unknown) => {
+          if (isUniqueViolation(error)) await this.assertNameFree(manager, cid, definition.name);
+          throw error;
+        });
+        const record = newRecord(vmid, cid, definition, resources, attachments);
         // Inside the transaction: a definition the driver refuses leaves no row behind.
-        await this.defineInDriver(record);
+        await this.defineInDriver(record, { filesPrepared: true });
         return record;
       });
     } catch (error) {
@@ -77,14 +86,22 @@ export class VmsService {
     return created;
   }
 
+  /** The VM with what it attaches, read fresh: for operations that define, start or change it. */
   async get(vmid: string): Promise<VmRecord> {
     const record = await this.repository.load(vmid);
     if (!record) throw new ApiError('VM_NOT_FOUND', `VM ${vmid} does not exist`);
     return record;
   }
 
-  list(cid: string, limit: number, offset: number): Promise<{ records: VmRecord[]; total: number }> {
-    return this.repository.page(cid, limit, offset);
+  /** The VM's rows as reads answer them (from memory after the first read). */
+  async view(vmid: string): Promise<VmRows> {
+    const rows = await this.repository.view(vmid);
+    if (!rows) throw new ApiError('VM_NOT_FOUND', `VM ${vmid} does not exist`);
+    return rows;
+  }
+
+  list(cid: string, limit: number, offset: number): Promise<{ rows: VmRows[]; total: number }> {
+    return this.repository.viewPage(cid, limit, offset);
   }
 
   /** Changes a stopped VM's definition; fields not given keep their value. */
@@ -94,16 +111,15 @@ export class VmsService {
       this.assertStopped(vmid);
       const definition = { ...definitionOf(current), ...stripUndefined(changes) };
       checkAgainstHost(definition, this.hypervisor.capabilities);
-      const kept = new Set([...current.storage.map((a) => a.storage.stid), ...current.nics.map((n) => n.nic.nicid)]);
+      const kept = new Set([...current.storage.map((a) => a.stid), ...current.nics.map((n) => n.nicid)]);
       const resources = await this.resolveResources(caller, definition, kept);
       checkPortForwards(definition.port_forwards, resources.nics);
       const updated = await this.unitOfWork.run(async (manager) => {
         await this.assertNameFree(manager, current.vm.cid, definition.name, vmid);
         await this.assertWritableFree(manager, resources, vmid);
         await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
-        await this.repository.updateDefinition(manager, vmid, definition);
-        await this.writeAttachments(manager, vmid, resources, current.nics.map((n) => n.mac));
-        await this.repository.replacePortForwards(manager, vmid, definition.port_forwards);
+        // Keep a NIC's MAC across edits so the guest's network configuration stays valid.
+        await this.repository.update(manager, vmid, current.vm.cid, definition, this.attachmentRows(resources, current.nics.map((n) => n.mac)));
         const updated = (await this.repository.load(vmid, manager))!;
         if (this.hypervisor.knows(vmid)) await this.hypervisor.destroy(vmid);
         try {
@@ -141,13 +157,11 @@ export class VmsService {
         const record = await this.unitOfWork.run(async (manager) => {
           await this.assertNameFree(manager, target.cid, name);
           await this.storage.saveClones(manager, [...copies.values()]);
-          await this.repository.insert(manager, cloneVmid, target.cid, { ...definitionOf(source), name });
-          await this.repository.replaceAttachments(
-            manager,
-            cloneVmid,
-            source.storage.map(({ role, storage, writable }) => ({ stid: copies.get(storage.stid)?.image.stid ?? storage.stid, role, writable })),
-            source.nics.map(({ nic }) => ({ nicid: nic.nicid, mac: randomMac() })),
-          );
+          // A host port belongs to one VM: the clone forwards none until given its own.
+          await this.repository.insert(manager, cloneVmid, target.cid, { ...definitionOf(source), name, port_forwards: [] }, {
+            storage: source.storage.map(({ stid, role, writable }) => ({ stid: copies.get(stid)?.image.stid ?? stid, role, writable })),
+            nics: source.nics.map(({ nicid }) => ({ nicid, mac: randomMac() })),
+          });
           // The final files before the definition: a hypervisor may check the disks exist.
           await this.storage.completeClones([...copies.values()]);
           const created = (await this.repository.load(cloneVmid, manager))!;
@@ -191,11 +205,12 @@ export class VmsService {
 
   /**
    * Defines a stored VM in the driver (at creation, at start, after a change), making its
-   * directory and console FIFO first; a refusal becomes an API error (apiErrorOf).
+   * directory and console FIFO first unless the caller has; a refusal becomes an API error
+   * (apiErrorOf).
    */
-  async defineInDriver(record: VmRecord): Promise<void> {
+  async defineInDriver(record: VmRecord, { filesPrepared = false } = {}): Promise<void> {
     const { vmid } = record.vm;
-    await this.files.prepare(vmid);
+    if (!filesPrepared) await this.files.prepare(vmid);
     try {
       await this.hypervisor.create(vmid, this.configBuilder.build(record));
     } catch (error) {
@@ -245,25 +260,34 @@ export class VmsService {
     }
   }
 
-  private async writeAttachments(manager: EntityManager, vmid: string, resources: ResolvedResources, macs: string[]): Promise<void> {
+  /** The attachment rows of these resources; NICs keep the MACs given, by position, and get fresh ones beyond. */
+  private attachmentRows(resources: ResolvedResources, macs: string[]): AttachmentRows {
     const seen = new Set<string>();
     for (const { image } of resources.storage) {
       if (seen.has(image.stid)) throw new ApiError('VALIDATION_FAILED', `Invalid request: storage ${image.stid} is listed twice`);
       seen.add(image.stid);
     }
-    await this.repository.replaceAttachments(
-      manager,
-      vmid,
-      resources.storage.map(({ role, image }) => ({ stid: image.stid, role, writable: role === 'disk' && !attachesReadOnly(image) })),
-      // Keep a NIC's MAC across edits so the guest's network configuration stays valid.
-      resources.nics.map((nic, position) => ({ nicid: nic.nicid, mac: macs[position] ?? randomMac() })),
-    );
+    return {
+      storage: resources.storage.map(({ role, image }) => ({ stid: image.stid, role, writable: role === 'disk' && !attachesReadOnly(image) })),
+      nics: resources.nics.map((nic, position) => ({ nicid: nic.nicid, mac: macs[position] ?? randomMac() })),
+    };
   }
 
   private assertStopped(vmid: string): void {
     const state = this.driverState(vmid);
     if (state !== 'STOPPED') throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; its definition can only change while it is stopped`);
   }
+}
+
+/** The record of a VM just written from `definition`, built from what was written. */
+function newRecord(vmid: string, cid: string, definition: VmDefinition, resources: ResolvedResources, attachments: AttachmentRows): VmRecord {
+  const vm = Object.assign(new VmEntity(), { vmid, cid, state: 'STOPPED' as const, lastError: null, ...columnsOf(definition) });
+  return {
+    vm,
+    storage: attachments.storage.map((row, i) => ({ ...row, storage: resources.storage[i].image })),
+    nics: attachments.nics.map((row, i) => ({ ...row, nic: resources.nics[i] })),
+    portForwards: definition.port_forwards,
+  };
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -16,7 +16,7 @@ import { VmFiles } from '../../src/vms/vm-files';
 import { VmEvents } from '../../src/vms/events/vm-events.service';
 import { VmStateCauses } from '../../src/vms/events/vm-state-causes';
 import { VmLocks } from '../../src/vms/vm-locks';
-import { NicAttachmentRow, StorageAttachmentRow, VmRecord, VmsRepository } from '../../src/vms/vms.repository';
+import { AttachmentRows, NicAttachmentRow, StorageAttachmentRow, VmRecord, VmsRepository } from '../../src/vms/vms.repository';
 import { VmsService } from '../../src/vms/vms.service';
 import { rejectionOf } from '../support/api-error';
 import { CallLog, strictFake } from '../support/strict-fake';
@@ -67,15 +67,16 @@ function world(setup: Setup = {}) {
   const repository = strictFake<VmsRepository>('repository', {
     nameHolder: log.track('nameHolder', async () => setup.nameHolder ?? null),
     writableHolder: log.track('writableHolder', async () => setup.writableHolder ?? null),
-    insert: log.track('insert', async () => undefined),
-    replaceAttachments: async (_m: EntityManager, _vmid: string, storage: StorageAttachmentRow[], nics: NicAttachmentRow[]) => {
-      log.calls.push('replaceAttachments');
-      Object.assign(written, { storage, nics });
-    },
+    // As SQLite does: a name the catalog holds fails on the unique index.
+    insert: log.track('insert', async (_m: EntityManager, _vmid: string, _cid: string, _d: VmDefinition, attachments: AttachmentRows) => {
+      if (setup.nameHolder) throw new Error('SQLITE_CONSTRAINT: UNIQUE constraint failed: vms.cid, vms.name');
+      Object.assign(written, attachments);
+    }),
+    update: log.track('update', async (_m: EntityManager, _vmid: string, _cid: string, _d: VmDefinition, attachments: AttachmentRows) => {
+      Object.assign(written, attachments);
+    }),
     load: async () => setup.current ?? record,
-    updateDefinition: log.track('updateDefinition', async () => undefined),
     portForwardHolder: log.track('portForwardHolder', async () => null),
-    replacePortForwards: log.track('replacePortForwards', async () => undefined),
   });
   const storage = strictFake<StorageService>('storage', {
     // The real rule lives in StorageService; here only what was asked for comes back, and
@@ -128,15 +129,15 @@ describe('VmsService (fakes, no app)', () => {
     assert.equal(written.nics?.length, 1);
     assert.match(written.nics![0].mac, /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/, 'a locally administered unicast MAC');
     // Written first, then defined in the driver, inside the one transaction.
-    const writes = log.calls.map((c) => c.split('(')[0]).filter((c) => ['insert', 'replaceAttachments', 'driver.create'].includes(c));
-    assert.deepEqual(writes, ['insert', 'replaceAttachments', 'driver.create']);
+    const writes = log.calls.map((c) => c.split('(')[0]).filter((c) => ['insert', 'driver.create'].includes(c));
+    assert.deepEqual(writes, ['insert', 'driver.create']);
   });
 
   it('a change may keep what the VM already attaches even if the caller cannot see it, and keeps its MACs', async () => {
     const current = {
       vm: { vmid: 'vm1', cid: CID, name: 'web', type: 'EFI', cpuCount: 1, memorySizeMb: 512, displays: [], rosetta: false, autostart: false, cmdline: null, simOptions: null },
-      storage: [{ role: 'disk', storage: image('someone-elses') }],
-      nics: [{ mac: '02:00:00:00:00:01', nic: nic('nat') }],
+      storage: [{ stid: 'someone-elses', role: 'disk', writable: true, storage: image('someone-elses') }],
+      nics: [{ nicid: 'nat', mac: '02:00:00:00:00:01', nic: nic('nat') }],
       portForwards: [],
     } as unknown as VmRecord;
     const { service, written } = world({ visibleStorage: [image('someone-elses')], usableNics: [nic('nat')], current });

@@ -1,10 +1,10 @@
 import { HostCapabilities, VmState } from '../../hypervisor/hypervisor-driver';
 import { definitionOf } from '../vm-definition';
-import { VmRecord } from '../vms.repository';
+import { VmRows } from '../vms.repository';
 import { VmDto } from './vm.dto';
 
 /** The wire form of a VM; `state` is the driver's, `notes` what the host cannot honour. */
-export function mapVm(record: VmRecord, state: VmState, caps: HostCapabilities): VmDto {
+export function mapVm(record: VmRows, state: VmState, caps: HostCapabilities): VmDto {
   const { vm, nics, storage } = record;
   const { sim: _sim, nics: _nicIds, displays, kernel, initrd, cmdline, restore_image, ...definition } = definitionOf(record);
   const notes: string[] = [];
@@ -13,9 +13,9 @@ export function mapVm(record: VmRecord, state: VmState, caps: HostCapabilities):
     vmid: vm.vmid,
     catalog: vm.cid,
     ...definition,
-    read_only_storage_devices: storage.filter((a) => a.role === 'disk' && !a.writable).map((a) => a.storage.stid),
+    read_only_storage_devices: storage.filter((a) => a.role === 'disk' && !a.writable).map((a) => a.stid),
     displays: displays.map((d) => ({ description: d.description ?? '', width: d.width, height: d.height })),
-    nics: nics.map((n) => ({ nicid: n.nic.nicid, mac: n.mac })),
+    nics: nics.map(({ nicid, mac }) => ({ nicid, mac })),
     kernel: kernel ?? null,
     initrd: initrd ?? null,
     cmdline: cmdline ?? null,
