@@ -254,24 +254,33 @@ export class VmsRepository implements CatalogIdResolver {
 
   /**
    * Records what the hypervisor reports (a state, an error, or both), in order, inside the
-   * caller's transaction (the VMs are read in one query); returns what each committed write
-   * changed, for the event log, or null for a VM that no longer exists.
+   * caller's transaction; returns what each change did, for the event log, or null for a VM
+   * that no longer exists. The VMs are read in one query, and only where each VM ends up is
+   * written: one UPDATE per distinct outcome (a burst of VMs reaching RUNNING is one).
    */
   async recordIn(manager: EntityManager, changes: Array<{ vmid: string } & ReportedChange>): Promise<Array<RecordedChange | null>> {
     const rows = await manager.find(VmEntity, { where: { vmid: In([...new Set(changes.map((c) => c.vmid))]) }, select: { vmid: true, cid: true, state: true } });
     const current = new Map(rows.map((row) => [row.vmid, row]));
-    const recorded: Array<RecordedChange | null> = [];
-    for (const { vmid, ...change } of changes) {
+    const outcomes = new Map<string, ReportedChange>();
+    const recorded = changes.map(({ vmid, state, lastError }) => {
       const row = current.get(vmid);
-      if (!row) {
-        recorded.push(null);
-        continue;
-      }
+      if (!row) return null;
+      const outcome = outcomes.get(vmid) ?? {};
+      if (state !== undefined) outcome.state = state;
+      if (lastError !== undefined) outcome.lastError = lastError;
+      outcomes.set(vmid, outcome);
+      const previousState = row.state;
+      row.state = state ?? row.state;
+      return { vmid, cid: row.cid, previousState, state: row.state, lastError: lastError ?? null };
+    });
+    const vmidsByOutcome = new Map<string, string[]>();
+    for (const [vmid, outcome] of outcomes) {
       this.changed(manager, vmid);
-      await manager.update(VmEntity, { vmid }, change);
-      recorded.push({ vmid, cid: row.cid, previousState: row.state, state: change.state ?? row.state, lastError: change.lastError ?? null });
-      row.state = change.state ?? row.state;
+      const key = JSON.stringify(outcome);
+      vmidsByOutcome.set(key, [...(vmidsByOutcome.get(key) ?? []), vmid]);
     }
+    vmidsByOutcome.delete('{}');
+    for (const [outcome, vmids] of vmidsByOutcome) await manager.update(VmEntity, { vmid: In(vmids) }, JSON.parse(outcome) as ReportedChange);
     return recorded;
   }
 
