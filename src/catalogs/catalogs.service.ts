@@ -10,17 +10,14 @@ import { GroupEntity } from '../identity/entities/group.entity';
 import { VmsService } from '../vms/vms.service';
 import { CatalogEntity } from './entities/catalog.entity';
 import { CatalogShareEntity } from './entities/catalog-share.entity';
-import { PermissionSet } from './permissions/catalog-permission';
+import { Share } from './permissions/catalog-permission';
 import { CatalogAccess, CatalogPermissionsService, Page } from './permissions/catalog-permissions.service';
-
-export type Share = { gid: string } & PermissionSet;
 
 /** Catalogs and their shares. Who may call what is decided by the guard before these run. */
 @Injectable()
 export class CatalogsService {
   constructor(
     @InjectRepository(CatalogEntity) private readonly catalogs: Repository<CatalogEntity>,
-    @InjectRepository(CatalogShareEntity) private readonly shares: Repository<CatalogShareEntity>,
     private readonly permissions: CatalogPermissionsService,
     private readonly vms: VmsService,
     private readonly unitOfWork: UnitOfWork,
@@ -63,8 +60,9 @@ export class CatalogsService {
     return this.permissions.listVisible(caller, page);
   }
 
-  listShares(cid: string): Promise<CatalogShareEntity[]> {
-    return this.shares.find({ where: { cid }, order: { gid: 'ASC' } });
+  /** The catalog's shares, by group id; from memory after the first read (CatalogPermissionsService). */
+  async listShares(cid: string): Promise<Share[]> {
+    return (await this.permissions.sharesOf(cid)) ?? [];
   }
 
   /** Creates the share, or replaces every flag of an existing one (which may take permissions away). */

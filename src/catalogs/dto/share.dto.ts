@@ -1,7 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { BooleanField, UuidField } from '../../common/validation/fields';
-import { CatalogShareEntity } from '../entities/catalog-share.entity';
-import { CATALOG_PERMISSIONS } from '../permissions/catalog-permission';
+import { CATALOG_PERMISSIONS, Share } from '../permissions/catalog-permission';
 
 const CID_EXAMPLE = '3f2a8c1e-7b4d-4e9a-a1c2-5d6e7f8a9b0c';
 const GID_EXAMPLE = '5a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
@@ -67,6 +66,6 @@ export class RevokedShareDto {
   gid: string;
 }
 
-export function mapShare(share: CatalogShareEntity): ShareDto {
+export function mapShare(share: Share): ShareDto {
   return { gid: share.gid, ...Object.fromEntries(CATALOG_PERMISSIONS.map((p) => [p, Boolean(share[p])])) } as ShareDto;
 }

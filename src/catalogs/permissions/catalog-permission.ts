@@ -4,6 +4,9 @@ export type CatalogPermission = (typeof CATALOG_PERMISSIONS)[number];
 
 export type PermissionSet = Record<CatalogPermission, boolean>;
 
+/** A catalog's share with one group: the group and its flags. */
+export type Share = { gid: string } & PermissionSet;
+
 export function permissionSet(granted: (p: CatalogPermission) => boolean): PermissionSet {
   return Object.fromEntries(CATALOG_PERMISSIONS.map((p) => [p, granted(p)])) as PermissionSet;
 }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AccessChanges, ReadThroughCache } from '../../common/access-changes';
 import { AuthenticatedUser } from '../../identity/auth/authenticated-user';
-import { ALL_PERMISSIONS, CATALOG_PERMISSIONS, CatalogPermission, PermissionSet, permissionSet } from './catalog-permission';
+import { ALL_PERMISSIONS, CATALOG_PERMISSIONS, CatalogPermission, PermissionSet, permissionSet, Share } from './catalog-permission';
 
 export interface CatalogAccess {
   cid: string;
@@ -80,6 +80,13 @@ export class CatalogPermissionsService {
       groupname: facts.groupname,
       permissions: full ? ALL_PERMISSIONS : permissionSet((p) => shares.some((share) => share[p])),
     };
+  }
+
+  /** The catalog's shares, ordered by group id; null if it does not exist. */
+  async sharesOf(cid: string): Promise<Share[] | null> {
+    const facts = await this.catalogs.get(cid, () => this.readFacts(cid));
+    if (!facts) return null;
+    return [...facts.shares].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([gid, permissions]) => ({ gid, ...permissions }));
   }
 
   /** The catalogs the caller can see, with the caller's permissions on each. */
