@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { mapConcurrently } from '../common/concurrency';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { VmChangeRecorder } from './events/vm-change-recorder';
 import { VmStateCauses } from './events/vm-state-causes';
@@ -12,6 +13,9 @@ import { VmsService } from './vms.service';
  * what the driver reports (a QEMU process that outlived the server is re-attached), and
  * autostart VMs are started.
  */
+/** VMs defined at once at start. */
+const DEFINE_CONCURRENCY = 16;
+
 @Injectable()
 export class VmReconciliationService implements OnApplicationBootstrap {
   private readonly logger = new Logger('VmReconciliation');
@@ -30,20 +34,25 @@ export class VmReconciliationService implements OnApplicationBootstrap {
     const records = await this.repository.all();
     await this.files.removeAllBut(records.map((r) => r.vm.vmid));
     const autostart: string[] = [];
+    // Defining is mostly waiting on files (the VM's directory and console FIFO), so VMs are
+    // defined several at a time; what follows goes in the records' order.
+    const definitionErrors = await mapConcurrently(records, DEFINE_CONCURRENCY, async (record) => {
+      try {
+        // A re-attached QEMU reports its state while being defined: that is what reconciliation found.
+        await this.causes.during(record.vm.vmid, 'reconcile', () => this.vms.defineInDriver(record));
+        return undefined;
+      } catch (error) {
+        return `could not be defined in the ${this.hypervisor.driverName} driver at start: ${(error as Error).message}`;
+      }
+    });
     // Only what differs from the record is written, in a few batched transactions (the
     // recorder joins changes that wait for their turn): one commit per VM made a start with
     // 10,000 VMs take seconds.
     const written: Array<Promise<void>> = [];
-    for (const record of records) {
+    for (const [i, record] of records.entries()) {
       const { vmid, name } = record.vm;
-      let lastError: string | undefined;
-      try {
-        // A re-attached QEMU reports its state while being defined: that is what reconciliation found.
-        await this.causes.during(vmid, 'reconcile', () => this.vms.defineInDriver(record));
-      } catch (error) {
-        lastError = `could not be defined in the ${this.hypervisor.driverName} driver at start: ${(error as Error).message}`;
-        this.logger.error(`VM ${name} (${vmid}) ${lastError}`);
-      }
+      const lastError = definitionErrors[i];
+      if (lastError) this.logger.error(`VM ${name} (${vmid}) ${lastError}`);
       const state = this.vms.driverState(vmid);
       if (state !== record.vm.state) this.logger.log(`VM ${name} (${vmid}): recorded ${record.vm.state}, driver reports ${state}`);
       if (state !== record.vm.state || lastError) written.push(this.recorder.record({ vmid, state, ...(lastError ? { lastError } : {}), cause: 'reconcile' }));
