@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import { Logger } from '@nestjs/common';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ApiError, shuttingDown } from './common/errors/api-error';
@@ -58,10 +58,11 @@ export function createFastifyAdapter(config: AppConfig): FastifyAdapter {
  * says which are missing. Fastify parses no body when there is no content type.
  */
 function acceptEmptyJsonBodies(fastify: FastifyInstance): void {
-  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+  fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const { headers } = request;
     const empty = headers['transfer-encoding'] === undefined && (headers['content-length'] ?? '0') === '0';
     if (empty && headers['content-type']?.startsWith('application/json')) delete headers['content-type'];
+    done();
   });
 }
 
@@ -76,11 +77,10 @@ export function enableGracefulShutdown(app: NestFastifyApplication, config: AppC
   const logger = new Logger('Shutdown');
   const fastify = app.getHttpAdapter().getInstance();
   let stopping = false;
-  fastify.addHook('onRequest', async (_request: FastifyRequest, reply: FastifyReply) => {
-    if (!stopping) return;
+  fastify.addHook('onRequest', (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    if (!stopping) return done();
     const { status, body } = mapError(shuttingDown());
-    void reply.header('connection', 'close');
-    return reply.code(status).send(body);
+    void reply.header('connection', 'close').code(status).send(body);
   });
   const drainMs = (config.gracefulStopSeconds + 5) * 1000;
   const stop = async (signal: string) => {
@@ -104,31 +104,32 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
   app.useGlobalPipes(createValidationPipe());
 
   const fastify = app.getHttpAdapter().getInstance();
-  // Fixes the logged URL while the query is still the one the client sent (see urlForLog).
-  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+  // Hooks run on every request, so they are plain callbacks: an async hook costs a promise
+  // and a turn of the hook runner each.
+  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    // Fixes the logged URL while the query is still the one the client sent (see urlForLog).
     urlForLog(request);
+    void reply.header('x-request-id', request.id);
+    done();
   });
-  // Refused before the validation pipe, whose recursion a deep body would overflow.
-  fastify.addHook('preValidation', async (request: FastifyRequest) => {
+  fastify.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    // Refused before the validation pipe, whose recursion a deep body would overflow.
     if (nestsDeeperThan(request.body, JSON_DEPTH_LIMIT)) {
-      throw new ApiError('MALFORMED_BODY', `The request body nests deeper than ${JSON_DEPTH_LIMIT} levels`);
+      return done(new ApiError('MALFORMED_BODY', `The request body nests deeper than ${JSON_DEPTH_LIMIT} levels`));
     }
-  });
-  // The seed's GET endpoints take their fields from a JSON body; clients that cannot send
-  // one use the query string. Folding the body into the query lets one @Query() DTO (which
-  // is also what the OpenAPI document shows) serve both.
-  fastify.addHook('preValidation', async (request: FastifyRequest) => {
+    // The seed's GET endpoints take their fields from a JSON body; clients that cannot send
+    // one use the query string. Folding the body into the query lets one @Query() DTO (which
+    // is also what the OpenAPI document shows) serve both.
     if (request.method === 'GET' && isPlainObject(request.body)) {
       request.query = { ...(request.query as object), ...request.body };
     }
+    done();
   });
   // Image uploads: the handler streams the raw request to disk, so the parser leaves it unread.
   fastify.addContentTypeParser('application/octet-stream', (_request: FastifyRequest, _payload: unknown, done: (err: null) => void) => done(null));
-  fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
-    void reply.header('x-request-id', request.id);
-  });
-  fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+  fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     AccessLog.write(request, reply.statusCode, reply.elapsedTime);
+    done();
   });
 
   setupSwagger(app, config);

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import { ApiError } from '../errors/api-error';
 import { mapError } from '../errors/error-body';
 
@@ -16,15 +16,15 @@ export function answerWrongMethods(fastify: FastifyInstance): void {
     for (const method of [route.method].flat()) methods.add(method);
     methodsByPath.set(route.url, methods);
   });
-  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.routeOptions.url !== undefined) return; // a route matched
+  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    if (request.routeOptions.url !== undefined) return done(); // a route matched
     const path = request.url.split('?')[0];
     const methods = methodsByPath.get(path);
-    if (!methods) return; // no such path: the 404
+    if (!methods) return done(); // no such path: the 404
     const allow = [...methods].sort().join(', ');
     void reply.header('allow', allow);
-    if (request.method === 'OPTIONS') return reply.code(204).send();
+    if (request.method === 'OPTIONS') return void reply.code(204).send();
     const { status, body } = mapError(new ApiError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; it takes ${allow}`));
-    return reply.code(status).send(body);
+    void reply.code(status).send(body);
   });
 }
