@@ -98,6 +98,17 @@ describe('API tokens', () => {
     assert.equal((await setState(t, w.owner.token, vmid, 'STOPPED', true)).status, 200);
   });
 
+  it('an unfiltered event stream of a token limited to one catalog carries that catalog\'s events only', async () => {
+    const token = await createToken(w.owner.token, scoped(w.cid, ['view']));
+    const stream = await SseClient.open(`http://127.0.0.1:${port}/v/events`, { authorization: `Bearer ${token.secret}` });
+    assert.equal(stream.status, 200);
+    const hidden = await createEfiVm(t, w.owner.token, { name: 'hidden', catalog: otherCid });
+    const shown = await createEfiVm(t, w.owner.token, { name: 'shown', catalog: w.cid });
+    await stream.waitFor((e) => e.event === 'created' && json(e).vmid === shown, 3000, 'the creation in the token\'s catalog');
+    assert.deepEqual(stream.events.filter((e) => e.event !== 'end' && json(e).vmid === hidden), [], 'nothing of the other catalog');
+    stream.close();
+  });
+
   it('a token without a catalog list acts with all of its user\'s rights, beyond catalogs too', async () => {
     const token = await createToken(w.owner.token, { name: 'unscoped' });
     const stid = await createDisk(t, token.secret, w.gid, 'made-by-token', 1);
