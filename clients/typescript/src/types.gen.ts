@@ -15,11 +15,16 @@ export type ApiTokenCatalogDto = {
     permissions: Array<'manage' | 'view' | 'create' | 'alter' | 'remove' | 'state' | 'interact'>;
 };
 
+export type ApiTokenCatalogScopeDto = {
+    cid: string;
+    permissions: Array<'manage' | 'view' | 'create' | 'alter' | 'remove' | 'state' | 'interact'>;
+};
+
 export type ApiTokenCreatedDto = {
     /**
      * The catalogs the token is limited to; null: every catalog, with the user's permissions
      */
-    catalogs: Array<ApiTokenCatalogDto> | null;
+    catalogs: Array<ApiTokenCatalogScopeDto> | null;
     /**
      * Unix seconds
      */
@@ -51,7 +56,7 @@ export type ApiTokenDto = {
     /**
      * The catalogs the token is limited to; null: every catalog, with the user's permissions
      */
-    catalogs: Array<ApiTokenCatalogDto> | null;
+    catalogs: Array<ApiTokenCatalogScopeDto> | null;
     /**
      * Unix seconds
      */

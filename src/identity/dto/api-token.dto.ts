@@ -36,6 +36,15 @@ export class ApiTokenCatalogDto {
   permissions: CatalogPermission[];
 }
 
+/** One catalog of a token's scope, as replies show it (a schema apart from the request's, which is closed). */
+export class ApiTokenCatalogScopeDto {
+  @ApiProperty({ format: 'uuid', example: CID_EXAMPLE })
+  cid: string;
+
+  @ApiProperty({ type: 'array', items: { type: 'string', enum: [...CATALOG_PERMISSIONS] }, example: ['view', 'state'] })
+  permissions: CatalogPermission[];
+}
+
 function TokenCatalogsField() {
   return applyDecorators(
     ApiPropertyOptional({
@@ -95,8 +104,8 @@ export class ApiTokenDto {
   @ApiProperty({ example: false, description: 'Only requests that change nothing' })
   read_only: boolean;
 
-  @ApiProperty({ type: [ApiTokenCatalogDto], nullable: true, description: 'The catalogs the token is limited to; null: every catalog, with the user\'s permissions' })
-  catalogs: ApiTokenCatalogDto[] | null;
+  @ApiProperty({ type: [ApiTokenCatalogScopeDto], nullable: true, description: 'The catalogs the token is limited to; null: every catalog, with the user\'s permissions' })
+  catalogs: ApiTokenCatalogScopeDto[] | null;
 
   @ApiProperty({ type: 'integer', example: 1764662400, description: 'Unix seconds' })
   created: number;
