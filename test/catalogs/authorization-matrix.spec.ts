@@ -59,9 +59,7 @@ describe('catalog authorization matrix', () => {
   /** An API token of the owning group member, limited to catalog `cid` with `permissions` (none: no limits). */
   async function ownersApiToken(cid?: string, permissions: readonly CatalogPermission[] = []): Promise<string> {
     const body = { name: `matrix-${++tokenNames}`, ...(cid ? { catalogs: [{ cid, permissions }] } : {}) };
-    const reply = await t.call({ method: 'PUT', url: '/u/token', token: ownerToken, body });
-    assert.equal(reply.status, 200, JSON.stringify(reply.body));
-    return reply.body.secret;
+    return (await t.createApiToken(ownerToken, body)).secret;
   }
 
   /** A fresh catalog per case, shared so that the case's callers hold what they should. */

@@ -7,6 +7,7 @@ import { ERROR_CODES, ErrorCode } from '../../src/common/errors/error-codes';
 import { CATALOG_COLLECTION_ENDPOINTS, CATALOG_ENDPOINTS } from '../catalogs/authorization-matrix.rows';
 import { LogCapture } from '../support/log-capture';
 import { MatrixRoute, routeKey } from '../support/matrix-route';
+import { HANDSHAKE, rawUpgrade } from '../support/raw-upgrade';
 import { json, SseClient } from '../support/sse-client';
 import { Call, Reply, TestApp } from '../support/test-app';
 import { createDisk, createEfiVm, makeVmWorld, setState, VmWorld } from '../support/vm-fixture';
@@ -43,10 +44,8 @@ describe('API tokens', () => {
   });
   after(() => t.close());
 
-  async function createToken(authkey: string, body: Record<string, unknown>): Promise<Token> {
-    const reply = await t.call({ method: 'PUT', url: '/u/token', token: authkey, body });
-    assert.equal(reply.status, 200, JSON.stringify(reply.body));
-    return { id: reply.body.id, secret: reply.body.secret };
+  function createToken(authkey: string, body: Record<string, unknown>): Promise<Token> {
+    return t.createApiToken(authkey, body);
   }
 
   let names = 0;
@@ -164,7 +163,7 @@ describe('API tokens', () => {
     it('cannot open a console (it takes input)', async () => {
       assert.equal((await setState(t, w.owner.token, vmid, 'RUNNING')).status, 200);
       try {
-        const reply = await upgrade(`/v/console/stream?vmid=${vmid}`, key);
+        const reply = await rawUpgrade(port, `/v/console/stream?vmid=${vmid}`, { ...HANDSHAKE, authorization: `Bearer ${key}` });
         assert.equal(reply.status, 401);
         assert.equal(reply.body.code, 'PERMISSION_DENIED');
       } finally {
@@ -172,26 +171,6 @@ describe('API tokens', () => {
       }
     });
   });
-
-  /** A WebSocket upgrade's refusal (status and body), or 101 (the socket is closed again). */
-  function upgrade(path: string, key: string): Promise<{ status: number; body?: any }> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${key}` } });
-      ws.on('unexpected-response', (req, res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          req.destroy();
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) });
-        });
-      });
-      ws.on('open', () => {
-        ws.close();
-        resolve({ status: 101 });
-      });
-      ws.on('error', reject);
-    });
-  }
 
   describe('revocation and expiry', () => {
     it('a revoked token is refused on the very next request', async () => {

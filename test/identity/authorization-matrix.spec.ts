@@ -27,11 +27,7 @@ describe('identity authorization matrix', () => {
     tokens.set('usermanager', (await t.createUser(root, 'um', [usermanager])).token);
     const plain = await t.createUser(root, 'plain');
     tokens.set('plain', plain.token);
-    const tokenOf = async (authkey: string, name: string) => {
-      const reply = await t.call({ method: 'PUT', url: '/u/token', token: authkey, body: { name } });
-      assert.equal(reply.status, 200, JSON.stringify(reply.body));
-      return reply.body as { id: string; secret: string };
-    };
+    const tokenOf = (authkey: string, name: string) => t.createApiToken(authkey, { name });
     tokens.set('api token of root', (await tokenOf(root, 'matrix')).secret);
     tokens.set('api token of plain', (await tokenOf(plain.token, 'matrix')).secret);
     const authkeys = new Set([root, tokens.get('usermanager'), plain.token]);

@@ -162,9 +162,7 @@ describe('/v and /r authorization matrix', () => {
   /** An API token of the owner, limited to catalog `cid` with `permissions` (none: no limits). */
   async function ownersApiToken(cid?: string, permissions: readonly CatalogPermission[] = []): Promise<string> {
     const body = { name: `matrix-${++seq}`, ...(cid ? { catalogs: [{ cid, permissions }] } : {}) };
-    const reply = await t.call({ method: 'PUT', url: '/u/token', token: owner.token, body });
-    assert.equal(reply.status, 200, JSON.stringify(reply.body));
-    return reply.body.secret;
+    return (await t.createApiToken(owner.token, body)).secret;
   }
 
   async function createNic(token: string, gid: string, description: string): Promise<string> {
