@@ -296,7 +296,7 @@ describe('API tokens', () => {
       await createToken(w.owner.token, { name: 'twice' });
       refused(await t.call({ method: 'PUT', url: '/u/token', token: w.owner.token, body: { name: 'twice' } }), 'TOKEN_NAME_TAKEN');
       assert.equal((await t.call({ method: 'PUT', url: '/u/token', token: w.root, body: { name: 'twice' } })).status, 200, 'another user may use the name');
-      for (const catalogs of [[{ cid: w.cid, permissions: [] }], [{ cid: w.cid, permissions: ['fly'] }], [{ cid: 'nope', permissions: ['view'] }], 'all']) {
+      for (const catalogs of [[{ cid: w.cid, permissions: [] }], [{ cid: w.cid, permissions: ['fly'] }], [{ cid: 'nope', permissions: ['view'] }], [{ cid: w.cid, permissions: ['view'] }, { cid: w.cid, permissions: ['state'] }], 'all']) {
         refused(await t.call({ method: 'PUT', url: '/u/token', token: w.owner.token, body: { name: 'bad', catalogs } }), 'VALIDATION_FAILED');
       }
     });

@@ -275,7 +275,7 @@ export type CreateApiTokenDto = {
      */
     authkey?: string;
     /**
-     * Limits the token to these catalogs, each with a subset of the seven permissions; it is then refused everything beyond them (resources, catalog creation, user and group lists). Left out: every catalog, with the user's permissions.
+     * Limits the token to these catalogs (each named once), each with a subset of the seven permissions; it is then refused everything beyond them (resources, catalog creation, user and group lists). Left out: every catalog, with the user's permissions.
      */
     catalogs?: Array<ApiTokenCatalogDto>;
     /**

@@ -51,11 +51,12 @@ function TokenCatalogsField() {
       type: [ApiTokenCatalogDto],
       maxItems: MAX_TOKEN_CATALOGS,
       description:
-        'Limits the token to these catalogs, each with a subset of the seven permissions; it is then refused everything beyond them (resources, catalog creation, user and group lists). Left out: every catalog, with the user\'s permissions.',
+        'Limits the token to these catalogs (each named once), each with a subset of the seven permissions; it is then refused everything beyond them (resources, catalog creation, user and group lists). Left out: every catalog, with the user\'s permissions.',
     }),
     IsOptional(),
     IsArray(),
     ArrayMaxSize(MAX_TOKEN_CATALOGS),
+    ArrayUnique((scope: ApiTokenCatalogDto) => scope?.cid, { message: '$property must name each catalog once' }),
     ValidateNested({ each: true }),
     Type(() => ApiTokenCatalogDto),
   );
