@@ -20,6 +20,7 @@ import { ErrorResponseDto } from './common/swagger/error-response.dto';
 import { VERSION } from './common/version';
 import { createValidationPipe } from './common/validation/validation.pipe';
 import { AppConfig } from './config/app-config';
+import type { AuthenticatedRequest } from './identity/auth/authenticated.decorator';
 
 /** JSON request bodies above this size get 413; uploads have their own, larger limit. */
 export const JSON_BODY_LIMIT = 1024 * 1024;
@@ -128,7 +129,7 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
   // Image uploads: the handler streams the raw request to disk, so the parser leaves it unread.
   fastify.addContentTypeParser('application/octet-stream', (_request: FastifyRequest, _payload: unknown, done: (err: null) => void) => done(null));
   fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    AccessLog.write(request, reply.statusCode, reply.elapsedTime);
+    AccessLog.write(request, reply.statusCode, reply.elapsedTime, (request as Partial<AuthenticatedRequest>).user?.token?.id);
     done();
   });
 
@@ -152,13 +153,15 @@ export function buildOpenApiDocument(app: NestFastifyApplication, basePath: stri
       .setDescription(
         'Headless virtual-machine manager. Authenticate with `POST /u/auth`, then send the authkey as ' +
           '`Authorization: Bearer <authkey>` (or as the `authkey` field of the body or query). ' +
+          'Programs may use an API token (`vtk_…`, made with `PUT /u/token`) the same way, wherever an authkey goes: ' +
+          'it acts as its user, narrowed to its scope. ' +
           'Every error body is `{code, message}`; the codes are listed in the ErrorResponse schema.',
       )
       .setVersion(VERSION)
-      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'authkey', description: 'An authkey from POST /u/auth' }, 'authkey')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'authkey', description: 'An authkey from POST /u/auth, or an API token (vtk_…) from PUT /u/token' }, 'authkey')
       .addServer(basePath || '/', basePath ? `This server, under its base path ${basePath}` : 'This server')
       .setLicense('MIT', 'https://opensource.org/licenses/MIT')
-      .addTag('identity', 'Users, groups, memberships and authkeys (`/u`)')
+      .addTag('identity', 'Users, groups, memberships, authkeys and API tokens (`/u`)')
       .addTag('catalogs', 'Catalogs of VMs and their shares with groups: the seven permissions (`/c`)')
       .addTag('resources', 'Storage images and NICs, owned by groups (`/r`)')
       .addTag('virtual machines', 'Definitions, state, events, console, screenshots and remote screen (`/v`)')

@@ -40,9 +40,9 @@ export class CatalogsController {
     return { cid: body.cid };
   }
 
-  @ApiOperation({ summary: 'The catalogs the caller can see, with the caller\'s permissions on each.' })
+  @ApiOperation({ summary: 'The catalogs the caller can see, with the caller\'s permissions on each (an API token: those of its scope, narrowed to it).' })
   @Get('list')
-  @Authenticated()
+  @Authenticated({ apiTokens: 'scoped' })
   @ApiOkResponse({ type: CatalogListDto })
   @ApiErrors(['VALIDATION_FAILED'])
   async listCatalogs(@CurrentUser() caller: AuthenticatedUser, @Query() query: ListCatalogsQueryDto): Promise<CatalogListDto> {

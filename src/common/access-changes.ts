@@ -6,7 +6,7 @@ import { Injectable } from '@nestjs/common';
  * between servers sharing one database; today they are delivered in-process.
  */
 export type AccessChange =
-  /** An authkey was revoked or renewed. */
+  /** An authkey was revoked or renewed, or an API token revoked (`keyHash`: the hash of its secret). */
   | { kind: 'authkey-dropped'; keyHash: string }
   /** A user's groups changed (assigned, unassigned) or a user was deleted. */
   | { kind: 'memberships-changed' }

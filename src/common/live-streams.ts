@@ -13,11 +13,11 @@ export interface StreamEnd {
   reason: string;
 }
 
-/** The authkey a stream was opened with. */
+/** The authkey (or API token) a stream was opened with. */
 export interface StreamCredential {
   keyHash: string;
-  /** Unix seconds. */
-  expiresAt: number;
+  /** Unix seconds; null: never (an API token without expiry, which only revocation ends). */
+  expiresAt: number | null;
 }
 
 /**
@@ -75,7 +75,8 @@ export class LiveStream {
   }
 
   endIfExpired(): void {
-    if (this.credential.expiresAt <= this.clock.nowSeconds()) this.end({ code: 4401, reason: 'AUTH_REQUIRED' });
+    const { expiresAt } = this.credential;
+    if (expiresAt !== null && expiresAt <= this.clock.nowSeconds()) this.end({ code: 4401, reason: 'AUTH_REQUIRED' });
   }
 
   /** The holder is done with the stream (its socket closed). */
@@ -168,7 +169,7 @@ export class LiveStreams implements OnModuleInit, OnModuleDestroy {
     return stream;
   }
 
-  /** The key was revoked (logout) or renewed: its streams end now (4401). */
+  /** The key was revoked (logout, API token revocation) or renewed: its streams end now (4401). */
   authkeyDropped(keyHash: string): void {
     for (const stream of this.streams) {
       if (stream.credential.keyHash === keyHash) stream.end({ code: 4401, reason: 'AUTH_REQUIRED' });

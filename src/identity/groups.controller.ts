@@ -22,7 +22,7 @@ export class GroupsController {
 
   @ApiOperation({ summary: 'Create a group (usermanager).' })
   @Put()
-  @Authenticated({ group: 'usermanager' })
+  @Authenticated({ group: 'usermanager', apiTokens: 'refused' })
   @ApiOkResponse({ type: GroupDto })
   @ApiErrors(['VALIDATION_FAILED', 'GROUPNAME_TAKEN'])
   async createGroup(@Body() body: CreateGroupDto): Promise<GroupDto> {
@@ -31,7 +31,7 @@ export class GroupsController {
 
   @ApiOperation({ summary: 'Delete a group; special and personal groups cannot be deleted (usermanager).' })
   @Delete()
-  @Authenticated({ group: 'usermanager' })
+  @Authenticated({ group: 'usermanager', apiTokens: 'refused' })
   @ApiOkResponse({ type: DeletedGroupDto })
   @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'PROTECTED_GROUP', 'GROUP_IN_USE'])
   async deleteGroup(@Body() body: GroupIdDto): Promise<DeletedGroupDto> {
@@ -49,7 +49,7 @@ export class GroupsController {
 
   @ApiOperation({ summary: 'Add a user to groups; only root may assign the root group (usermanager).' })
   @Put('assign')
-  @Authenticated({ group: 'usermanager' })
+  @Authenticated({ group: 'usermanager', apiTokens: 'refused' })
   @ApiOkResponse({ type: MembershipResultDto })
   @ApiErrors(['VALIDATION_FAILED', 'USER_NOT_FOUND', 'GROUP_NOT_FOUND', 'PROTECTED_GROUP'])
   async assignGroups(@CurrentUser() caller: AuthenticatedUser, @Body() body: MembershipDto): Promise<MembershipResultDto> {
@@ -58,7 +58,7 @@ export class GroupsController {
 
   @ApiOperation({ summary: 'Remove a user from groups; not from their personal group, root only by root (usermanager).' })
   @Delete('assign')
-  @Authenticated({ group: 'usermanager' })
+  @Authenticated({ group: 'usermanager', apiTokens: 'refused' })
   @ApiOkResponse({ type: MembershipResultDto })
   @ApiErrors(['VALIDATION_FAILED', 'USER_NOT_FOUND', 'GROUP_NOT_FOUND', 'PROTECTED_GROUP'])
   async revokeGroups(@CurrentUser() caller: AuthenticatedUser, @Body() body: MembershipDto): Promise<MembershipResultDto> {

@@ -13,7 +13,7 @@ export class UsersController {
 
   @ApiOperation({ summary: 'Create a user, their personal group, and memberships (usermanager).' })
   @Put()
-  @Authenticated({ group: 'usermanager' })
+  @Authenticated({ group: 'usermanager', apiTokens: 'refused' })
   @ApiOkResponse({ type: UserDto })
   @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'PROTECTED_GROUP', 'USERNAME_TAKEN', 'GROUPNAME_TAKEN'])
   async createUser(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateUserDto): Promise<UserDto> {
@@ -22,7 +22,7 @@ export class UsersController {
 
   @ApiOperation({ summary: 'Delete a user with their personal group and everything it owns (usermanager).' })
   @Delete()
-  @Authenticated({ group: 'usermanager' })
+  @Authenticated({ group: 'usermanager', apiTokens: 'refused' })
   @ApiOkResponse({ type: DeletedUserDto })
   @ApiErrors(['VALIDATION_FAILED', 'USER_NOT_FOUND', 'PROTECTED_GROUP', 'GROUP_IN_USE'])
   async deleteUser(@CurrentUser() caller: AuthenticatedUser, @Body() body: UserIdDto): Promise<DeletedUserDto> {
@@ -32,7 +32,7 @@ export class UsersController {
 
   @ApiOperation({ summary: 'The calling user.' })
   @Get()
-  @Authenticated()
+  @Authenticated({ apiTokens: 'scoped' })
   @ApiOkResponse({ type: UserDto })
   async getCurrentUser(@CurrentUser() caller: AuthenticatedUser): Promise<UserDto> {
     return mapUser(await this.users.get(caller.uid));

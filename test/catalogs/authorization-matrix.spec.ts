@@ -8,9 +8,12 @@ import { CATALOG_COLLECTION_ENDPOINTS, CATALOG_ENDPOINTS, CatalogCollectionEndpo
 /**
  * Generated authorization matrix for every catalog endpoint. Those that act on one catalog:
  * for each of the seven permissions, a caller holding only it, a caller holding all but it, a
- * member of the owning group, root, a user with no relation and a request without a key.
- * Those that act on no one catalog (create, list): a catalogmanager in the owning group,
- * root, a catalogmanager outside it, a user who is no catalogmanager, and no key.
+ * member of the owning group, root, a user with no relation and a request without a key;
+ * and API tokens of the owning group's member (who holds all seven) limited to the catalog
+ * with only the needed permission (allowed), with all but it (401), or limited to another
+ * catalog (404). Those that act on no one catalog (create, list): a catalogmanager in the
+ * owning group, root, a catalogmanager outside it, a user who is no catalogmanager, the
+ * member's API tokens without limits and limited to a catalog, and no key.
  */
 
 function flags(granted: (p: CatalogPermission) => boolean): Record<CatalogPermission, boolean> {
@@ -25,6 +28,10 @@ describe('catalog authorization matrix', () => {
   let strangerToken: string;
   let plainToken: string;
   let fixture: CatalogFixture;
+  /** The owning group member's API tokens: without limits, and limited to another catalog (with every permission). */
+  let unlimitedToken: string;
+  let otherCatalogToken: string;
+  let tokenNames = 0;
   const only = new Map<CatalogPermission, { token: string; gid: string }>();
   const allBut = new Map<CatalogPermission, { token: string; gid: string }>();
 
@@ -44,8 +51,16 @@ describe('catalog authorization matrix', () => {
       const butGid = await t.createGroup(root, `allbut-${p}`);
       allBut.set(p, { gid: butGid, token: (await t.createUser(root, `user-allbut-${p}`, [butGid, catalogmanager])).token });
     }
+    unlimitedToken = await ownersApiToken();
+    otherCatalogToken = await ownersApiToken(await freshCatalog('view'), CATALOG_PERMISSIONS);
   });
   after(() => t.close());
+
+  /** An API token of the owning group member, limited to catalog `cid` with `permissions` (none: no limits). */
+  async function ownersApiToken(cid?: string, permissions: readonly CatalogPermission[] = []): Promise<string> {
+    const body = { name: `matrix-${++tokenNames}`, ...(cid ? { catalogs: [{ cid, permissions }] } : {}) };
+    return (await t.createApiToken(ownerToken, body)).secret;
+  }
 
   /** A fresh catalog per case, shared so that the case's callers hold what they should. */
   async function freshCatalog(p: CatalogPermission): Promise<string> {
@@ -71,7 +86,7 @@ describe('catalog authorization matrix', () => {
 
   for (const endpoint of CATALOG_ENDPOINTS) {
     for (const p of CATALOG_PERMISSIONS) {
-      const callers: Array<{ who: string; token: () => string | undefined; status: number }> = [
+      const callers: Array<{ who: string; token: (cid: string) => string | undefined | Promise<string>; status: number }> = [
         { who: `only ${p}`, token: () => only.get(p)!.token, status: p === endpoint.permission ? 200 : 401 },
         { who: `all but ${p}`, token: () => allBut.get(p)!.token, status: p === endpoint.permission ? 401 : 200 },
       ];
@@ -82,13 +97,17 @@ describe('catalog authorization matrix', () => {
           { who: 'no relation', token: () => strangerToken, status: 404 },
           { who: 'no key', token: () => undefined, status: 401 },
           { who: 'unknown key', token: () => 'not-a-real-key', status: 401 },
+          { who: `owner's API token limited to the catalog with only ${p}`, token: (cid) => ownersApiToken(cid, [p]), status: 200 },
+          { who: `owner's API token limited to the catalog with all but ${p}`, token: (cid) => ownersApiToken(cid, CATALOG_PERMISSIONS.filter((q) => q !== p)), status: 401 },
+          { who: 'owner\'s API token limited to another catalog', token: () => otherCatalogToken, status: 404 },
         );
       }
       for (const caller of callers) {
         it(`${rowName(endpoint)} [needs ${endpoint.permission}] by ${caller.who} → ${caller.status}`, async () => {
           const cid = await freshCatalog(p);
+          const token = await caller.token(cid);
           const before = await snapshot();
-          const reply = await t.call({ ...requestTo(endpoint, endpoint.request(cid, fixture)), token: caller.token() });
+          const reply = await t.call({ ...requestTo(endpoint, endpoint.request(cid, fixture)), token });
           assert.equal(reply.status, caller.status, JSON.stringify(reply.body));
           if (caller.status !== 200) {
             assert.equal(typeof reply.body.code, 'string');
@@ -100,8 +119,10 @@ describe('catalog authorization matrix', () => {
   }
 
   /** Callers of the endpoints that act on no one catalog; each request names the owning group. */
-  const COLLECTION_CALLERS: Array<{ who: string; token: () => string | undefined; membership: 'owner' | 'root' | 'stranger' | 'plain' | 'none' }> = [
+  const COLLECTION_CALLERS: Array<{ who: string; token: () => string | undefined; membership: 'owner' | 'root' | 'stranger' | 'plain' | 'catalog-limited token' | 'none' }> = [
     { who: 'owning group member', token: () => ownerToken, membership: 'owner' },
+    { who: 'owning group member\'s API token without limits', token: () => unlimitedToken, membership: 'owner' },
+    { who: 'owning group member\'s API token limited to a catalog', token: () => otherCatalogToken, membership: 'catalog-limited token' },
     { who: 'root', token: () => root, membership: 'root' },
     { who: 'catalogmanager outside the owning group', token: () => strangerToken, membership: 'stranger' },
     { who: 'user who is no catalogmanager', token: () => plainToken, membership: 'plain' },
@@ -112,6 +133,8 @@ describe('catalog authorization matrix', () => {
   function collectionExpectation(endpoint: CatalogCollectionEndpoint, membership: (typeof COLLECTION_CALLERS)[number]['membership']) {
     if (membership === 'none') return { status: 401, code: 'AUTH_REQUIRED' };
     if (endpoint.needs === 'any' || membership === 'owner' || membership === 'root') return { status: 200 };
+    // Creating a catalog is beyond any one catalog.
+    if (membership === 'catalog-limited token') return { status: 401, code: 'PERMISSION_DENIED' };
     return membership === 'stranger' ? { status: 404, code: 'GROUP_NOT_FOUND' } : { status: 401, code: 'PERMISSION_DENIED' };
   }
 

@@ -3,6 +3,7 @@ import { openAsBlob, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Client, createClient } from '../../clients/typescript/src/client';
 import {
+  createApiToken,
   createCatalog,
   createEfiVm,
   createGroup,
@@ -11,6 +12,7 @@ import {
   deleteCatalog,
   deleteVm,
   getConsoleOutput,
+  getCurrentUser,
   getVm,
   getVmState,
   listCatalogs,
@@ -20,6 +22,7 @@ import {
   login,
   logout,
   requestVmState,
+  revokeApiToken,
   uploadStorage,
 } from '../../clients/typescript/src';
 import { ScratchDir } from '../support/scratch-dir';
@@ -137,6 +140,21 @@ describe('the public API through the generated SDK', () => {
 
     // throwOnError: the same body is what the promise rejects with.
     await assert.rejects(getVm({ client: root, query: { vmid: 'not-a-uuid' }, throwOnError: true }), { code: 'VALIDATION_FAILED' });
+  });
+
+  it('a program uses an API token exactly as an authkey: the client\'s auth is its secret', async () => {
+    const root = await loggedIn('root', ROOT_PASSWORD);
+    const made = await createApiToken({ client: root, body: { name: 'sdk-program', read_only: true }, throwOnError: true });
+    assert.match(made.data.secret, /^vtk_/);
+    assert.equal(made.data.expires, null);
+    const program = createClient({ baseUrl: anonymous.getConfig().baseUrl, auth: made.data.secret });
+    const me = await getCurrentUser({ client: program, throwOnError: true });
+    assert.equal(me.data.username, 'root');
+    const write = await createGroup({ client: program, body: { groupname: 'by-read-only-token' } });
+    assert.deepEqual([write.response.status, write.error?.code], [401, 'PERMISSION_DENIED']);
+    await revokeApiToken({ client: root, body: { id: made.data.id }, throwOnError: true });
+    const revoked = await getCurrentUser({ client: program });
+    assert.deepEqual([revoked.response.status, revoked.error?.code], [401, 'AUTH_REQUIRED']);
   });
 
   it('uploads a file as a Blob that fetch reads as it sends (openAsBlob: never in memory)', async () => {

@@ -18,7 +18,7 @@ function world() {
   const clock = new ManualClock();
   const streams = new LiveStreams(clock, new AccessChanges());
   /** A stream on catalog `cid` whose check answers `verdict()` after `gate` opens. */
-  async function open(keyHash: string, cid: string, expiresAt = NOW + 3600) {
+  async function open(keyHash: string, cid: string, expiresAt: number | null = NOW + 3600) {
     let verdict: () => string = () => cid;
     let checks = 0;
     let gate = Promise.resolve();
@@ -123,6 +123,16 @@ describe('LiveStreams (fakes, no app)', () => {
     assert.equal(await s.stream.allowed(), true);
     clock.advance(10);
     assert.equal(await s.stream.allowed(), false);
+    assert.deepEqual(s.ends, [{ code: 4401, reason: 'AUTH_REQUIRED' }]);
+  });
+
+  it('a credential without expiry (an API token) is never ended by time, only by being dropped', async () => {
+    const { clock, streams, open } = world();
+    const s = await open('token', 'c1', null);
+    clock.advance(100 * 365 * 86400);
+    s.stream.endIfExpired();
+    assert.equal(await s.stream.allowed(), true);
+    streams.authkeyDropped('token');
     assert.deepEqual(s.ends, [{ code: 4401, reason: 'AUTH_REQUIRED' }]);
   });
 

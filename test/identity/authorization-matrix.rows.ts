@@ -12,23 +12,30 @@ export interface IdentityFixture {
   /** A user without special groups, for the group assignment requests. */
   plainUid: string;
   extraGid: string;
+  /** An API token of the caller whose authkey this is (of root when the key is not valid), for a request to revoke. */
+  ownToken: (authkey: string | undefined, i: number) => Promise<string>;
 }
 
 export interface IdentityEndpoint extends MatrixRoute {
   /** Who may: 'usermanager' (and root) or 'any' authenticated user. */
   needs: 'usermanager' | 'any';
-  /** Builds a fresh request (fresh names and victims, so allowed cases can run repeatedly). */
-  request: (n: number, f: IdentityFixture) => Promise<RequestParts>;
+  /** Whether an API token may call it: no token may manage tokens or change identities. */
+  apiTokens: 'allowed' | 'refused';
+  /** Builds a fresh request (fresh names and victims, so allowed cases can run repeatedly) for the caller presenting `authkey`. */
+  request: (n: number, f: IdentityFixture, authkey: string | undefined) => Promise<RequestParts>;
 }
 
 export const IDENTITY_ENDPOINTS: IdentityEndpoint[] = [
-  { method: 'PUT', path: '/u/user', needs: 'usermanager', request: async (i) => ({ body: { username: `new-${i}`, password: 'password-123' } }) },
-  { method: 'DELETE', path: '/u/user', needs: 'usermanager', request: async (i, f) => ({ body: { uid: await f.victim(i) } }) },
-  { method: 'GET', path: '/u/user', needs: 'any', request: async () => ({}) },
-  { method: 'GET', path: '/u/user/list', needs: 'usermanager', request: async () => ({}) },
-  { method: 'PUT', path: '/u/group', needs: 'usermanager', request: async (i) => ({ body: { groupname: `g-${i}` } }) },
-  { method: 'DELETE', path: '/u/group', needs: 'usermanager', request: async (i, f) => ({ body: { gid: await f.group(i) } }) },
-  { method: 'GET', path: '/u/group/list', needs: 'any', request: async () => ({}) },
-  { method: 'PUT', path: '/u/group/assign', needs: 'usermanager', request: async (_i, f) => ({ body: { uid: f.plainUid, groups: [f.extraGid] } }) },
-  { method: 'DELETE', path: '/u/group/assign', needs: 'usermanager', request: async (_i, f) => ({ body: { uid: f.plainUid, groups: [f.extraGid] } }) },
+  { method: 'PUT', path: '/u/user', needs: 'usermanager', apiTokens: 'refused', request: async (i) => ({ body: { username: `new-${i}`, password: 'password-123' } }) },
+  { method: 'DELETE', path: '/u/user', needs: 'usermanager', apiTokens: 'refused', request: async (i, f) => ({ body: { uid: await f.victim(i) } }) },
+  { method: 'GET', path: '/u/user', needs: 'any', apiTokens: 'allowed', request: async () => ({}) },
+  { method: 'GET', path: '/u/user/list', needs: 'usermanager', apiTokens: 'allowed', request: async () => ({}) },
+  { method: 'PUT', path: '/u/group', needs: 'usermanager', apiTokens: 'refused', request: async (i) => ({ body: { groupname: `g-${i}` } }) },
+  { method: 'DELETE', path: '/u/group', needs: 'usermanager', apiTokens: 'refused', request: async (i, f) => ({ body: { gid: await f.group(i) } }) },
+  { method: 'GET', path: '/u/group/list', needs: 'any', apiTokens: 'allowed', request: async () => ({}) },
+  { method: 'PUT', path: '/u/group/assign', needs: 'usermanager', apiTokens: 'refused', request: async (_i, f) => ({ body: { uid: f.plainUid, groups: [f.extraGid] } }) },
+  { method: 'DELETE', path: '/u/group/assign', needs: 'usermanager', apiTokens: 'refused', request: async (_i, f) => ({ body: { uid: f.plainUid, groups: [f.extraGid] } }) },
+  { method: 'PUT', path: '/u/token', needs: 'any', apiTokens: 'refused', request: async (i) => ({ body: { name: `token-${i}`, read_only: true } }) },
+  { method: 'GET', path: '/u/token', needs: 'any', apiTokens: 'refused', request: async () => ({}) },
+  { method: 'DELETE', path: '/u/token', needs: 'any', apiTokens: 'refused', request: async (i, f, authkey) => ({ body: { id: await f.ownToken(authkey, i) } }) },
 ];

@@ -6,10 +6,12 @@ import { IDENTITY_ENDPOINTS, IdentityEndpoint, IdentityFixture } from './authori
 
 /**
  * Generated authorization cases for every /u endpoint: root, a usermanager, a plain user,
- * no key, an unknown key and an expired key; every refused request leaves the identity
- * tables as they were.
+ * API tokens (without limits) of root and of the plain user, no key, an unknown key and an
+ * expired key; every refused request leaves the identity tables as they were.
  */
-type Caller = 'root' | 'usermanager' | 'plain' | 'no key' | 'unknown key' | 'expired key';
+type Caller = 'root' | 'usermanager' | 'plain' | 'api token of root' | 'api token of plain' | 'no key' | 'unknown key' | 'expired key';
+
+const API_TOKEN_CALLERS: ReadonlySet<Caller> = new Set(['api token of root', 'api token of plain']);
 
 describe('identity authorization matrix', () => {
   let t: TestApp;
@@ -25,6 +27,10 @@ describe('identity authorization matrix', () => {
     tokens.set('usermanager', (await t.createUser(root, 'um', [usermanager])).token);
     const plain = await t.createUser(root, 'plain');
     tokens.set('plain', plain.token);
+    const tokenOf = (authkey: string, name: string) => t.createApiToken(authkey, { name });
+    tokens.set('api token of root', (await tokenOf(root, 'matrix')).secret);
+    tokens.set('api token of plain', (await tokenOf(plain.token, 'matrix')).secret);
+    const authkeys = new Set([root, tokens.get('usermanager'), plain.token]);
     tokens.set('no key', undefined);
     tokens.set('unknown key', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
     fixture = {
@@ -32,29 +38,36 @@ describe('identity authorization matrix', () => {
       group: async (i) => t.createGroup(root, `doomed-${i}`),
       plainUid: plain.uid,
       extraGid: await t.createGroup(root, 'extra'),
+      ownToken: async (authkey, i) => (await tokenOf(authkey && authkeys.has(authkey) ? authkey : root, `own-${i}`)).id,
     };
   });
   after(() => t.close());
 
-  function expected(endpoint: IdentityEndpoint, caller: Caller): number {
-    if (caller === 'no key' || caller === 'unknown key' || caller === 'expired key') return 401;
-    if (endpoint.needs === 'usermanager' && caller === 'plain') return 401;
-    return 200;
+  function expected(endpoint: IdentityEndpoint, caller: Caller): { status: number; code?: string } {
+    if (caller === 'no key' || caller === 'unknown key' || caller === 'expired key') return { status: 401, code: 'AUTH_REQUIRED' };
+    if (API_TOKEN_CALLERS.has(caller) && endpoint.apiTokens === 'refused') return { status: 401, code: 'PERMISSION_DENIED' };
+    if (endpoint.needs === 'usermanager' && (caller === 'plain' || caller === 'api token of plain')) return { status: 401, code: 'PERMISSION_DENIED' };
+    return { status: 200 };
   }
 
   async function snapshot(): Promise<string> {
     const rows = await Promise.all(
-      ['SELECT * FROM users ORDER BY uid', 'SELECT * FROM groups ORDER BY gid', 'SELECT * FROM memberships ORDER BY uid, gid'].map((q) => t.dataSource.query(q)),
+      [
+        'SELECT * FROM users ORDER BY uid',
+        'SELECT * FROM groups ORDER BY gid',
+        'SELECT * FROM memberships ORDER BY uid, gid',
+        'SELECT * FROM api_tokens ORDER BY id',
+      ].map((q) => t.dataSource.query(q)),
     );
     return JSON.stringify(rows);
   }
 
-  const CALLERS: Caller[] = ['root', 'usermanager', 'plain', 'no key', 'unknown key', 'expired key'];
+  const CALLERS: Caller[] = ['root', 'usermanager', 'plain', 'api token of root', 'api token of plain', 'no key', 'unknown key', 'expired key'];
   for (const endpoint of IDENTITY_ENDPOINTS) {
     for (const caller of CALLERS) {
-      const status = expected(endpoint, caller);
+      const { status, code } = expected(endpoint, caller);
       it(`${rowName(endpoint)} by ${caller} → ${status}`, async () => {
-        const request = requestTo(endpoint, await endpoint.request(++n, fixture));
+        const request = requestTo(endpoint, await endpoint.request(++n, fixture, tokens.get(caller)));
         const before = await snapshot();
         let token = tokens.get(caller);
         if (caller === 'expired key') {
@@ -65,7 +78,7 @@ describe('identity authorization matrix', () => {
           const reply = await t.call({ ...request, token });
           assert.equal(reply.status, status, JSON.stringify(reply.body));
           if (status !== 200) {
-            assert.equal(reply.body.code, caller === 'plain' ? 'PERMISSION_DENIED' : 'AUTH_REQUIRED');
+            assert.equal(reply.body.code, code);
             assert.equal(await snapshot(), before, 'a refused request changes nothing');
           }
         } finally {
@@ -87,6 +100,28 @@ describe('identity authorization matrix', () => {
     } finally {
       t.clock.advance(-(t.config.authkeyTtlSeconds + 1));
     }
+  });
+
+  it('another user\'s API token: not revoked (404) but by root, not listed (401) but for root', async () => {
+    const root = tokens.get('root')!;
+    const rootToken = await t.call({ method: 'PUT', url: '/u/token', token: root, body: { name: `others-${++n}` } });
+    const rootUid = (await t.call({ method: 'GET', url: '/u/user', token: root })).body.uid;
+    const before = await snapshot();
+    for (const caller of ['usermanager', 'plain'] as const) {
+      const revoke = await t.call({ method: 'DELETE', url: '/u/token', token: tokens.get(caller), body: { id: rootToken.body.id } });
+      assert.deepEqual([revoke.status, revoke.body.code], [404, 'TOKEN_NOT_FOUND']);
+      const list = await t.call({ method: 'GET', url: '/u/token', token: tokens.get(caller), query: { uid: rootUid } });
+      assert.deepEqual([list.status, list.body.code], [401, 'PERMISSION_DENIED']);
+    }
+    assert.equal(await snapshot(), before);
+  });
+
+  it('PATCH and DELETE /u/auth refuse an API token (401), which keeps working', async () => {
+    for (const method of ['PATCH', 'DELETE'] as const) {
+      const reply = await t.call({ method, url: '/u/auth', token: tokens.get('api token of plain') });
+      assert.deepEqual([reply.status, reply.body.code], [401, 'PERMISSION_DENIED']);
+    }
+    assert.equal((await t.call({ method: 'GET', url: '/u/user', token: tokens.get('api token of plain') })).status, 200);
   });
 
   it('health and readiness need no key', async () => {

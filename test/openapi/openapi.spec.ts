@@ -37,7 +37,7 @@ describe('OpenAPI document and Swagger UI', () => {
       type: 'http',
       scheme: 'bearer',
       bearerFormat: 'authkey',
-      description: 'An authkey from POST /u/auth',
+      description: 'An authkey from POST /u/auth, or an API token (vtk_…) from PUT /u/token',
     });
     const createUser = document.paths['/u/user'].put;
     assert.deepEqual(document.components.securitySchemes.authkey_query, { type: 'apiKey', in: 'query', name: 'authkey', description: document.components.securitySchemes.authkey_query.description });

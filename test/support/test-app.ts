@@ -141,6 +141,13 @@ export class TestApp {
     return { uid: reply.body.uid, token: await this.login(username, password), personalGid: personal.gid };
   }
 
+  /** Creates an API token (as the holder of `authkey`) from a PUT /u/token body; its id and secret. */
+  async createApiToken(authkey: string, body: Record<string, unknown>): Promise<{ id: string; secret: string }> {
+    const reply = await this.call({ method: 'PUT', url: '/u/token', token: authkey, body });
+    if (reply.status !== 200) throw new Error(`creating API token ${String(body.name)} failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+    return { id: reply.body.id, secret: reply.body.secret };
+  }
+
   async createGroup(token: string, groupname: string): Promise<string> {
     const reply = await this.call({ method: 'PUT', url: '/u/group', token, body: { groupname } });
     if (reply.status !== 200) throw new Error(`creating group ${groupname} failed: ${reply.status} ${JSON.stringify(reply.body)}`);

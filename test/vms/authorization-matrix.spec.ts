@@ -17,11 +17,14 @@ import { R_ENDPOINTS, RContext, REndpoint, V_ENDPOINTS, VContext, VEndpoint } fr
  * remote screen, and the event stream, included)
  * and each of the seven share permissions, a caller holding only that permission and a caller
  * holding all but it; once per endpoint the owning group's member, root, a user with no
- * relation, the owner naming an unknown id, no key, an unknown key and an expired key.
+ * relation, the owner naming an unknown id, no key, an unknown key and an expired key; and API
+ * tokens of the owner (who holds all seven) limited to the catalog with only the needed
+ * permissions (allowed), with all but them (401), or limited to another catalog (404).
  *
  * /r is group-scoped: members of the owning group, poolmanager and root may manage a group's
  * storage and FILEHANDLE NICs; everybody else (a share on the group's catalog included) gets
- * 404, and list endpoints show only what the caller may see.
+ * 404, and list endpoints show only what the caller may see. An owner's API token without
+ * limits is the owner; one limited to catalogs is refused every /r route (401).
  *
  * After every denied request the rows of the VM, resource and catalog tables and the data
  * directory's files are exactly what they were before.
@@ -74,6 +77,9 @@ describe('/v and /r authorization matrix', () => {
   let catalogmanagerOnly: string;
   let usermanager: string;
   let fullShare: { token: string; cid: string };
+  /** The owner's API tokens: without limits, and limited (with all seven permissions) to the fully shared catalog. */
+  let ownerUnlimitedToken: string;
+  let ownerElsewhereToken: string;
   /** The listening server's port, for the WebSocket upgrade. */
   let port: number;
   let seq = 0;
@@ -133,6 +139,8 @@ describe('/v and /r authorization matrix', () => {
     const share = await t.call({ method: 'POST', url: '/c/share', token: owner.token, body: { cid: fullCatalog.body.cid, gid: fullGid, ...flags(() => true) } });
     assert.equal(share.status, 200);
     fullShare = { token: fullUser.token, cid: fullCatalog.body.cid };
+    ownerUnlimitedToken = await ownersApiToken();
+    ownerElsewhereToken = await ownersApiToken(fullShare.cid, CATALOG_PERMISSIONS);
   });
   after(() => t.close());
 
@@ -149,6 +157,12 @@ describe('/v and /r authorization matrix', () => {
     });
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
     return reply.body.vmid;
+  }
+
+  /** An API token of the owner, limited to catalog `cid` with `permissions` (none: no limits). */
+  async function ownersApiToken(cid?: string, permissions: readonly CatalogPermission[] = []): Promise<string> {
+    const body = { name: `matrix-${++seq}`, ...(cid ? { catalogs: [{ cid, permissions }] } : {}) };
+    return (await t.createApiToken(owner.token, body)).secret;
   }
 
   async function createNic(token: string, gid: string, description: string): Promise<string> {
@@ -228,7 +242,8 @@ describe('/v and /r authorization matrix', () => {
     who: string;
     /** The catalog (by its permission) the case acts in. */
     catalog: CatalogPermission;
-    token: () => string | undefined;
+    /** The caller's key; `cid` is the catalog the case acts in. */
+    token: (cid: string) => string | undefined | Promise<string>;
     kernel: () => string;
     status: number;
     code?: string;
@@ -261,6 +276,15 @@ describe('/v and /r authorization matrix', () => {
       { who: 'no key', catalog: need, token: () => undefined, kernel: () => owner.kernel, status: 401, code: AUTH_REQUIRED },
       { who: 'unknown key', catalog: need, token: () => 'not-a-real-key', kernel: () => owner.kernel, status: 401, code: AUTH_REQUIRED },
       { who: 'expired key of an owning group member', catalog: need, ...asOwner, status: 401, code: AUTH_REQUIRED, expired: true },
+      { who: `owner's API token limited to the catalog with only ${needs.join(' and ')}`, catalog: need, ...asOwner, token: (cid) => ownersApiToken(cid, needs), ...allowed },
+      {
+        who: `owner's API token limited to the catalog with all but ${needs.join(' and ')}`,
+        catalog: need,
+        ...asOwner,
+        token: (cid) => ownersApiToken(cid, CATALOG_PERMISSIONS.filter((p) => !needs.includes(p))),
+        ...denied,
+      },
+      { who: 'owner\'s API token limited to another catalog', catalog: need, ...asOwner, token: () => ownerElsewhereToken, status: 404, code: notFound },
     );
     return cases;
   }
@@ -278,9 +302,10 @@ describe('/v and /r authorization matrix', () => {
             kernel: c.kernel(),
             natNic,
           };
+          const token = await c.token(cid);
           const stateBefore = vmid ? await stateOf(vmid) : undefined;
           const before = await snapshot();
-          const reply = await send(requestTo(endpoint, endpoint.request(context)), c.token(), c.expired ?? false, endpoint.transport);
+          const reply = await send(requestTo(endpoint, endpoint.request(context)), token, c.expired ?? false, endpoint.transport);
           try {
             assert.equal(reply.status, c.status, JSON.stringify(reply.body));
             if (c.code) assert.equal(reply.body.code, c.code, JSON.stringify(reply.body));
@@ -365,6 +390,8 @@ describe('/v and /r authorization matrix', () => {
     token: () => string | undefined;
     /** undefined: not authenticated at all. */
     reach?: Reach;
+    /** An API token limited to catalogs: refused every /r route. */
+    limitedToken?: boolean;
     expired?: boolean;
     unknownId?: boolean;
   }
@@ -378,6 +405,8 @@ describe('/v and /r authorization matrix', () => {
     { who: 'catalogmanager', token: () => catalogmanagerOnly, reach: 'no group' },
     { who: 'usermanager', token: () => usermanager, reach: 'no group' },
     { who: 'owning group member naming an unknown id', token: () => owner.token, reach: 'owning group', unknownId: true },
+    { who: 'owning group member\'s API token without limits', token: () => ownerUnlimitedToken, reach: 'owning group' },
+    { who: 'owning group member\'s API token limited to a catalog', token: () => ownerElsewhereToken, reach: 'owning group', limitedToken: true },
     { who: 'no key', token: () => undefined },
     { who: 'unknown key', token: () => 'not-a-real-key' },
     { who: 'expired key of an owning group member', token: () => owner.token, expired: true },
@@ -385,6 +414,7 @@ describe('/v and /r authorization matrix', () => {
 
   function rExpectation(endpoint: REndpoint, caller: RCaller): { status: number; code?: string } {
     if (!caller.reach || caller.expired) return { status: 401, code: AUTH_REQUIRED };
+    if (caller.limitedToken) return { status: 401, code: PERMISSION_DENIED };
     if (endpoint.kind === 'list') return { status: 200 };
     if (caller.unknownId) return { status: 404, code: endpoint.notFound };
     return caller.reach === 'owning group' || caller.reach === 'every group' ? { status: 200 } : { status: 404, code: endpoint.notFound };

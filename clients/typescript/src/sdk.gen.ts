@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { AssignGroupsData, AssignGroupsErrors, AssignGroupsResponses, CloneStorageData, CloneStorageErrors, CloneStorageResponses, CloneVmData, CloneVmErrors, CloneVmResponses, CreateCatalogData, CreateCatalogErrors, CreateCatalogResponses, CreateEfiVmData, CreateEfiVmErrors, CreateEfiVmResponses, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateKbootVmData, CreateKbootVmErrors, CreateKbootVmResponses, CreateMacVmData, CreateMacVmErrors, CreateMacVmResponses, CreateNicData, CreateNicErrors, CreateNicResponses, CreateStorageData, CreateStorageErrors, CreateStorageResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCatalogData, DeleteCatalogErrors, DeleteCatalogResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteNicData, DeleteNicErrors, DeleteNicResponses, DeleteStorageData, DeleteStorageErrors, DeleteStorageResponses, DeleteUserData, DeleteUserErrors, DeleteUserResponses, DeleteVmData, DeleteVmErrors, DeleteVmResponses, GetConsoleOutputData, GetConsoleOutputErrors, GetConsoleOutputResponses, GetCurrentUserData, GetCurrentUserErrors, GetCurrentUserResponses, GetScreenshotData, GetScreenshotErrors, GetScreenshotResponses, GetStorageData, GetStorageErrors, GetStorageResponses, GetVmData, GetVmErrors, GetVmResponses, GetVmStateData, GetVmStateErrors, GetVmStateResponses, HealthData, HealthErrors, HealthResponses, ListCatalogsData, ListCatalogsErrors, ListCatalogsResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListNicsData, ListNicsErrors, ListNicsResponses, ListSharesData, ListSharesErrors, ListSharesResponses, ListStorageData, ListStorageErrors, ListStorageResponses, ListUsersData, ListUsersErrors, ListUsersResponses, ListVmsData, ListVmsErrors, ListVmsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, OpenRemoteScreenData, OpenRemoteScreenErrors, ReadyData, ReadyErrors, ReadyResponses, RenewAuthkeyData, RenewAuthkeyErrors, RenewAuthkeyResponses, RequestVmStateData, RequestVmStateErrors, RequestVmStateResponses, RevokeGroupsData, RevokeGroupsErrors, RevokeGroupsResponses, RevokeShareData, RevokeShareErrors, RevokeShareResponses, SendConsoleInputData, SendConsoleInputErrors, SendConsoleInputResponses, ShareCatalogData, ShareCatalogErrors, ShareCatalogResponses, UpdateStorageData, UpdateStorageErrors, UpdateStorageResponses, UpdateVmData, UpdateVmErrors, UpdateVmResponses, UploadStorageData, UploadStorageErrors, UploadStorageResponses, WatchVmEventsData, WatchVmEventsErrors, WatchVmEventsResponse, WatchVmEventsResponses } from './types.gen.js';
+import type { AssignGroupsData, AssignGroupsErrors, AssignGroupsResponses, CloneStorageData, CloneStorageErrors, CloneStorageResponses, CloneVmData, CloneVmErrors, CloneVmResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateCatalogData, CreateCatalogErrors, CreateCatalogResponses, CreateEfiVmData, CreateEfiVmErrors, CreateEfiVmResponses, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateKbootVmData, CreateKbootVmErrors, CreateKbootVmResponses, CreateMacVmData, CreateMacVmErrors, CreateMacVmResponses, CreateNicData, CreateNicErrors, CreateNicResponses, CreateStorageData, CreateStorageErrors, CreateStorageResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCatalogData, DeleteCatalogErrors, DeleteCatalogResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteNicData, DeleteNicErrors, DeleteNicResponses, DeleteStorageData, DeleteStorageErrors, DeleteStorageResponses, DeleteUserData, DeleteUserErrors, DeleteUserResponses, DeleteVmData, DeleteVmErrors, DeleteVmResponses, GetConsoleOutputData, GetConsoleOutputErrors, GetConsoleOutputResponses, GetCurrentUserData, GetCurrentUserErrors, GetCurrentUserResponses, GetScreenshotData, GetScreenshotErrors, GetScreenshotResponses, GetStorageData, GetStorageErrors, GetStorageResponses, GetVmData, GetVmErrors, GetVmResponses, GetVmStateData, GetVmStateErrors, GetVmStateResponses, HealthData, HealthErrors, HealthResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListCatalogsData, ListCatalogsErrors, ListCatalogsResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListNicsData, ListNicsErrors, ListNicsResponses, ListSharesData, ListSharesErrors, ListSharesResponses, ListStorageData, ListStorageErrors, ListStorageResponses, ListUsersData, ListUsersErrors, ListUsersResponses, ListVmsData, ListVmsErrors, ListVmsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, OpenRemoteScreenData, OpenRemoteScreenErrors, ReadyData, ReadyErrors, ReadyResponses, RenewAuthkeyData, RenewAuthkeyErrors, RenewAuthkeyResponses, RequestVmStateData, RequestVmStateErrors, RequestVmStateResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeGroupsData, RevokeGroupsErrors, RevokeGroupsResponses, RevokeShareData, RevokeShareErrors, RevokeShareResponses, SendConsoleInputData, SendConsoleInputErrors, SendConsoleInputResponses, ShareCatalogData, ShareCatalogErrors, ShareCatalogResponses, UpdateStorageData, UpdateStorageErrors, UpdateStorageResponses, UpdateVmData, UpdateVmErrors, UpdateVmResponses, UploadStorageData, UploadStorageErrors, UploadStorageResponses, WatchVmEventsData, WatchVmEventsErrors, WatchVmEventsResponse, WatchVmEventsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -53,7 +53,7 @@ export const createCatalog = <ThrowOnError extends boolean = false>(options: Opt
 });
 
 /**
- * The catalogs the caller can see, with the caller's permissions on each.
+ * The catalogs the caller can see, with the caller's permissions on each (an API token: those of its scope, narrowed to it).
  */
 export const listCatalogs = <ThrowOnError extends boolean = false>(options?: Options<ListCatalogsData, ThrowOnError>) => (options?.client ?? client).get<ListCatalogsResponses, ListCatalogsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, {
@@ -292,7 +292,7 @@ export const uploadStorage = <ThrowOnError extends boolean = false>(options: Opt
 export const ready = <ThrowOnError extends boolean = false>(options?: Options<ReadyData, ThrowOnError>) => (options?.client ?? client).get<ReadyResponses, ReadyErrors, ThrowOnError>({ url: '/ready', ...options });
 
 /**
- * Log out: the presented authkey stops working (200 even when it was unknown).
+ * Log out: the presented authkey stops working (200 even when it was unknown; an API token is refused: 401, revoke it with DELETE /u/token).
  */
 export const logout = <ThrowOnError extends boolean = false>(options?: Options<LogoutData, ThrowOnError>) => (options?.client ?? client).delete<LogoutResponses, LogoutErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, {
@@ -305,7 +305,7 @@ export const logout = <ThrowOnError extends boolean = false>(options?: Options<L
 });
 
 /**
- * Renew an authkey: returns a new key and invalidates the presented one at once.
+ * Renew an authkey: returns a new key and invalidates the presented one at once (not for API tokens: 401).
  */
 export const renewAuthkey = <ThrowOnError extends boolean = false>(options?: Options<RenewAuthkeyData, ThrowOnError>) => (options?.client ?? client).patch<RenewAuthkeyResponses, RenewAuthkeyErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, {
@@ -408,6 +408,55 @@ export const listGroups = <ThrowOnError extends boolean = false>(options?: Optio
         }],
     url: '/u/group/list',
     ...options
+});
+
+/**
+ * Revoke one of your API tokens (root: anyone's); it stops working at once, open streams included.
+ */
+export const revokeApiToken = <ThrowOnError extends boolean = false>(options: Options<RevokeApiTokenData, ThrowOnError>) => (options.client ?? client).delete<RevokeApiTokenResponses, RevokeApiTokenErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'query',
+            name: 'authkey',
+            type: 'apiKey'
+        }],
+    url: '/u/token',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Your API tokens (root: another user's, with `uid`), without their secrets.
+ */
+export const listApiTokens = <ThrowOnError extends boolean = false>(options?: Options<ListApiTokensData, ThrowOnError>) => (options?.client ?? client).get<ListApiTokensResponses, ListApiTokensErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'query',
+            name: 'authkey',
+            type: 'apiKey'
+        }],
+    url: '/u/token',
+    ...options
+});
+
+/**
+ * Create an API token for yourself; its secret is in this reply only.
+ *
+ * The token acts as you wherever an authkey goes (Bearer header, `authkey` body field or query parameter), never with more rights than you have at the time of each request. `catalogs` limits it to those catalogs and permissions (everything beyond them is refused); `read_only` to GET requests. Tokens cannot manage tokens, users, groups or memberships, nor renew or drop authkeys (401 PERMISSION_DENIED).
+ */
+export const createApiToken = <ThrowOnError extends boolean = false>(options: Options<CreateApiTokenData, ThrowOnError>) => (options.client ?? client).put<CreateApiTokenResponses, CreateApiTokenErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'query',
+            name: 'authkey',
+            type: 'apiKey'
+        }],
+    url: '/u/token',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**

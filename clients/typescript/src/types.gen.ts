@@ -4,6 +4,97 @@ export type ClientOptions = {
     baseUrl: `${string}://${string}` | (string & {});
 };
 
+export type ApiTokenCatalogDto = {
+    /**
+     * Catalog id (CID); the caller must hold each permission below on it
+     */
+    cid: string;
+    /**
+     * The permissions the token may use on the catalog (never more than its user holds there at the time of a request)
+     */
+    permissions: Array<'manage' | 'view' | 'create' | 'alter' | 'remove' | 'state' | 'interact'>;
+};
+
+export type ApiTokenCatalogScopeDto = {
+    cid: string;
+    permissions: Array<'manage' | 'view' | 'create' | 'alter' | 'remove' | 'state' | 'interact'>;
+};
+
+export type ApiTokenCreatedDto = {
+    /**
+     * The catalogs the token is limited to; null: every catalog, with the user's permissions
+     */
+    catalogs: Array<ApiTokenCatalogScopeDto> | null;
+    /**
+     * Unix seconds
+     */
+    created: number;
+    /**
+     * Unix seconds; null: until revoked
+     */
+    expires: number | null;
+    /**
+     * The token's id: what logs name it by
+     */
+    id: string;
+    name: string;
+    /**
+     * Only requests that change nothing
+     */
+    read_only: boolean;
+    /**
+     * The secret, shown this once (only its hash is kept): send it wherever an authkey goes (Authorization: Bearer, or the authkey field)
+     */
+    secret: string;
+    /**
+     * The user the token acts as
+     */
+    uid: string;
+};
+
+export type ApiTokenDto = {
+    /**
+     * The catalogs the token is limited to; null: every catalog, with the user's permissions
+     */
+    catalogs: Array<ApiTokenCatalogScopeDto> | null;
+    /**
+     * Unix seconds
+     */
+    created: number;
+    /**
+     * Unix seconds; null: until revoked
+     */
+    expires: number | null;
+    /**
+     * The token's id: what logs name it by
+     */
+    id: string;
+    name: string;
+    /**
+     * Only requests that change nothing
+     */
+    read_only: boolean;
+    /**
+     * The user the token acts as
+     */
+    uid: string;
+};
+
+export type ApiTokenIdDto = {
+    /**
+     * The authkey, for clients that send it in the body rather than as a Bearer header
+     */
+    authkey?: string;
+    /**
+     * Token id
+     */
+    id: string;
+};
+
+export type ApiTokenListDto = {
+    tokens: Array<ApiTokenDto>;
+};
+
 export type AuthkeyDto = {
     /**
      * Send as `Authorization: Bearer <authkey>` or as the `authkey` field
@@ -176,6 +267,29 @@ export type ConsoleOutputDto = {
      */
     size: number;
     vmid: string;
+};
+
+export type CreateApiTokenDto = {
+    /**
+     * The authkey, for clients that send it in the body rather than as a Bearer header
+     */
+    authkey?: string;
+    /**
+     * Limits the token to these catalogs (each named once), each with a subset of the seven permissions; it is then refused everything beyond them (resources, catalog creation, user and group lists). Left out: every catalog, with the user's permissions.
+     */
+    catalogs?: Array<ApiTokenCatalogDto>;
+    /**
+     * When the token stops working, in unix seconds (in the future); left out: when it is revoked
+     */
+    expires?: number | string;
+    /**
+     * A name for the token, unique among the caller's tokens
+     */
+    name: string;
+    /**
+     * Only requests that change nothing (GET); default false
+     */
+    read_only?: boolean;
 };
 
 export type CreateCatalogDto = {
@@ -480,7 +594,7 @@ export type ErrorResponseDto = {
     /**
      * Stable error identifier
      */
-    code: 'VALIDATION_FAILED' | 'MALFORMED_BODY' | 'UNSUPPORTED_MEDIA_TYPE' | 'BODY_TOO_LARGE' | 'REQUEST_REJECTED' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'AUTH_REQUIRED' | 'INVALID_CREDENTIALS' | 'AUTHKEY_INVALID' | 'PERMISSION_DENIED' | 'RATE_LIMITED' | 'PROTECTED_GROUP' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'USER_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'CATALOG_NOT_FOUND' | 'SHARE_NOT_FOUND' | 'VM_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'NIC_NOT_FOUND' | 'RESOURCE_NOT_FOUND' | 'USERNAME_TAKEN' | 'GROUPNAME_TAKEN' | 'VM_NAME_TAKEN' | 'VM_NOT_STOPPED' | 'STORAGE_IN_USE' | 'GROUP_IN_USE' | 'VM_NOT_RUNNING' | 'PORT_FORWARD_TAKEN' | 'NIC_IN_USE' | 'NIC_NOT_REMOVABLE' | 'UPGRADE_REQUIRED' | 'STATE_CHANGE_NOT_ALLOWED' | 'STORAGE_CANNOT_GROW' | 'HOST_LIMIT_EXCEEDED' | 'UNSUPPORTED_ON_HOST' | 'PORT_FORWARD_NEEDS_NAT' | 'INVALID_VM_CONFIG' | 'HYPERVISOR_FAILURE' | 'HOST_STORAGE_FULL' | 'INTERNAL_ERROR' | 'EVENT_STREAM_BEHIND' | 'SERVICE_UNAVAILABLE';
+    code: 'VALIDATION_FAILED' | 'MALFORMED_BODY' | 'UNSUPPORTED_MEDIA_TYPE' | 'BODY_TOO_LARGE' | 'REQUEST_REJECTED' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'AUTH_REQUIRED' | 'INVALID_CREDENTIALS' | 'AUTHKEY_INVALID' | 'PERMISSION_DENIED' | 'RATE_LIMITED' | 'PROTECTED_GROUP' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'USER_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'CATALOG_NOT_FOUND' | 'SHARE_NOT_FOUND' | 'VM_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'NIC_NOT_FOUND' | 'RESOURCE_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'USERNAME_TAKEN' | 'GROUPNAME_TAKEN' | 'TOKEN_NAME_TAKEN' | 'VM_NAME_TAKEN' | 'VM_NOT_STOPPED' | 'STORAGE_IN_USE' | 'GROUP_IN_USE' | 'VM_NOT_RUNNING' | 'PORT_FORWARD_TAKEN' | 'NIC_IN_USE' | 'NIC_NOT_REMOVABLE' | 'UPGRADE_REQUIRED' | 'STATE_CHANGE_NOT_ALLOWED' | 'STORAGE_CANNOT_GROW' | 'HOST_LIMIT_EXCEEDED' | 'UNSUPPORTED_ON_HOST' | 'PORT_FORWARD_NEEDS_NAT' | 'INVALID_VM_CONFIG' | 'HYPERVISOR_FAILURE' | 'HOST_STORAGE_FULL' | 'INTERNAL_ERROR' | 'EVENT_STREAM_BEHIND' | 'SERVICE_UNAVAILABLE';
     /**
      * Human-readable explanation
      */
@@ -717,6 +831,10 @@ export type RevokeShareDto = {
      * The group whose share to revoke (GID)
      */
     gid: string;
+};
+
+export type RevokedApiTokenDto = {
+    id: string;
 };
 
 export type RevokedShareDto = {
@@ -1233,7 +1351,7 @@ export type DeleteCatalogErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1279,7 +1397,7 @@ export type CreateCatalogErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1334,7 +1452,7 @@ export type ListCatalogsErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1376,7 +1494,7 @@ export type RevokeShareErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1429,7 +1547,7 @@ export type ListSharesErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1475,7 +1593,7 @@ export type ShareCatalogErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1561,7 +1679,7 @@ export type DeleteNicErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1611,7 +1729,7 @@ export type CreateNicErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1657,7 +1775,7 @@ export type ListNicsErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1699,7 +1817,7 @@ export type DeleteStorageErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1754,7 +1872,7 @@ export type GetStorageErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1800,7 +1918,7 @@ export type UpdateStorageErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1858,7 +1976,7 @@ export type CreateStorageErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1912,7 +2030,7 @@ export type CloneStorageErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -1975,7 +2093,7 @@ export type ListStorageErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2034,7 +2152,7 @@ export type UploadStorageErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2122,6 +2240,10 @@ export type LogoutErrors = {
      */
     400: ErrorResponseDto;
     /**
+     * Unauthorized: `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
+     */
+    401: ErrorResponseDto;
+    /**
      * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
      */
     413: ErrorResponseDto;
@@ -2159,6 +2281,10 @@ export type RenewAuthkeyErrors = {
      * Bad request: `MALFORMED_BODY` — The request body is not valid JSON, or nests objects and arrays deeper than 32 levels.
      */
     400: ErrorResponseDto;
+    /**
+     * Unauthorized: `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
+     */
+    401: ErrorResponseDto;
     /**
      * Forbidden: `AUTHKEY_INVALID` — The authkey to renew is unknown or expired.
      */
@@ -2248,7 +2374,7 @@ export type DeleteGroupErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2302,7 +2428,7 @@ export type CreateGroupErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2348,7 +2474,7 @@ export type RevokeGroupsErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2398,7 +2524,7 @@ export type AssignGroupsErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2448,7 +2574,7 @@ export type ListGroupsErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2477,6 +2603,149 @@ export type ListGroupsResponses = {
 
 export type ListGroupsResponse = ListGroupsResponses[keyof ListGroupsResponses];
 
+export type RevokeApiTokenData = {
+    body: ApiTokenIdDto;
+    path?: never;
+    query?: never;
+    url: '/u/token';
+};
+
+export type RevokeApiTokenErrors = {
+    /**
+     * Bad request: `VALIDATION_FAILED` — The request body or query failed validation; the message names the fields.
+     */
+    400: ErrorResponseDto;
+    /**
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
+     */
+    401: ErrorResponseDto;
+    /**
+     * Not found: `TOKEN_NOT_FOUND` — No such API token, or it is not the caller's.
+     */
+    404: ErrorResponseDto;
+    /**
+     * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
+     */
+    413: ErrorResponseDto;
+    /**
+     * Unsupported media type: `UNSUPPORTED_MEDIA_TYPE` — The request body has a content type this endpoint does not take.
+     */
+    415: ErrorResponseDto;
+    /**
+     * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
+     */
+    500: ErrorResponseDto;
+    /**
+     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto;
+};
+
+export type RevokeApiTokenError = RevokeApiTokenErrors[keyof RevokeApiTokenErrors];
+
+export type RevokeApiTokenResponses = {
+    200: RevokedApiTokenDto;
+};
+
+export type RevokeApiTokenResponse = RevokeApiTokenResponses[keyof RevokeApiTokenResponses];
+
+export type ListApiTokensData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Whose tokens (root only, for another user); default the caller's
+         */
+        uid?: string;
+    };
+    url: '/u/token';
+};
+
+export type ListApiTokensErrors = {
+    /**
+     * Bad request: `VALIDATION_FAILED` — The request body or query failed validation; the message names the fields.
+     */
+    400: ErrorResponseDto;
+    /**
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
+     */
+    401: ErrorResponseDto;
+    /**
+     * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
+     */
+    413: ErrorResponseDto;
+    /**
+     * Unsupported media type: `UNSUPPORTED_MEDIA_TYPE` — The request body has a content type this endpoint does not take.
+     */
+    415: ErrorResponseDto;
+    /**
+     * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
+     */
+    500: ErrorResponseDto;
+    /**
+     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto;
+};
+
+export type ListApiTokensError = ListApiTokensErrors[keyof ListApiTokensErrors];
+
+export type ListApiTokensResponses = {
+    200: ApiTokenListDto;
+};
+
+export type ListApiTokensResponse = ListApiTokensResponses[keyof ListApiTokensResponses];
+
+export type CreateApiTokenData = {
+    body: CreateApiTokenDto;
+    path?: never;
+    query?: never;
+    url: '/u/token';
+};
+
+export type CreateApiTokenErrors = {
+    /**
+     * Bad request: `VALIDATION_FAILED` — The request body or query failed validation; the message names the fields.
+     */
+    400: ErrorResponseDto;
+    /**
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
+     */
+    401: ErrorResponseDto;
+    /**
+     * Not found: `CATALOG_NOT_FOUND` — No such catalog, or the caller cannot see it.
+     */
+    404: ErrorResponseDto;
+    /**
+     * Conflict: `TOKEN_NAME_TAKEN` — The caller already has an API token with that name.
+     */
+    409: ErrorResponseDto;
+    /**
+     * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
+     */
+    413: ErrorResponseDto;
+    /**
+     * Unsupported media type: `UNSUPPORTED_MEDIA_TYPE` — The request body has a content type this endpoint does not take.
+     */
+    415: ErrorResponseDto;
+    /**
+     * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
+     */
+    500: ErrorResponseDto;
+    /**
+     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto;
+};
+
+export type CreateApiTokenError = CreateApiTokenErrors[keyof CreateApiTokenErrors];
+
+export type CreateApiTokenResponses = {
+    200: ApiTokenCreatedDto;
+};
+
+export type CreateApiTokenResponse = CreateApiTokenResponses[keyof CreateApiTokenResponses];
+
 export type DeleteUserData = {
     body: UserIdDto;
     path?: never;
@@ -2490,7 +2759,7 @@ export type DeleteUserErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2544,7 +2813,7 @@ export type GetCurrentUserErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2586,7 +2855,7 @@ export type CreateUserErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2640,7 +2909,7 @@ export type ListUsersErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2682,7 +2951,7 @@ export type DeleteVmErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2737,7 +3006,7 @@ export type GetVmErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2783,7 +3052,7 @@ export type UpdateVmErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2843,7 +3112,7 @@ export type CloneVmErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2914,7 +3183,7 @@ export type GetConsoleOutputErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -2960,7 +3229,7 @@ export type SendConsoleInputErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -3010,7 +3279,7 @@ export type CreateEfiVmErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -3089,9 +3358,9 @@ export type WatchVmEventsErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      *
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -3140,7 +3409,7 @@ export type CreateKbootVmErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -3213,7 +3482,7 @@ export type ListVmsErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -3259,7 +3528,7 @@ export type CreateMacVmErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -3324,7 +3593,7 @@ export type OpenRemoteScreenErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -3385,7 +3654,7 @@ export type GetScreenshotErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -3447,7 +3716,7 @@ export type GetVmStateErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**
@@ -3493,7 +3762,7 @@ export type RequestVmStateErrors = {
      */
     400: ErrorResponseDto;
     /**
-     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs.
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
      */
     401: ErrorResponseDto;
     /**

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AccessChanges, ReadThroughCache } from '../../common/access-changes';
 import { AuthenticatedUser } from '../../identity/auth/authenticated-user';
-import { ALL_PERMISSIONS, CATALOG_PERMISSIONS, CatalogPermission, PermissionSet, permissionSet, Share } from './catalog-permission';
+import { ALL_PERMISSIONS, anyPermission, CATALOG_PERMISSIONS, CatalogPermission, PermissionSet, permissionSet, Share } from './catalog-permission';
 
 export interface CatalogAccess {
   cid: string;
@@ -45,6 +45,10 @@ const MAX_CACHED_LISTS = 10_000;
  * a change to them (a catalog's shares or deletion, a group's deletion; any catalog change
  * for the lists). A miss costs a fixed number of indexed queries, whatever the number of
  * catalogs, shares or groups.
+ *
+ * A caller that is an API token limited to catalogs gets, on each of them, the intersection
+ * of its user's permissions now and the token's, and nothing elsewhere: that is decided here
+ * (withinTokenScope), so every check (the HTTP guard, streams, each event) applies it.
  */
 @Injectable()
 export class CatalogPermissionsService {
@@ -73,13 +77,8 @@ export class CatalogPermissionsService {
     if (!facts) return null;
     const full = user.isRoot || user.groupIds.has(facts.gid);
     const shares = full ? [] : [...user.groupIds].flatMap((gid) => facts.shares.get(gid) ?? []);
-    return {
-      cid: facts.cid,
-      label: facts.label,
-      gid: facts.gid,
-      groupname: facts.groupname,
-      permissions: full ? ALL_PERMISSIONS : permissionSet((p) => shares.some((share) => share[p])),
-    };
+    const permissions = full ? ALL_PERMISSIONS : permissionSet((p) => shares.some((share) => share[p]));
+    return { cid: facts.cid, label: facts.label, gid: facts.gid, groupname: facts.groupname, permissions: withinTokenScope(user, cid, permissions) };
   }
 
   /** The catalog's shares, ordered by group id; null if it does not exist. */
@@ -91,9 +90,21 @@ export class CatalogPermissionsService {
 
   /** The catalogs the caller can see, with the caller's permissions on each. */
   listVisible(user: AuthenticatedUser, page: Page): Promise<{ items: CatalogAccess[]; total: number }> {
+    const scope = user.token?.scope.catalogs;
+    if (scope) return this.listWithinScope(user, [...scope.keys()], page);
     // Everything the answer depends on: root or not, the groups, the page.
     const key = `${user.isRoot ? 'root' : [...user.groupIds].sort().join(',')}|${page.limit}|${page.offset}`;
     return this.lists.get(key, () => this.readVisible(user, page)) as Promise<{ items: CatalogAccess[]; total: number }>;
+  }
+
+  /** A token's catalogs (at most a hundred), each resolved as for a request, in the list's order. */
+  private async listWithinScope(user: AuthenticatedUser, cids: string[], page: Page): Promise<{ items: CatalogAccess[]; total: number }> {
+    const resolved = await Promise.all(cids.map((cid) => this.resolve(user, cid)));
+    const visible = resolved.filter((access): access is CatalogAccess => access !== null && anyPermission(access.permissions));
+    // As the SQL list orders them: by label, then id, comparing code units.
+    const byCodeUnits = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+    visible.sort((a, b) => byCodeUnits(a.label, b.label) || byCodeUnits(a.cid, b.cid));
+    return { items: visible.slice(page.offset, page.offset + page.limit), total: visible.length };
   }
 
   /** One catalog's owner and shares: two indexed queries. */
@@ -148,6 +159,14 @@ export class CatalogPermissionsService {
       permissions: full ? ALL_PERMISSIONS : permissionSet((p) => Number(row[p]) === 1),
     };
   }
+}
+
+/** `permissions` narrowed to what the caller's API token may use on catalog `cid` (unchanged for a token without a catalog list, or no token). */
+function withinTokenScope(user: AuthenticatedUser, cid: string, permissions: PermissionSet): PermissionSet {
+  const scope = user.token?.scope.catalogs;
+  if (!scope) return permissions;
+  const granted = scope.get(cid) ?? [];
+  return permissionSet((p) => permissions[p] && granted.includes(p));
 }
 
 /** `?, ?, ?` for a list; `NULL` for an empty one, so `IN (NULL)` matches nothing. */

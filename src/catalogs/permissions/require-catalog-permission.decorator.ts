@@ -1,7 +1,7 @@
 import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth } from '@nestjs/swagger';
 import { ApiErrors } from '../../common/swagger/api-errors.decorator';
-import { REQUIRED_GROUP } from '../../identity/auth/authenticated.decorator';
+import { API_TOKEN_USE, REQUIRED_GROUP } from '../../identity/auth/authenticated.decorator';
 import { SpecialGroup } from '../../identity/entities/group.entity';
 import { CatalogPermission } from './catalog-permission';
 import { CatalogPermissionRequirement } from './catalog-authorizer';
@@ -12,7 +12,8 @@ import { CATALOG_BY_CID, CatalogReference } from './catalog-references';
 /**
  * The handler needs `permission` on the catalog the request names (`cid` unless told
  * otherwise). 'any' means any permission at all, i.e. the catalog is visible. Also
- * documents the bearer scheme and the 401/404 answers. `group` adds a special-group requirement
+ * documents the bearer scheme and the 401/404 answers. API tokens limited to catalogs may
+ * call it (see ApiTokenUse). `group` adds a special-group requirement
  * (catalogmanager for deleting a catalog). `also` names a second catalog the request acts on
  * (a VM cloned into another catalog needs `view` on the source and `create` on the target);
  * the requirements are checked in order, so the first refusal is the answer.
@@ -28,6 +29,8 @@ export function RequireCatalogPermission(
     // A required special group is checked first, by the global authkey guard.
     SetMetadata(REQUIRED_GROUP, options.group ?? null),
     SetMetadata(CATALOG_PERMISSIONS, requirements),
+    // The authorizer narrows each catalog to an API token's scope, so tokens limited to catalogs may call.
+    SetMetadata(API_TOKEN_USE, 'scoped'),
     UseGuards(CatalogPermissionGuard),
     ApiBearerAuth('authkey'),
     ApiErrors(['VALIDATION_FAILED', 'AUTH_REQUIRED', 'PERMISSION_DENIED', ...notFound]),

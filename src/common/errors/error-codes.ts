@@ -16,7 +16,11 @@ export const ERROR_CODES = {
   AUTH_REQUIRED: { status: 401, description: 'No authkey, or an unknown or expired one.' },
   INVALID_CREDENTIALS: { status: 403, description: 'Wrong username or password.' },
   AUTHKEY_INVALID: { status: 403, description: 'The authkey to renew is unknown or expired.' },
-  PERMISSION_DENIED: { status: 401, description: 'The caller lacks the group membership or permission this action needs.' },
+  PERMISSION_DENIED: {
+    status: 401,
+    description:
+      'The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).',
+  },
   RATE_LIMITED: { status: 429, description: 'Too many attempts (logins per client address or per username, or passwords being checked at once); `Retry-After` says when to try again.' },
   PROTECTED_GROUP: { status: 406, description: 'The action would change the root group, a special group or a personal group in a way that is not allowed.' },
   NOT_FOUND: { status: 404, description: 'The route does not exist.' },
@@ -29,8 +33,10 @@ export const ERROR_CODES = {
   STORAGE_NOT_FOUND: { status: 404, description: 'No such storage image, or the caller cannot see it.' },
   NIC_NOT_FOUND: { status: 404, description: 'No such NIC, or the caller cannot see it.' },
   RESOURCE_NOT_FOUND: { status: 404, description: 'A resource the VM links to does not exist or is not visible; `type` and `rid` name it.' },
+  TOKEN_NOT_FOUND: { status: 404, description: 'No such API token, or it is not the caller\'s.' },
   USERNAME_TAKEN: { status: 409, description: 'A user with that name exists.' },
   GROUPNAME_TAKEN: { status: 409, description: 'A group with that name exists.' },
+  TOKEN_NAME_TAKEN: { status: 409, description: 'The caller already has an API token with that name.' },
   VM_NAME_TAKEN: { status: 409, description: 'A VM with that name exists in the catalog; `vmid` names it.' },
   VM_NOT_STOPPED: { status: 409, description: 'The action needs a stopped VM (DELETE /v takes `force` to stop it first).' },
   STORAGE_IN_USE: {

@@ -35,7 +35,7 @@ function queryForLog(query: unknown): string {
 
 /**
  * The access log: one line per answered request (`<ISO time> [HTTP] [<request id>] <method>
- * <url> <status> <ms>`) on stdout, written in batches, one write per event-loop turn. It does
+ * <url> <status> <ms>`, then ` token=<id>` for a request made with an API token) on stdout, written in batches, one write per event-loop turn. It does
  * not go through Nest's ConsoleLogger, whose per-line formatting (an Intl timestamp, colours)
  * cost a third of a cheap request's throughput (GET /health: 11–12k req/s with it, 17.5–18.7k
  * without any line, same machine and run). A kill -9 loses at most the lines of the current
@@ -47,8 +47,10 @@ export class AccessLog {
   /** Where the lines go instead of stdout (the tests' log capture). */
   private static redirected: ((line: string) => void) | undefined;
 
-  static write(request: FastifyRequest, status: number, elapsedMs: number): void {
-    const line = `${new Date().toISOString()} [HTTP] [${request.id}] ${request.method} ${urlForLog(request)} ${status} ${elapsedMs.toFixed(1)}ms`;
+  /** `tokenId`: the API token the request was authenticated with, named by its id (never its secret). */
+  static write(request: FastifyRequest, status: number, elapsedMs: number, tokenId?: string): void {
+    const caller = tokenId ? ` token=${tokenId}` : '';
+    const line = `${new Date().toISOString()} [HTTP] [${request.id}] ${request.method} ${urlForLog(request)} ${status} ${elapsedMs.toFixed(1)}ms${caller}`;
     if (AccessLog.redirected) return AccessLog.redirected(line);
     AccessLog.pending.push(line);
     if (!AccessLog.scheduled) {

@@ -27,7 +27,7 @@ export function documentAuthkeyCarriers(document: OpenAPIObject): void {
   document.components ??= {};
   document.components.securitySchemes = {
     ...document.components.securitySchemes,
-    authkey_query: { type: 'apiKey', in: 'query', name: 'authkey', description: 'The authkey as a query parameter (for clients that cannot set headers)' },
+    authkey_query: { type: 'apiKey', in: 'query', name: 'authkey', description: 'The authkey (or an API token) as a query parameter (for clients that cannot set headers)' },
   };
   for (const operation of operationsOf(document)) {
     const bearer = operation.security?.some((requirement) => 'authkey' in requirement);

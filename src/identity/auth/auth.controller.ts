@@ -31,23 +31,24 @@ export class AuthController {
     return this.authkeys.login(body.username, body.password);
   }
 
-  @ApiOperation({ summary: 'Renew an authkey: returns a new key and invalidates the presented one at once.' })
-  @Public()
+  @ApiOperation({ summary: 'Renew an authkey: returns a new key and invalidates the presented one at once (not for API tokens: 401).' })
+  @Public({ apiTokens: 'refused' })
   @Patch()
   @BodyLimit(AUTH_BODY_LIMIT)
   @ApiBearerAuth('authkey')
   @ApiOkResponse({ type: AuthkeyDto })
-  @ApiErrors(['AUTHKEY_INVALID'])
+  @ApiErrors(['AUTHKEY_INVALID', 'PERMISSION_DENIED'])
   renewAuthkey(@PresentedAuthkey() key: string | undefined): Promise<AuthkeyDto> {
     return this.authkeys.renew(key);
   }
 
-  @ApiOperation({ summary: 'Log out: the presented authkey stops working (200 even when it was unknown).' })
-  @Public()
+  @ApiOperation({ summary: 'Log out: the presented authkey stops working (200 even when it was unknown; an API token is refused: 401, revoke it with DELETE /u/token).' })
+  @Public({ apiTokens: 'refused' })
   @Delete()
   @BodyLimit(AUTH_BODY_LIMIT)
   @ApiBearerAuth('authkey')
   @ApiOkResponse({ type: LogoutResponseDto })
+  @ApiErrors(['PERMISSION_DENIED'])
   async logout(@PresentedAuthkey() key: string | undefined): Promise<LogoutResponseDto> {
     await this.authkeys.revoke(key);
     return { revoked: true };

@@ -1,4 +1,6 @@
 import { SpecialGroup } from '../entities/group.entity';
+import type { UserEntity } from '../entities/user.entity';
+import { CallerToken } from './api-token-scope';
 
 export interface GroupRef {
   gid: string;
@@ -6,7 +8,10 @@ export interface GroupRef {
   special: SpecialGroup | null;
 }
 
-/** Who is calling, resolved from the authkey once per request. */
+/**
+ * Who is calling, resolved from the authkey once per request. With `token`, the caller is an
+ * API token of this user: the token's scope narrows what the user may do (see ApiTokenScope).
+ */
 export class AuthenticatedUser {
   readonly groupIds: ReadonlySet<string>;
 
@@ -14,6 +19,7 @@ export class AuthenticatedUser {
     readonly uid: string,
     readonly username: string,
     readonly groups: readonly GroupRef[],
+    readonly token?: CallerToken,
   ) {
     this.groupIds = new Set(groups.map((g) => g.gid));
   }
@@ -30,4 +36,14 @@ export class AuthenticatedUser {
   hasRight(special: SpecialGroup): boolean {
     return this.isRoot || this.inSpecialGroup(special);
   }
+}
+
+/** The caller a credential resolves to: its user with their groups, and the API token if it is one. */
+export function callerOf(user: UserEntity, token?: CallerToken): AuthenticatedUser {
+  return new AuthenticatedUser(
+    user.uid,
+    user.username,
+    user.groups.map((g) => ({ gid: g.gid, groupname: g.groupname, special: g.special })),
+    token,
+  );
 }

@@ -9,28 +9,44 @@ import { extractAuthkey } from './authkey-extractor';
 
 export const PUBLIC_ROUTE = 'velocity:public';
 export const REQUIRED_GROUP = 'velocity:required-group';
-
-/** The route needs no authkey (login, health). */
-export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
+export const API_TOKEN_USE = 'velocity:api-token-use';
 
 /**
- * The route needs a valid authkey and, with `group`, membership of that special group
- * (`root` passes every check). Also documents the bearer scheme and the 401.
+ * Which API tokens may call a route (the global guard decides; unmarked routes take tokens
+ * without a catalog list only, since they act beyond any one catalog):
+ * - 'refused': no token at all — managing tokens, changing users, groups and memberships,
+ *   renewing or dropping authkeys (a token cannot make or widen credentials);
+ * - 'scoped': also tokens limited to catalogs, because the route acts on catalogs that the
+ *   CatalogAuthorizer checks against the token's scope, or shows only the caller's own view.
  */
-export function Authenticated(options: { group?: SpecialGroup } = {}) {
-  const errors: ErrorCode[] = options.group ? ['AUTH_REQUIRED', 'PERMISSION_DENIED'] : ['AUTH_REQUIRED'];
+export type ApiTokenUse = 'refused' | 'scoped';
+
+/** The route needs no authkey (login, health); `apiTokens: 'refused'` still turns away a presented API token (401). */
+export function Public(options: { apiTokens?: 'refused' } = {}) {
+  return applyDecorators(SetMetadata(PUBLIC_ROUTE, true), ...(options.apiTokens ? [SetMetadata(API_TOKEN_USE, options.apiTokens)] : []));
+}
+
+/**
+ * The route needs a valid authkey (or API token) and, with `group`, membership of that
+ * special group (`root` passes every check); `apiTokens` says which tokens may call it.
+ * Also documents the bearer scheme (authkeys and API tokens alike) and the 401s.
+ */
+export function Authenticated(options: { group?: SpecialGroup; apiTokens?: ApiTokenUse } = {}) {
+  // PERMISSION_DENIED on every route: an API token's scope may not allow it.
+  const errors: ErrorCode[] = ['AUTH_REQUIRED', 'PERMISSION_DENIED'];
   return applyDecorators(
     SetMetadata(REQUIRED_GROUP, options.group ?? null),
+    ...(options.apiTokens ? [SetMetadata(API_TOKEN_USE, options.apiTokens)] : []),
     ApiBearerAuth('authkey'),
     ApiErrors(errors),
   );
 }
 
-/** The authkey a request was authenticated with, as a long-lived stream watches it (never the key itself). */
+/** The authkey (or API token) a request was authenticated with, as a long-lived stream watches it (never the key itself). */
 export interface AuthkeyCredential {
   keyHash: string;
-  /** Unix seconds. */
-  expiresAt: number;
+  /** Unix seconds; null for an API token without expiry. */
+  expiresAt: number | null;
 }
 
 export interface AuthenticatedRequest extends FastifyRequest {

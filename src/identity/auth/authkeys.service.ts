@@ -1,14 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { createHash, randomBytes } from 'node:crypto';
 import { LessThanOrEqual, Repository } from 'typeorm';
 import { Clock } from '../../common/clock';
 import { ApiError } from '../../common/errors/api-error';
 import { AppConfig } from '../../config/app-config';
 import { UnitOfWork } from '../../database/unit-of-work';
-import { AuthenticatedUser } from './authenticated-user';
+import { AuthenticatedUser, callerOf } from './authenticated-user';
 import { AccessChanges } from '../../common/access-changes';
-import { AuthkeyCache } from './authkey-cache';
+import { ApiTokensRepository } from './api-tokens.repository';
+import { AuthkeyCache, AuthkeyCacheEntry } from './authkey-cache';
+import { digest, randomSecret } from './secrets';
 import { PasswordHasher } from './password-hasher';
 import { AuthkeyEntity } from '../entities/authkey.entity';
 import { UserEntity } from '../entities/user.entity';
@@ -19,19 +20,22 @@ export interface IssuedAuthkey {
   expires: number;
 }
 
-/** A valid authkey: who holds it, and what a long-lived stream needs to keep watching it. */
+/**
+ * A valid authkey or API token: who holds it (an API token's user carries the token), and
+ * what a long-lived stream needs to keep watching it.
+ */
 export interface AuthkeySession {
   user: AuthenticatedUser;
   keyHash: string;
-  /** Unix seconds. */
-  expiresAt: number;
+  /** Unix seconds; null for an API token without expiry. */
+  expiresAt: number | null;
 }
 
-function digest(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
-}
-
-/** Login, renewal, logout and resolution of authkeys. */
+/**
+ * Login, renewal, logout of authkeys, and resolution of every credential a request may
+ * present where an authkey goes: authkeys and API tokens (ApiTokensRepository), by the hash
+ * of the secret, through one cache.
+ */
 @Injectable()
 export class AuthkeysService {
   constructor(
@@ -43,6 +47,7 @@ export class AuthkeysService {
     private readonly cache: AuthkeyCache,
     private readonly accessChanges: AccessChanges,
     private readonly passwords: PasswordHasher,
+    private readonly apiTokens: ApiTokensRepository,
   ) {}
 
   async login(username: string, password: string): Promise<IssuedAuthkey> {
@@ -86,7 +91,7 @@ export class AuthkeysService {
     }
   }
 
-  /** The user behind a valid key, with their groups; null for an unknown or expired key. */
+  /** The user behind a valid key or API token, with their groups; null for an unknown or expired one. */
   async resolve(key: string): Promise<AuthenticatedUser | null> {
     return (await this.resolveSession(key))?.user ?? null;
   }
@@ -99,27 +104,23 @@ export class AuthkeysService {
   /** The same for a key known only by its hash (a long-lived stream re-checking its key). */
   async resolveHashed(keyHash: string): Promise<AuthkeySession | null> {
     const now = this.clock.nowSeconds();
-    const entry = await this.cache.resolve(keyHash, now, async () => {
-      const row = await this.authkeys
-        .createQueryBuilder('k')
-        .innerJoinAndSelect('k.user', 'u')
-        .leftJoinAndSelect('u.groups', 'g')
-        .where('k.key_hash = :hash AND k.expires_at > :now', { hash: keyHash, now })
-        .getOne();
-      if (!row?.user) return null;
-      const { uid, username, groups } = row.user;
-      const user = new AuthenticatedUser(
-        uid,
-        username,
-        groups.map((g) => ({ gid: g.gid, groupname: g.groupname, special: g.special })),
-      );
-      return { user, expiresAt: row.expiresAt };
-    });
+    // Authkeys and tokens share no hash (256 random bits each), so the first table that knows it answers.
+    const entry = await this.cache.resolve(keyHash, now, async () => (await this.readAuthkey(keyHash, now)) ?? this.apiTokens.readSession(keyHash, now));
     return entry && { keyHash, ...entry };
   }
 
+  private async readAuthkey(keyHash: string, now: number): Promise<AuthkeyCacheEntry | null> {
+    const row = await this.authkeys
+      .createQueryBuilder('k')
+      .innerJoinAndSelect('k.user', 'u')
+      .leftJoinAndSelect('u.groups', 'g')
+      .where('k.key_hash = :hash AND k.expires_at > :now', { hash: keyHash, now })
+      .getOne();
+    return row?.user ? { user: callerOf(row.user), expiresAt: row.expiresAt } : null;
+  }
+
   private async issue(repository: Repository<AuthkeyEntity>, uid: string): Promise<IssuedAuthkey> {
-    const authkey = randomBytes(32).toString('base64url');
+    const authkey = randomSecret();
     const expires = this.clock.nowSeconds() + this.config.authkeyTtlSeconds;
     await repository.insert({ keyHash: digest(authkey), uid, expiresAt: expires });
     return { authkey, expires };

@@ -26,7 +26,7 @@ export class VmEventsController {
 
   @ApiOperation({ summary: 'Watch VM events (Server-Sent Events): state changes, creations, changes, deletions, errors.', description: EVENTS_DESCRIPTION })
   @Get()
-  @Authenticated()
+  @Authenticated({ apiTokens: 'scoped' })
   @ApiProduces('text/event-stream')
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Resume after this event id (what EventSource sends when it reconnects)' })
   @ApiOkResponse({
