@@ -6,6 +6,7 @@ import { UnitOfWork } from '../database/unit-of-work';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
+import { GroupQuotasService } from '../quotas/group-quotas.service';
 import { NicEntity } from '../resources/entities/nic.entity';
 import { attachesReadOnly, StorageEntity } from '../resources/entities/storage.entity';
 import { NicsService } from '../resources/nics.service';
@@ -48,6 +49,7 @@ export class VmsService {
     private readonly locks: VmLocks,
     private readonly events: VmEvents,
     private readonly causes: VmStateCauses,
+    private readonly quotas: GroupQuotasService,
   ) {}
 
   async create(caller: AuthenticatedUser, cid: string, definition: VmDefinition): Promise<VmRecord> {
@@ -61,6 +63,7 @@ export class VmsService {
         await this.assertNameFree(manager, cid, definition.name);
         await this.assertWritableFree(manager, resources);
         await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
+        await this.quotas.assertRoomInCatalog(manager, cid, { vms: 1, vcpus: definition.cpu_count, memory: definition.memory_size_mb });
         await this.repository.insert(manager, vmid, cid, definition);
         await this.writeAttachments(manager, vmid, resources, []);
         await this.repository.replacePortForwards(manager, vmid, definition.port_forwards);
@@ -101,6 +104,10 @@ export class VmsService {
         await this.assertNameFree(manager, current.vm.cid, definition.name, vmid);
         await this.assertWritableFree(manager, resources, vmid);
         await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
+        await this.quotas.assertRoomInCatalog(manager, current.vm.cid, {
+          vcpus: definition.cpu_count - current.vm.cpuCount,
+          memory: definition.memory_size_mb - current.vm.memorySizeMb,
+        });
         await this.repository.updateDefinition(manager, vmid, definition);
         await this.writeAttachments(manager, vmid, resources, current.nics.map((n) => n.mac));
         await this.repository.replacePortForwards(manager, vmid, definition.port_forwards);
@@ -134,12 +141,21 @@ export class VmsService {
       const cloneVmid = randomUUID();
       /** The copies of the source's writable disks, by the source image's id. */
       const copies = new Map<string, ImageClone>();
+      const demand = {
+        vms: 1,
+        vcpus: source.vm.cpuCount,
+        memory: source.vm.memorySizeMb,
+        storage: source.storage.reduce((bytes, { storage, writable }) => bytes + (writable ? storage.sizeBytes : 0), 0),
+      };
+      // Refused before the disks are copied; counted again where the rows are written.
+      await this.quotas.precheck(target.gid, demand);
       try {
         for (const { storage, writable } of source.storage) {
           if (writable) copies.set(storage.stid, await this.storage.prepareClone(storage, { gid: target.gid, name: `${name}-disk${copies.size + 1}` }));
         }
         const record = await this.unitOfWork.run(async (manager) => {
           await this.assertNameFree(manager, target.cid, name);
+          await this.quotas.assertRoom(manager, target.gid, demand);
           await this.storage.saveClones(manager, [...copies.values()]);
           await this.repository.insert(manager, cloneVmid, target.cid, { ...definitionOf(source), name });
           await this.repository.replaceAttachments(

@@ -11,12 +11,17 @@ export interface IdentityFixture {
   group: (i: number) => Promise<string>;
   /** A user without special groups, for the group assignment requests. */
   plainUid: string;
+  /** The plain user's personal group. */
+  plainGid: string;
   extraGid: string;
 }
 
 export interface IdentityEndpoint extends MatrixRoute {
-  /** Who may: 'usermanager' (and root) or 'any' authenticated user. */
-  needs: 'usermanager' | 'any';
+  /**
+   * Who may: 'usermanager' (and root), 'any' authenticated user, or a 'member' of the group
+   * the request names (and usermanager, root); the plain user is no member of `extraGid`.
+   */
+  needs: 'usermanager' | 'any' | 'member';
   /** Builds a fresh request (fresh names and victims, so allowed cases can run repeatedly). */
   request: (n: number, f: IdentityFixture) => Promise<RequestParts>;
 }
@@ -31,4 +36,7 @@ export const IDENTITY_ENDPOINTS: IdentityEndpoint[] = [
   { method: 'GET', path: '/u/group/list', needs: 'any', request: async () => ({}) },
   { method: 'PUT', path: '/u/group/assign', needs: 'usermanager', request: async (_i, f) => ({ body: { uid: f.plainUid, groups: [f.extraGid] } }) },
   { method: 'DELETE', path: '/u/group/assign', needs: 'usermanager', request: async (_i, f) => ({ body: { uid: f.plainUid, groups: [f.extraGid] } }) },
+  { method: 'POST', path: '/u/group/quota', needs: 'usermanager', request: async (i, f) => ({ body: { gid: f.extraGid, vms: i } }) },
+  { method: 'GET', path: '/u/group/quota', needs: 'member', request: async (_i, f) => ({ query: { gid: f.extraGid } }) },
+  { method: 'GET', path: '/u/group/quota', variant: 'own group', needs: 'any', request: async (_i, f) => ({ query: { gid: f.plainGid } }) },
 ];

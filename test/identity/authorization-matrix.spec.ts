@@ -31,6 +31,7 @@ describe('identity authorization matrix', () => {
       victim: async (i) => (await t.createUser(root, `victim-${i}`)).uid,
       group: async (i) => t.createGroup(root, `doomed-${i}`),
       plainUid: plain.uid,
+      plainGid: plain.personalGid,
       extraGid: await t.createGroup(root, 'extra'),
     };
   });
@@ -39,12 +40,21 @@ describe('identity authorization matrix', () => {
   function expected(endpoint: IdentityEndpoint, caller: Caller): number {
     if (caller === 'no key' || caller === 'unknown key' || caller === 'expired key') return 401;
     if (endpoint.needs === 'usermanager' && caller === 'plain') return 401;
+    // Another group's limits and use are not the caller's to see, as its resources are not.
+    if (endpoint.needs === 'member' && caller === 'plain') return 404;
     return 200;
   }
 
+  const REFUSALS: Record<number, string> = { 401: 'AUTH_REQUIRED', 404: 'GROUP_NOT_FOUND' };
+
   async function snapshot(): Promise<string> {
     const rows = await Promise.all(
-      ['SELECT * FROM users ORDER BY uid', 'SELECT * FROM groups ORDER BY gid', 'SELECT * FROM memberships ORDER BY uid, gid'].map((q) => t.dataSource.query(q)),
+      [
+        'SELECT * FROM users ORDER BY uid',
+        'SELECT * FROM groups ORDER BY gid',
+        'SELECT * FROM memberships ORDER BY uid, gid',
+        'SELECT * FROM group_quotas ORDER BY gid',
+      ].map((q) => t.dataSource.query(q)),
     );
     return JSON.stringify(rows);
   }
@@ -65,7 +75,7 @@ describe('identity authorization matrix', () => {
           const reply = await t.call({ ...request, token });
           assert.equal(reply.status, status, JSON.stringify(reply.body));
           if (status !== 200) {
-            assert.equal(reply.body.code, caller === 'plain' ? 'PERMISSION_DENIED' : 'AUTH_REQUIRED');
+            assert.equal(reply.body.code, status === 401 && caller === 'plain' ? 'PERMISSION_DENIED' : REFUSALS[status]);
             assert.equal(await snapshot(), before, 'a refused request changes nothing');
           }
         } finally {
