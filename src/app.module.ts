@@ -7,6 +7,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { AuthModule } from './identity/auth/auth.module';
 import { IdentityModule } from './identity/identity.module';
+import { QuotasModule } from './quotas/quotas.module';
 import { ResourcesModule } from './resources/resources.module';
 import { VmsModule } from './vms/vms.module';
 
@@ -22,6 +23,7 @@ export class AppModule {
         AuthModule,
         IdentityModule,
         CatalogsModule,
+        QuotasModule,
         ResourcesModule,
         VmsModule,
         HealthModule,

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { Authenticated, CurrentUser } from '../identity/auth/authenticated.decorator';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
+import { QUOTA_EXCEEDED_FIELDS } from '../quotas/quota';
 import {
   ClonedStorageDto,
   CloneStorageDto,
@@ -30,7 +31,7 @@ export class StorageController {
   @Put()
   @Authenticated()
   @ApiOkResponse({ type: StorageDto })
-  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'HOST_LIMIT_EXCEEDED', 'HOST_STORAGE_FULL'])
+  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'HOST_LIMIT_EXCEEDED', 'QUOTA_EXCEEDED', 'HOST_STORAGE_FULL'], { 422: QUOTA_EXCEEDED_FIELDS })
   async createStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateStorageDto): Promise<StorageDto> {
     return mapStorage(await this.storage.createBlank(caller, body, body.size_mb * MIB));
   }
@@ -43,7 +44,7 @@ export class StorageController {
   @HttpCode(200)
   @Authenticated()
   @ApiOkResponse({ type: ClonedStorageDto })
-  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'GROUP_NOT_FOUND', 'STORAGE_IN_USE', 'HOST_STORAGE_FULL'])
+  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'GROUP_NOT_FOUND', 'STORAGE_IN_USE', 'QUOTA_EXCEEDED', 'HOST_STORAGE_FULL'], { 422: QUOTA_EXCEEDED_FIELDS })
   async cloneStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: CloneStorageDto): Promise<ClonedStorageDto> {
     const { image, cow } = await this.storage.clone(caller, body);
     return { ...mapStorage(image), cow };
@@ -56,7 +57,7 @@ export class StorageController {
   @Patch()
   @Authenticated()
   @ApiOkResponse({ type: StorageDto })
-  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'STORAGE_IN_USE', 'STORAGE_CANNOT_GROW', 'HOST_LIMIT_EXCEEDED', 'HOST_STORAGE_FULL'])
+  @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'STORAGE_IN_USE', 'STORAGE_CANNOT_GROW', 'HOST_LIMIT_EXCEEDED', 'QUOTA_EXCEEDED', 'HOST_STORAGE_FULL'], { 422: QUOTA_EXCEEDED_FIELDS })
   async updateStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: UpdateStorageDto): Promise<StorageDto> {
     // A null field is left out, as IsOptional lets it through.
     const sizeBytes = body.size_mb == null ? undefined : body.size_mb * MIB;
@@ -70,7 +71,7 @@ export class StorageController {
   @ApiConsumes('application/octet-stream')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiOkResponse({ type: StorageDto })
-  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'HOST_STORAGE_FULL'])
+  @ApiErrors(['VALIDATION_FAILED', 'GROUP_NOT_FOUND', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUOTA_EXCEEDED', 'HOST_STORAGE_FULL'], { 422: QUOTA_EXCEEDED_FIELDS })
   async uploadStorage(
     @CurrentUser() caller: AuthenticatedUser,
     @Query() query: UploadStorageQueryDto,

@@ -11,6 +11,7 @@ import { UnitOfWork } from '../database/unit-of-work';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
+import { GroupQuotasService } from '../quotas/group-quotas.service';
 import { StorageEntity, StorageFormat } from './entities/storage.entity';
 import { VmsRepository } from '../vms/vms.repository';
 import { mayManageGroupResources } from './resource-access';
@@ -56,6 +57,7 @@ export class StorageService implements OnModuleInit {
     private readonly files: StorageFiles,
     private readonly config: AppConfig,
     private readonly hypervisor: HypervisorService,
+    private readonly quotas: GroupQuotasService,
   ) {}
 
   /** Brings the image files in line with the rows after whatever stopped the last run. */
@@ -74,7 +76,10 @@ export class StorageService implements OnModuleInit {
     const image = this.storage.create({ stid: randomUUID(), name: request.name, gid: request.group, format: 'raw', readOnly: false, sizeBytes });
     try {
       await this.files.createSparsePartial(image.stid, sizeBytes);
-      await this.unitOfWork.run((manager) => manager.save(image));
+      await this.unitOfWork.run(async (manager) => {
+        await this.quotas.assertRoom(manager, image.gid, { storage: sizeBytes });
+        await manager.save(image);
+      });
     } catch (error) {
       await this.files.removePartial(image.stid);
       throw hostLimitOr(error, sizeBytes);
@@ -93,9 +98,13 @@ export class StorageService implements OnModuleInit {
     await this.assertGroup(caller, request.group);
     const writer = (await this.vms.attachmentsOf(this.storage.manager, source.stid)).find((a) => a.writable && !this.isStopped(a.vmid));
     if (writer) throw this.inUse(`Storage ${source.stid} is being written by VM ${writer.vmid}; stop it before cloning the disk`, writer.vmid);
+    await this.quotas.precheck(request.group, { storage: source.sizeBytes });
     const clone = await this.prepareClone(source, { gid: request.group, name: request.name });
     try {
-      await this.unitOfWork.run((manager) => this.saveClones(manager, [clone]));
+      await this.unitOfWork.run(async (manager) => {
+        await this.quotas.assertRoom(manager, request.group, { storage: clone.image.sizeBytes });
+        await this.saveClones(manager, [clone]);
+      });
     } catch (error) {
       await this.discardClones([clone]);
       throw error;
@@ -158,6 +167,7 @@ export class StorageService implements OnModuleInit {
         assertGrowable(image, changes.sizeBytes);
         const running = attachments.find((a) => !this.isStopped(a.vmid));
         if (running) throw this.inUse(`Storage ${stid} is used by VM ${running.vmid}, which is not stopped; stop it before growing the image`, running.vmid);
+        await this.quotas.assertRoom(manager, image.gid, { storage: changes.sizeBytes - image.sizeBytes });
         image.sizeBytes = changes.sizeBytes;
       }
       await manager.update(StorageEntity, { stid }, { template: image.template, sizeBytes: image.sizeBytes });
@@ -180,6 +190,8 @@ export class StorageService implements OnModuleInit {
     await this.assertGroup(caller, request.group);
     const limit = this.config.uploadLimitBytes;
     if (declaredLength !== undefined && declaredLength > limit) throw this.tooLarge(limit);
+    // The declared length refused before any byte is written; the commit counts what arrived.
+    if (declaredLength !== undefined) await this.quotas.precheck(request.group, { storage: declaredLength });
     const image = this.storage.create({
       stid: randomUUID(),
       name: request.name,
@@ -208,7 +220,10 @@ export class StorageService implements OnModuleInit {
       await written;
       if (received === 0) throw new ApiError('VALIDATION_FAILED', 'Invalid request: the image is empty');
       image.sizeBytes = received;
-      await this.unitOfWork.run((manager) => manager.save(image));
+      await this.unitOfWork.run(async (manager) => {
+        await this.quotas.assertRoom(manager, image.gid, { storage: received });
+        await manager.save(image);
+      });
     } catch (error) {
       body.unpipe(counter);
       await this.files.removePartial(image.stid);

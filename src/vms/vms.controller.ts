@@ -2,6 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Put, Query } from
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { QUOTA_EXCEEDED_FIELDS } from '../quotas/quota';
 import { CurrentUser } from '../identity/auth/authenticated.decorator';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { CatalogAccess } from '../catalogs/permissions/catalog-permissions.service';
@@ -23,6 +24,7 @@ const CREATE_ERRORS = [
   'UNSUPPORTED_ON_HOST',
   'PORT_FORWARD_NEEDS_NAT',
   'INVALID_VM_CONFIG',
+  'QUOTA_EXCEEDED',
 ] as const;
 const CREATE_EXTRAS = {
   404: { type: { type: 'string', example: 'storage' }, rid: { type: 'string', example: '7c9e6679-7425-40de-944b-e07fc1f90ae7' } },
@@ -31,6 +33,7 @@ const CREATE_EXTRAS = {
     protocol: { type: 'string', example: 'tcp', description: 'PORT_FORWARD_TAKEN only' },
     host_port: { type: 'integer', example: 8022, description: 'PORT_FORWARD_TAKEN only' },
   },
+  422: QUOTA_EXCEEDED_FIELDS,
 };
 
 @ApiTags('virtual machines')
@@ -108,7 +111,7 @@ export class VmsController {
   @HttpCode(200)
   @RequireCatalogPermission('view', { reference: VM_BY_VMID, also: { permission: 'create', reference: CATALOG_BY_CATALOG_FIELD } })
   @ApiOkResponse({ type: VmCloneDto })
-  @ApiErrors(['VM_NOT_STOPPED', 'VM_NAME_TAKEN', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG', 'HOST_STORAGE_FULL'], { 409: CREATE_EXTRAS[409] })
+  @ApiErrors(['VM_NOT_STOPPED', 'VM_NAME_TAKEN', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG', 'QUOTA_EXCEEDED', 'HOST_STORAGE_FULL'], { 409: CREATE_EXTRAS[409], 422: QUOTA_EXCEEDED_FIELDS })
   async cloneVm(@Body() body: CloneVmDto, @ResolvedCatalog('catalog') target: CatalogAccess): Promise<VmCloneDto> {
     const { record, cow } = await this.vms.clone(body.vmid, { cid: target.cid, gid: target.gid }, body.name);
     return { ...this.toDto(record), cow };

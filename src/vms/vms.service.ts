@@ -6,6 +6,7 @@ import { isUniqueViolation, UnitOfWork } from '../database/unit-of-work';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
+import { GroupQuotasService } from '../quotas/group-quotas.service';
 import { NicEntity } from '../resources/entities/nic.entity';
 import { attachesReadOnly, StorageEntity } from '../resources/entities/storage.entity';
 import { NicsService } from '../resources/nics.service';
@@ -49,6 +50,7 @@ export class VmsService {
     private readonly locks: VmLocks,
     private readonly events: VmEvents,
     private readonly causes: VmStateCauses,
+    private readonly quotas: GroupQuotasService,
   ) {}
 
   /**
@@ -69,6 +71,7 @@ export class VmsService {
       created = await this.unitOfWork.run(async (manager) => {
         await this.assertWritableFree(manager, resources);
         await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
+        await this.quotas.assertRoomInCatalog(manager, cid, { vms: 1, vcpus: definition.cpu_count, memory: definition.memory_size_mb });
         await this.repository.insert(manager, vmid, cid, definition, attachments).catch(async (error: unknown) => {
           if (isUniqueViolation(error)) await this.assertNameFree(manager, cid, definition.name);
           throw error;
@@ -118,6 +121,10 @@ export class VmsService {
         await this.assertNameFree(manager, current.vm.cid, definition.name, vmid);
         await this.assertWritableFree(manager, resources, vmid);
         await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
+        await this.quotas.assertRoomInCatalog(manager, current.vm.cid, {
+          vcpus: definition.cpu_count - current.vm.cpuCount,
+          memory: definition.memory_size_mb - current.vm.memorySizeMb,
+        });
         // Keep a NIC's MAC across edits so the guest's network configuration stays valid.
         await this.repository.update(manager, vmid, current.vm.cid, definition, this.attachmentRows(resources, current.nics.map((n) => n.mac)));
         const updated = (await this.repository.load(vmid, manager))!;
@@ -150,12 +157,21 @@ export class VmsService {
       const cloneVmid = randomUUID();
       /** The copies of the source's writable disks, by the source image's id. */
       const copies = new Map<string, ImageClone>();
+      const demand = {
+        vms: 1,
+        vcpus: source.vm.cpuCount,
+        memory: source.vm.memorySizeMb,
+        storage: source.storage.reduce((bytes, { storage, writable }) => bytes + (writable ? storage.sizeBytes : 0), 0),
+      };
+      // Refused before the disks are copied; counted again where the rows are written.
+      await this.quotas.precheck(target.gid, demand);
       try {
         for (const { storage, writable } of source.storage) {
           if (writable) copies.set(storage.stid, await this.storage.prepareClone(storage, { gid: target.gid, name: `${name}-disk${copies.size + 1}` }));
         }
         const record = await this.unitOfWork.run(async (manager) => {
           await this.assertNameFree(manager, target.cid, name);
+          await this.quotas.assertRoom(manager, target.gid, demand);
           await this.storage.saveClones(manager, [...copies.values()]);
           // A host port belongs to one VM: the clone forwards none until given its own.
           await this.repository.insert(manager, cloneVmid, target.cid, { ...definitionOf(source), name, port_forwards: [] }, {

@@ -11,14 +11,19 @@ export interface IdentityFixture {
   group: (i: number) => Promise<string>;
   /** A user without special groups, for the group assignment requests. */
   plainUid: string;
+  /** The plain user's personal group. */
+  plainGid: string;
   extraGid: string;
   /** An API token of the caller whose authkey this is (of root when the key is not valid), for a request to revoke. */
   ownToken: (authkey: string | undefined, i: number) => Promise<string>;
 }
 
 export interface IdentityEndpoint extends MatrixRoute {
-  /** Who may: 'usermanager' (and root) or 'any' authenticated user. */
-  needs: 'usermanager' | 'any';
+  /**
+   * Who may: 'usermanager' (and root), 'any' authenticated user, or a 'member' of the group
+   * the request names (and usermanager, root); the plain user is no member of `extraGid`.
+   */
+  needs: 'usermanager' | 'any' | 'member';
   /** Whether an API token may call it: no token may manage tokens or change identities. */
   apiTokens: 'allowed' | 'refused';
   /** Builds a fresh request (fresh names and victims, so allowed cases can run repeatedly) for the caller presenting `authkey`. */
@@ -38,4 +43,7 @@ export const IDENTITY_ENDPOINTS: IdentityEndpoint[] = [
   { method: 'PUT', path: '/u/token', needs: 'any', apiTokens: 'refused', request: async (i) => ({ body: { name: `token-${i}`, read_only: true } }) },
   { method: 'GET', path: '/u/token', needs: 'any', apiTokens: 'refused', request: async () => ({}) },
   { method: 'DELETE', path: '/u/token', needs: 'any', apiTokens: 'refused', request: async (i, f, authkey) => ({ body: { id: await f.ownToken(authkey, i) } }) },
+  { method: 'POST', path: '/u/group/quota', needs: 'usermanager', apiTokens: 'refused', request: async (i, f) => ({ body: { gid: f.extraGid, vms: i } }) },
+  { method: 'GET', path: '/u/group/quota', needs: 'member', apiTokens: 'allowed', request: async (_i, f) => ({ query: { gid: f.extraGid } }) },
+  { method: 'GET', path: '/u/group/quota', variant: 'own group', needs: 'any', apiTokens: 'allowed', request: async (_i, f) => ({ query: { gid: f.plainGid } }) },
 ];

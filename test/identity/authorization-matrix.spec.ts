@@ -37,6 +37,7 @@ describe('identity authorization matrix', () => {
       victim: async (i) => (await t.createUser(root, `victim-${i}`)).uid,
       group: async (i) => t.createGroup(root, `doomed-${i}`),
       plainUid: plain.uid,
+      plainGid: plain.personalGid,
       extraGid: await t.createGroup(root, 'extra'),
       ownToken: async (authkey, i) => (await tokenOf(authkey && authkeys.has(authkey) ? authkey : root, `own-${i}`)).id,
     };
@@ -46,7 +47,10 @@ describe('identity authorization matrix', () => {
   function expected(endpoint: IdentityEndpoint, caller: Caller): { status: number; code?: string } {
     if (caller === 'no key' || caller === 'unknown key' || caller === 'expired key') return { status: 401, code: 'AUTH_REQUIRED' };
     if (API_TOKEN_CALLERS.has(caller) && endpoint.apiTokens === 'refused') return { status: 401, code: 'PERMISSION_DENIED' };
-    if (endpoint.needs === 'usermanager' && (caller === 'plain' || caller === 'api token of plain')) return { status: 401, code: 'PERMISSION_DENIED' };
+    const plain = caller === 'plain' || caller === 'api token of plain';
+    if (endpoint.needs === 'usermanager' && plain) return { status: 401, code: 'PERMISSION_DENIED' };
+    // Another group's limits and use are not the caller's to see, as its resources are not.
+    if (endpoint.needs === 'member' && plain) return { status: 404, code: 'GROUP_NOT_FOUND' };
     return { status: 200 };
   }
 
@@ -57,6 +61,7 @@ describe('identity authorization matrix', () => {
         'SELECT * FROM groups ORDER BY gid',
         'SELECT * FROM memberships ORDER BY uid, gid',
         'SELECT * FROM api_tokens ORDER BY id',
+        'SELECT * FROM group_quotas ORDER BY gid',
       ].map((q) => t.dataSource.query(q)),
     );
     return JSON.stringify(rows);

@@ -6,6 +6,7 @@ import { HostCapabilities } from '../../src/hypervisor/hypervisor-driver';
 import { HypervisorError } from '../../src/hypervisor/hypervisor.errors';
 import { HypervisorService } from '../../src/hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../../src/identity/auth/authenticated-user';
+import { GroupQuotasService } from '../../src/quotas/group-quotas.service';
 import { NicEntity } from '../../src/resources/entities/nic.entity';
 import { StorageEntity } from '../../src/resources/entities/storage.entity';
 import { NicsService } from '../../src/resources/nics.service';
@@ -105,7 +106,9 @@ function world(setup: Setup = {}) {
   const builder = strictFake<VmConfigBuilder>('configBuilder', { build: () => ({}) as never });
   // The event log has tests of its own (test/vms/events/); here it only has to be there.
   const events = strictFake<VmEvents>('events', { publish: () => undefined });
-  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), events, new VmStateCauses(hypervisor));
+  // Quotas have tests of their own (test/quotas/); here the check only has to come before the writes.
+  const quotas = strictFake<GroupQuotasService>('quotas', { assertRoomInCatalog: log.track('quotas.check', async () => undefined) });
+  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), events, new VmStateCauses(hypervisor), quotas);
   return { service, log, written };
 }
 
@@ -128,20 +131,22 @@ describe('VmsService (fakes, no app)', () => {
     );
     assert.equal(written.nics?.length, 1);
     assert.match(written.nics![0].mac, /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/, 'a locally administered unicast MAC');
-    // Written first, then defined in the driver, inside the one transaction.
-    const writes = log.calls.map((c) => c.split('(')[0]).filter((c) => ['insert', 'driver.create'].includes(c));
-    assert.deepEqual(writes, ['insert', 'driver.create']);
+    // The group's quota checked, then written, then defined in the driver, inside the one transaction.
+    const writes = log.calls.map((c) => c.split('(')[0]).filter((c) => ['quotas.check', 'insert', 'driver.create'].includes(c));
+    assert.deepEqual(writes, ['quotas.check', 'insert', 'driver.create']);
+    assert.ok(log.calls.includes(`quotas.check({}, ${CID}, {"vms":1,"vcpus":1,"memory":512})`), log.calls.join('\n'));
   });
 
-  it('a change may keep what the VM already attaches even if the caller cannot see it, and keeps its MACs', async () => {
+  it('a change may keep what the VM already attaches even if the caller cannot see it, keeps its MACs, and counts only its growth against the quota', async () => {
     const current = {
       vm: { vmid: 'vm1', cid: CID, name: 'web', type: 'EFI', cpuCount: 1, memorySizeMb: 512, displays: [], rosetta: false, autostart: false, cmdline: null, simOptions: null },
       storage: [{ stid: 'someone-elses', role: 'disk', writable: true, storage: image('someone-elses') }],
       nics: [{ nicid: 'nat', mac: '02:00:00:00:00:01', nic: nic('nat') }],
       portForwards: [],
     } as unknown as VmRecord;
-    const { service, written } = world({ visibleStorage: [image('someone-elses')], usableNics: [nic('nat')], current });
+    const { service, written, log } = world({ visibleStorage: [image('someone-elses')], usableNics: [nic('nat')], current });
     await service.update(CALLER, 'vm1', { cpu_count: 2 });
+    assert.ok(log.calls.includes(`quotas.check({}, ${CID}, {"vcpus":1,"memory":0})`), 'the quota check counts what the change adds');
     assert.deepEqual(written.storage, [{ stid: 'someone-elses', role: 'disk', writable: true }]);
     assert.deepEqual(written.nics, [{ nicid: 'nat', mac: '02:00:00:00:00:01' }]);
   });

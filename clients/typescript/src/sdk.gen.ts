@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { AssignGroupsData, AssignGroupsErrors, AssignGroupsResponses, CloneStorageData, CloneStorageErrors, CloneStorageResponses, CloneVmData, CloneVmErrors, CloneVmResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateCatalogData, CreateCatalogErrors, CreateCatalogResponses, CreateEfiVmData, CreateEfiVmErrors, CreateEfiVmResponses, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateKbootVmData, CreateKbootVmErrors, CreateKbootVmResponses, CreateMacVmData, CreateMacVmErrors, CreateMacVmResponses, CreateNicData, CreateNicErrors, CreateNicResponses, CreateStorageData, CreateStorageErrors, CreateStorageResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCatalogData, DeleteCatalogErrors, DeleteCatalogResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteNicData, DeleteNicErrors, DeleteNicResponses, DeleteStorageData, DeleteStorageErrors, DeleteStorageResponses, DeleteUserData, DeleteUserErrors, DeleteUserResponses, DeleteVmData, DeleteVmErrors, DeleteVmResponses, GetConsoleOutputData, GetConsoleOutputErrors, GetConsoleOutputResponses, GetCurrentUserData, GetCurrentUserErrors, GetCurrentUserResponses, GetScreenshotData, GetScreenshotErrors, GetScreenshotResponses, GetStorageData, GetStorageErrors, GetStorageResponses, GetVmData, GetVmErrors, GetVmResponses, GetVmStateData, GetVmStateErrors, GetVmStateResponses, HealthData, HealthErrors, HealthResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListCatalogsData, ListCatalogsErrors, ListCatalogsResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListNicsData, ListNicsErrors, ListNicsResponses, ListSharesData, ListSharesErrors, ListSharesResponses, ListStorageData, ListStorageErrors, ListStorageResponses, ListUsersData, ListUsersErrors, ListUsersResponses, ListVmsData, ListVmsErrors, ListVmsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, OpenRemoteScreenData, OpenRemoteScreenErrors, ReadyData, ReadyErrors, ReadyResponses, RenewAuthkeyData, RenewAuthkeyErrors, RenewAuthkeyResponses, RequestVmStateData, RequestVmStateErrors, RequestVmStateResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeGroupsData, RevokeGroupsErrors, RevokeGroupsResponses, RevokeShareData, RevokeShareErrors, RevokeShareResponses, SendConsoleInputData, SendConsoleInputErrors, SendConsoleInputResponses, ShareCatalogData, ShareCatalogErrors, ShareCatalogResponses, UpdateStorageData, UpdateStorageErrors, UpdateStorageResponses, UpdateVmData, UpdateVmErrors, UpdateVmResponses, UploadStorageData, UploadStorageErrors, UploadStorageResponses, WatchVmEventsData, WatchVmEventsErrors, WatchVmEventsResponse, WatchVmEventsResponses } from './types.gen.js';
+import type { AssignGroupsData, AssignGroupsErrors, AssignGroupsResponses, CloneStorageData, CloneStorageErrors, CloneStorageResponses, CloneVmData, CloneVmErrors, CloneVmResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateCatalogData, CreateCatalogErrors, CreateCatalogResponses, CreateEfiVmData, CreateEfiVmErrors, CreateEfiVmResponses, CreateGroupData, CreateGroupErrors, CreateGroupResponses, CreateKbootVmData, CreateKbootVmErrors, CreateKbootVmResponses, CreateMacVmData, CreateMacVmErrors, CreateMacVmResponses, CreateNicData, CreateNicErrors, CreateNicResponses, CreateStorageData, CreateStorageErrors, CreateStorageResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCatalogData, DeleteCatalogErrors, DeleteCatalogResponses, DeleteGroupData, DeleteGroupErrors, DeleteGroupResponses, DeleteNicData, DeleteNicErrors, DeleteNicResponses, DeleteStorageData, DeleteStorageErrors, DeleteStorageResponses, DeleteUserData, DeleteUserErrors, DeleteUserResponses, DeleteVmData, DeleteVmErrors, DeleteVmResponses, GetConsoleOutputData, GetConsoleOutputErrors, GetConsoleOutputResponses, GetCurrentUserData, GetCurrentUserErrors, GetCurrentUserResponses, GetGroupQuotaData, GetGroupQuotaErrors, GetGroupQuotaResponses, GetScreenshotData, GetScreenshotErrors, GetScreenshotResponses, GetStorageData, GetStorageErrors, GetStorageResponses, GetVmData, GetVmErrors, GetVmResponses, GetVmStateData, GetVmStateErrors, GetVmStateResponses, HealthData, HealthErrors, HealthResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListCatalogsData, ListCatalogsErrors, ListCatalogsResponses, ListGroupsData, ListGroupsErrors, ListGroupsResponses, ListNicsData, ListNicsErrors, ListNicsResponses, ListSharesData, ListSharesErrors, ListSharesResponses, ListStorageData, ListStorageErrors, ListStorageResponses, ListUsersData, ListUsersErrors, ListUsersResponses, ListVmsData, ListVmsErrors, ListVmsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, OpenRemoteScreenData, OpenRemoteScreenErrors, ReadyData, ReadyErrors, ReadyResponses, RenewAuthkeyData, RenewAuthkeyErrors, RenewAuthkeyResponses, RequestVmStateData, RequestVmStateErrors, RequestVmStateResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeGroupsData, RevokeGroupsErrors, RevokeGroupsResponses, RevokeShareData, RevokeShareErrors, RevokeShareResponses, SendConsoleInputData, SendConsoleInputErrors, SendConsoleInputResponses, SetGroupQuotaData, SetGroupQuotaErrors, SetGroupQuotaResponses, ShareCatalogData, ShareCatalogErrors, ShareCatalogResponses, UpdateStorageData, UpdateStorageErrors, UpdateStorageResponses, UpdateVmData, UpdateVmErrors, UpdateVmResponses, UploadStorageData, UploadStorageErrors, UploadStorageResponses, WatchVmEventsData, WatchVmEventsErrors, WatchVmEventsResponse, WatchVmEventsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -408,6 +408,38 @@ export const listGroups = <ThrowOnError extends boolean = false>(options?: Optio
         }],
     url: '/u/group/list',
     ...options
+});
+
+/**
+ * A group's limits and current use (usermanager, or a member of the group).
+ */
+export const getGroupQuota = <ThrowOnError extends boolean = false>(options: Options<GetGroupQuotaData, ThrowOnError>) => (options.client ?? client).get<GetGroupQuotaResponses, GetGroupQuotaErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'query',
+            name: 'authkey',
+            type: 'apiKey'
+        }],
+    url: '/u/group/quota',
+    ...options
+});
+
+/**
+ * Set a group's limits (usermanager; the root group's only by root).
+ *
+ * A number sets a limit, null removes it, a limit left out stays. Units: `memory` in MiB, `storage` in bytes. A limit below the current use is allowed and refuses further growth: creating, growing, cloning or uploading beyond a limit answers 422 `QUOTA_EXCEEDED`.
+ */
+export const setGroupQuota = <ThrowOnError extends boolean = false>(options: Options<SetGroupQuotaData, ThrowOnError>) => (options.client ?? client).post<SetGroupQuotaResponses, SetGroupQuotaErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'query',
+            name: 'authkey',
+            type: 'apiKey'
+        }],
+    url: '/u/group/quota',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**

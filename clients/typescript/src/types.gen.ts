@@ -594,7 +594,7 @@ export type ErrorResponseDto = {
     /**
      * Stable error identifier
      */
-    code: 'VALIDATION_FAILED' | 'MALFORMED_BODY' | 'UNSUPPORTED_MEDIA_TYPE' | 'BODY_TOO_LARGE' | 'REQUEST_REJECTED' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'AUTH_REQUIRED' | 'INVALID_CREDENTIALS' | 'AUTHKEY_INVALID' | 'PERMISSION_DENIED' | 'RATE_LIMITED' | 'PROTECTED_GROUP' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'USER_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'CATALOG_NOT_FOUND' | 'SHARE_NOT_FOUND' | 'VM_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'NIC_NOT_FOUND' | 'RESOURCE_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'USERNAME_TAKEN' | 'GROUPNAME_TAKEN' | 'TOKEN_NAME_TAKEN' | 'VM_NAME_TAKEN' | 'VM_NOT_STOPPED' | 'STORAGE_IN_USE' | 'GROUP_IN_USE' | 'VM_NOT_RUNNING' | 'PORT_FORWARD_TAKEN' | 'NIC_IN_USE' | 'NIC_NOT_REMOVABLE' | 'UPGRADE_REQUIRED' | 'STATE_CHANGE_NOT_ALLOWED' | 'STORAGE_CANNOT_GROW' | 'HOST_LIMIT_EXCEEDED' | 'UNSUPPORTED_ON_HOST' | 'PORT_FORWARD_NEEDS_NAT' | 'INVALID_VM_CONFIG' | 'HYPERVISOR_FAILURE' | 'HOST_STORAGE_FULL' | 'INTERNAL_ERROR' | 'EVENT_STREAM_BEHIND' | 'SERVICE_UNAVAILABLE';
+    code: 'VALIDATION_FAILED' | 'MALFORMED_BODY' | 'UNSUPPORTED_MEDIA_TYPE' | 'BODY_TOO_LARGE' | 'REQUEST_REJECTED' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'AUTH_REQUIRED' | 'INVALID_CREDENTIALS' | 'AUTHKEY_INVALID' | 'PERMISSION_DENIED' | 'RATE_LIMITED' | 'PROTECTED_GROUP' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'USER_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'CATALOG_NOT_FOUND' | 'SHARE_NOT_FOUND' | 'VM_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'NIC_NOT_FOUND' | 'RESOURCE_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'USERNAME_TAKEN' | 'GROUPNAME_TAKEN' | 'TOKEN_NAME_TAKEN' | 'VM_NAME_TAKEN' | 'VM_NOT_STOPPED' | 'STORAGE_IN_USE' | 'GROUP_IN_USE' | 'VM_NOT_RUNNING' | 'PORT_FORWARD_TAKEN' | 'NIC_IN_USE' | 'NIC_NOT_REMOVABLE' | 'UPGRADE_REQUIRED' | 'STATE_CHANGE_NOT_ALLOWED' | 'STORAGE_CANNOT_GROW' | 'HOST_LIMIT_EXCEEDED' | 'UNSUPPORTED_ON_HOST' | 'PORT_FORWARD_NEEDS_NAT' | 'INVALID_VM_CONFIG' | 'QUOTA_EXCEEDED' | 'HYPERVISOR_FAILURE' | 'HOST_STORAGE_FULL' | 'INTERNAL_ERROR' | 'EVENT_STREAM_BEHIND' | 'SERVICE_UNAVAILABLE';
     /**
      * Human-readable explanation
      */
@@ -627,6 +627,18 @@ export type GroupIdDto = {
 
 export type GroupListDto = {
     groups: Array<GroupDto>;
+};
+
+export type GroupQuotaDto = {
+    gid: string;
+    /**
+     * The group's limits
+     */
+    limits: QuotaLimitsDto;
+    /**
+     * What the group uses now
+     */
+    used: QuotaUsageDto;
 };
 
 export type HealthCapabilitiesDto = {
@@ -795,6 +807,44 @@ export type PortForwardDto = {
     protocol: 'tcp' | 'udp';
 };
 
+export type QuotaLimitsDto = {
+    /**
+     * Memory of those VMs in MiB (`memory_size_mb`), summed; null: no limit
+     */
+    memory: number | null;
+    /**
+     * Bytes of the storage images the group owns (`size_bytes`), summed; null: no limit
+     */
+    storage: number | null;
+    /**
+     * Virtual CPUs (`cpu_count`) of those VMs, summed; null: no limit
+     */
+    vcpus: number | null;
+    /**
+     * VMs in the catalogs the group owns; null: no limit
+     */
+    vms: number | null;
+};
+
+export type QuotaUsageDto = {
+    /**
+     * Memory of those VMs in MiB (`memory_size_mb`), summed
+     */
+    memory: number;
+    /**
+     * Bytes of the storage images the group owns (`size_bytes`), summed
+     */
+    storage: number;
+    /**
+     * Virtual CPUs (`cpu_count`) of those VMs, summed
+     */
+    vcpus: number;
+    /**
+     * VMs in the catalogs the group owns
+     */
+    vms: number;
+};
+
 export type ReadyDto = {
     status: string;
 };
@@ -840,6 +890,33 @@ export type RevokedApiTokenDto = {
 export type RevokedShareDto = {
     cid: string;
     gid: string;
+};
+
+export type SetGroupQuotaDto = {
+    /**
+     * The authkey, for clients that send it in the body rather than as a Bearer header
+     */
+    authkey?: string;
+    /**
+     * Group id
+     */
+    gid: string;
+    /**
+     * Memory of those VMs in MiB (`memory_size_mb`), summed: the limit; null removes it, left out keeps it
+     */
+    memory?: number | null | string;
+    /**
+     * Bytes of the storage images the group owns (`size_bytes`), summed: the limit; null removes it, left out keeps it
+     */
+    storage?: number | null | string;
+    /**
+     * Virtual CPUs (`cpu_count`) of those VMs, summed: the limit; null removes it, left out keeps it
+     */
+    vcpus?: number | null | string;
+    /**
+     * VMs in the catalogs the group owns: the limit; null removes it, left out keeps it
+     */
+    vms?: number | null | string;
 };
 
 export type ShareCatalogDto = {
@@ -1938,9 +2015,15 @@ export type UpdateStorageErrors = {
      */
     415: ErrorResponseDto;
     /**
-     * Unprocessable entity: `STORAGE_CANNOT_GROW` — Images only grow, and only raw ones: `size_mb` must be larger than the current size, and ISO images keep theirs. `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes.
+     * Unprocessable entity: `STORAGE_CANNOT_GROW` — Images only grow, and only raw ones: `size_mb` must be larger than the current size, and ISO images keep theirs. `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes. `QUOTA_EXCEEDED` — The change would take a group past one of its limits (/u/group/quota); nothing was changed. `gid` names the group, `quota` the limit (vms, vcpus, memory, storage), `limit` its value, `used` the group's current use and `requested` what the request adds.
      */
-    422: ErrorResponseDto;
+    422: ErrorResponseDto & {
+        gid?: string;
+        limit?: number;
+        quota?: 'vms' | 'vcpus' | 'memory' | 'storage';
+        requested?: number;
+        used?: number;
+    };
     /**
      * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
      */
@@ -1992,9 +2075,15 @@ export type CreateStorageErrors = {
      */
     415: ErrorResponseDto;
     /**
-     * Unprocessable entity: `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes.
+     * Unprocessable entity: `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes. `QUOTA_EXCEEDED` — The change would take a group past one of its limits (/u/group/quota); nothing was changed. `gid` names the group, `quota` the limit (vms, vcpus, memory, storage), `limit` its value, `used` the group's current use and `requested` what the request adds.
      */
-    422: ErrorResponseDto;
+    422: ErrorResponseDto & {
+        gid?: string;
+        limit?: number;
+        quota?: 'vms' | 'vcpus' | 'memory' | 'storage';
+        requested?: number;
+        used?: number;
+    };
     /**
      * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
      */
@@ -2049,6 +2138,16 @@ export type CloneStorageErrors = {
      * Unsupported media type: `UNSUPPORTED_MEDIA_TYPE` — The request body has a content type this endpoint does not take.
      */
     415: ErrorResponseDto;
+    /**
+     * Unprocessable entity: `QUOTA_EXCEEDED` — The change would take a group past one of its limits (/u/group/quota); nothing was changed. `gid` names the group, `quota` the limit (vms, vcpus, memory, storage), `limit` its value, `used` the group's current use and `requested` what the request adds.
+     */
+    422: ErrorResponseDto & {
+        gid?: string;
+        limit?: number;
+        quota?: 'vms' | 'vcpus' | 'memory' | 'storage';
+        requested?: number;
+        used?: number;
+    };
     /**
      * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
      */
@@ -2167,6 +2266,16 @@ export type UploadStorageErrors = {
      * Unsupported media type: `UNSUPPORTED_MEDIA_TYPE` — The request body has a content type this endpoint does not take.
      */
     415: ErrorResponseDto;
+    /**
+     * Unprocessable entity: `QUOTA_EXCEEDED` — The change would take a group past one of its limits (/u/group/quota); nothing was changed. `gid` names the group, `quota` the limit (vms, vcpus, memory, storage), `limit` its value, `used` the group's current use and `requested` what the request adds.
+     */
+    422: ErrorResponseDto & {
+        gid?: string;
+        limit?: number;
+        quota?: 'vms' | 'vcpus' | 'memory' | 'storage';
+        requested?: number;
+        used?: number;
+    };
     /**
      * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
      */
@@ -2602,6 +2711,107 @@ export type ListGroupsResponses = {
 };
 
 export type ListGroupsResponse = ListGroupsResponses[keyof ListGroupsResponses];
+
+export type GetGroupQuotaData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Group id
+         */
+        gid: string;
+    };
+    url: '/u/group/quota';
+};
+
+export type GetGroupQuotaErrors = {
+    /**
+     * Bad request: `VALIDATION_FAILED` — The request body or query failed validation; the message names the fields.
+     */
+    400: ErrorResponseDto;
+    /**
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
+     */
+    401: ErrorResponseDto;
+    /**
+     * Not found: `GROUP_NOT_FOUND` — No such group, or the caller is not a member of it.
+     */
+    404: ErrorResponseDto;
+    /**
+     * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
+     */
+    413: ErrorResponseDto;
+    /**
+     * Unsupported media type: `UNSUPPORTED_MEDIA_TYPE` — The request body has a content type this endpoint does not take.
+     */
+    415: ErrorResponseDto;
+    /**
+     * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
+     */
+    500: ErrorResponseDto;
+    /**
+     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto;
+};
+
+export type GetGroupQuotaError = GetGroupQuotaErrors[keyof GetGroupQuotaErrors];
+
+export type GetGroupQuotaResponses = {
+    200: GroupQuotaDto;
+};
+
+export type GetGroupQuotaResponse = GetGroupQuotaResponses[keyof GetGroupQuotaResponses];
+
+export type SetGroupQuotaData = {
+    body: SetGroupQuotaDto;
+    path?: never;
+    query?: never;
+    url: '/u/group/quota';
+};
+
+export type SetGroupQuotaErrors = {
+    /**
+     * Bad request: `VALIDATION_FAILED` — The request body or query failed validation; the message names the fields.
+     */
+    400: ErrorResponseDto;
+    /**
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
+     */
+    401: ErrorResponseDto;
+    /**
+     * Not found: `GROUP_NOT_FOUND` — No such group, or the caller is not a member of it.
+     */
+    404: ErrorResponseDto;
+    /**
+     * Not acceptable: `PROTECTED_GROUP` — The action would change the root group, a special group or a personal group in a way that is not allowed.
+     */
+    406: ErrorResponseDto;
+    /**
+     * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
+     */
+    413: ErrorResponseDto;
+    /**
+     * Unsupported media type: `UNSUPPORTED_MEDIA_TYPE` — The request body has a content type this endpoint does not take.
+     */
+    415: ErrorResponseDto;
+    /**
+     * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
+     */
+    500: ErrorResponseDto;
+    /**
+     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto;
+};
+
+export type SetGroupQuotaError = SetGroupQuotaErrors[keyof SetGroupQuotaErrors];
+
+export type SetGroupQuotaResponses = {
+    200: GroupQuotaDto;
+};
+
+export type SetGroupQuotaResponse = SetGroupQuotaResponses[keyof SetGroupQuotaResponses];
 
 export type RevokeApiTokenData = {
     body: ApiTokenIdDto;
@@ -3078,9 +3288,15 @@ export type UpdateVmErrors = {
      */
     415: ErrorResponseDto;
     /**
-     * Unprocessable entity: `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes. `UNSUPPORTED_ON_HOST` — The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …). `PORT_FORWARD_NEEDS_NAT` — `port_forwards` go through a NAT NIC: the VM needs one among its `nics`. `INVALID_VM_CONFIG` — The hypervisor refused the VM definition; the message says why.
+     * Unprocessable entity: `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes. `UNSUPPORTED_ON_HOST` — The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …). `PORT_FORWARD_NEEDS_NAT` — `port_forwards` go through a NAT NIC: the VM needs one among its `nics`. `INVALID_VM_CONFIG` — The hypervisor refused the VM definition; the message says why. `QUOTA_EXCEEDED` — The change would take a group past one of its limits (/u/group/quota); nothing was changed. `gid` names the group, `quota` the limit (vms, vcpus, memory, storage), `limit` its value, `used` the group's current use and `requested` what the request adds.
      */
-    422: ErrorResponseDto;
+    422: ErrorResponseDto & {
+        gid?: string;
+        limit?: number;
+        quota?: 'vms' | 'vcpus' | 'memory' | 'storage';
+        requested?: number;
+        used?: number;
+    };
     /**
      * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
      */
@@ -3136,9 +3352,15 @@ export type CloneVmErrors = {
      */
     415: ErrorResponseDto;
     /**
-     * Unprocessable entity: `UNSUPPORTED_ON_HOST` — The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …). `INVALID_VM_CONFIG` — The hypervisor refused the VM definition; the message says why.
+     * Unprocessable entity: `UNSUPPORTED_ON_HOST` — The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …). `INVALID_VM_CONFIG` — The hypervisor refused the VM definition; the message says why. `QUOTA_EXCEEDED` — The change would take a group past one of its limits (/u/group/quota); nothing was changed. `gid` names the group, `quota` the limit (vms, vcpus, memory, storage), `limit` its value, `used` the group's current use and `requested` what the request adds.
      */
-    422: ErrorResponseDto;
+    422: ErrorResponseDto & {
+        gid?: string;
+        limit?: number;
+        quota?: 'vms' | 'vcpus' | 'memory' | 'storage';
+        requested?: number;
+        used?: number;
+    };
     /**
      * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
      */
@@ -3305,9 +3527,15 @@ export type CreateEfiVmErrors = {
      */
     415: ErrorResponseDto;
     /**
-     * Unprocessable entity: `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes. `UNSUPPORTED_ON_HOST` — The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …). `PORT_FORWARD_NEEDS_NAT` — `port_forwards` go through a NAT NIC: the VM needs one among its `nics`. `INVALID_VM_CONFIG` — The hypervisor refused the VM definition; the message says why.
+     * Unprocessable entity: `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes. `UNSUPPORTED_ON_HOST` — The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …). `PORT_FORWARD_NEEDS_NAT` — `port_forwards` go through a NAT NIC: the VM needs one among its `nics`. `INVALID_VM_CONFIG` — The hypervisor refused the VM definition; the message says why. `QUOTA_EXCEEDED` — The change would take a group past one of its limits (/u/group/quota); nothing was changed. `gid` names the group, `quota` the limit (vms, vcpus, memory, storage), `limit` its value, `used` the group's current use and `requested` what the request adds.
      */
-    422: ErrorResponseDto;
+    422: ErrorResponseDto & {
+        gid?: string;
+        limit?: number;
+        quota?: 'vms' | 'vcpus' | 'memory' | 'storage';
+        requested?: number;
+        used?: number;
+    };
     /**
      * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
      */
@@ -3435,9 +3663,15 @@ export type CreateKbootVmErrors = {
      */
     415: ErrorResponseDto;
     /**
-     * Unprocessable entity: `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes. `UNSUPPORTED_ON_HOST` — The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …). `PORT_FORWARD_NEEDS_NAT` — `port_forwards` go through a NAT NIC: the VM needs one among its `nics`. `INVALID_VM_CONFIG` — The hypervisor refused the VM definition; the message says why.
+     * Unprocessable entity: `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes. `UNSUPPORTED_ON_HOST` — The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …). `PORT_FORWARD_NEEDS_NAT` — `port_forwards` go through a NAT NIC: the VM needs one among its `nics`. `INVALID_VM_CONFIG` — The hypervisor refused the VM definition; the message says why. `QUOTA_EXCEEDED` — The change would take a group past one of its limits (/u/group/quota); nothing was changed. `gid` names the group, `quota` the limit (vms, vcpus, memory, storage), `limit` its value, `used` the group's current use and `requested` what the request adds.
      */
-    422: ErrorResponseDto;
+    422: ErrorResponseDto & {
+        gid?: string;
+        limit?: number;
+        quota?: 'vms' | 'vcpus' | 'memory' | 'storage';
+        requested?: number;
+        used?: number;
+    };
     /**
      * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
      */
@@ -3554,9 +3788,15 @@ export type CreateMacVmErrors = {
      */
     415: ErrorResponseDto;
     /**
-     * Unprocessable entity: `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes. `UNSUPPORTED_ON_HOST` — The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …). `PORT_FORWARD_NEEDS_NAT` — `port_forwards` go through a NAT NIC: the VM needs one among its `nics`. `INVALID_VM_CONFIG` — The hypervisor refused the VM definition; the message says why.
+     * Unprocessable entity: `HOST_LIMIT_EXCEEDED` — CPU count, memory or display size is outside what the hypervisor allows on this host, or an image is larger than the filesystem takes. `UNSUPPORTED_ON_HOST` — The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …). `PORT_FORWARD_NEEDS_NAT` — `port_forwards` go through a NAT NIC: the VM needs one among its `nics`. `INVALID_VM_CONFIG` — The hypervisor refused the VM definition; the message says why. `QUOTA_EXCEEDED` — The change would take a group past one of its limits (/u/group/quota); nothing was changed. `gid` names the group, `quota` the limit (vms, vcpus, memory, storage), `limit` its value, `used` the group's current use and `requested` what the request adds.
      */
-    422: ErrorResponseDto;
+    422: ErrorResponseDto & {
+        gid?: string;
+        limit?: number;
+        quota?: 'vms' | 'vcpus' | 'memory' | 'storage';
+        requested?: number;
+        used?: number;
+    };
     /**
      * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
      */

@@ -56,6 +56,11 @@ export const ERROR_CODES = {
   UNSUPPORTED_ON_HOST: { status: 422, description: 'The hypervisor driver on this host cannot do that (macOS guests, screenshots, Rosetta …).' },
   PORT_FORWARD_NEEDS_NAT: { status: 422, description: '`port_forwards` go through a NAT NIC: the VM needs one among its `nics`.' },
   INVALID_VM_CONFIG: { status: 422, description: 'The hypervisor refused the VM definition; the message says why.' },
+  QUOTA_EXCEEDED: {
+    status: 422,
+    description:
+      'The change would take a group past one of its limits (/u/group/quota); nothing was changed. `gid` names the group, `quota` the limit (vms, vcpus, memory, storage), `limit` its value, `used` the group\'s current use and `requested` what the request adds.',
+  },
   HYPERVISOR_FAILURE: { status: 500, description: 'The hypervisor failed during the state transition; `state` is the VM\'s true state afterwards.' },
   HOST_STORAGE_FULL: { status: 507, description: 'The host\'s filesystem has no space left (or the quota is reached) for the image; nothing was kept. Free space or ask the operator.' },
   INTERNAL_ERROR: { status: 500, description: 'An unexpected failure; details are in the server log under the request id.' },

@@ -21,7 +21,8 @@ const STATUS_TEXT: Record<number, string> = {
   507: 'Insufficient storage',
 };
 
-type ExtraFields = Record<number, Record<string, { type: string; example: unknown; enum?: readonly string[] }>>;
+/** Extra fields of a status's error bodies; `only`: a field that one code of the status carries, shown in that code's example alone. */
+type ExtraFields = Record<number, Record<string, { type: string; example: unknown; enum?: readonly string[]; only?: ErrorCode }>>;
 
 /** What any operation may answer, whatever its handler: a body the server cannot read, the server failing or shutting down. */
 const ERRORS_OF_EVERY_OPERATION: ErrorCode[] = ['MALFORMED_BODY', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'INTERNAL_ERROR', 'SERVICE_UNAVAILABLE'];
@@ -81,7 +82,7 @@ function errorResponses(codes: ErrorCode[], extra: ExtraFields = {}): Array<[num
                 value: {
                   code,
                   message: ERROR_CODES[code].description,
-                  ...Object.fromEntries(Object.entries(extraProps).map(([k, v]) => [k, v.example])),
+                  ...Object.fromEntries(Object.entries(extraProps).filter(([, v]) => (v.only ?? code) === code).map(([k, v]) => [k, v.example])),
                 },
               },
             ]),

@@ -95,15 +95,25 @@ function integerValidation(min: number, max: number) {
  * string (JSON Schema's bounds do not apply to strings).
  */
 export function IntegerField(options: FieldOptions & { min: number; max: number }) {
+  return applyDecorators(property(options, integerOrNumericString(options.min, options.max)), integerValidation(options.min, options.max));
+}
+
+/** An optional IntegerField that also takes null (which clears what the field sets). */
+export function NullableIntegerField(options: FieldOptions & { min: number; max: number }) {
   return applyDecorators(
-    property(options, {
-      oneOf: [
-        { type: 'integer', minimum: options.min, maximum: options.max },
-        { type: 'string', pattern: integerRangePattern(options.min, options.max), description: `A numeric string from ${options.min} to ${options.max}` },
-      ],
-    }),
+    property({ ...options, optional: true }, integerOrNumericString(options.min, options.max, { nullable: true })),
     integerValidation(options.min, options.max),
   );
+}
+
+/** OpenAPI 3.0 puts `nullable` beside a `type`: on the number, the one alternative that takes null. */
+function integerOrNumericString(min: number, max: number, { nullable = false } = {}) {
+  return {
+    oneOf: [
+      { type: 'integer', minimum: min, maximum: max, ...(nullable ? { nullable } : {}) },
+      { type: 'string', pattern: integerRangePattern(min, max), description: `A numeric string from ${min} to ${max}` },
+    ],
+  };
 }
 
 /**
