@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { AuditTrail } from '../audit/audit-trail';
 import { CatalogPermissionRequirement } from '../catalogs/permissions/catalog-authorizer';
 import { ApiError, shuttingDown } from '../common/errors/api-error';
 import { mapError } from '../common/errors/error-body';
@@ -72,6 +73,7 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
     private readonly adapterHost: HttpAdapterHost,
     private readonly streams: StreamAuthorizer,
     private readonly config: AppConfig,
+    private readonly audit: AuditTrail,
   ) {}
 
   onModuleInit(): void {
@@ -151,6 +153,9 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
         admission.connect(ws);
       });
     } catch (error) {
+      const query = Object.fromEntries(new URL(request.url ?? '/', 'http://localhost').searchParams);
+      const caller = this.streams.identify(extractAuthkey({ headers: request.headers, query })).catch(() => null);
+      void this.audit.recordRefusedUpgrade(request, error, caller);
       this.refuse(socket, error);
     }
   }

@@ -1,6 +1,6 @@
 import { MatrixRoute, RequestParts } from '../support/matrix-route';
 
-// The rows of the /u authorization matrix (authorization-matrix.spec.ts), apart from it so
+// The rows of the /u (and /audit) authorization matrix (authorization-matrix.spec.ts), apart from it so
 // the route-coverage test can read them without running the matrix.
 
 /** What /u requests are built from. */
@@ -15,8 +15,8 @@ export interface IdentityFixture {
 }
 
 export interface IdentityEndpoint extends MatrixRoute {
-  /** Who may: 'usermanager' (and root) or 'any' authenticated user. */
-  needs: 'usermanager' | 'any';
+  /** Who may: 'root' only, 'usermanager' (and root) or 'any' authenticated user. */
+  needs: 'root' | 'usermanager' | 'any';
   /** Builds a fresh request (fresh names and victims, so allowed cases can run repeatedly). */
   request: (n: number, f: IdentityFixture) => Promise<RequestParts>;
 }
@@ -31,4 +31,6 @@ export const IDENTITY_ENDPOINTS: IdentityEndpoint[] = [
   { method: 'GET', path: '/u/group/list', needs: 'any', request: async () => ({}) },
   { method: 'PUT', path: '/u/group/assign', needs: 'usermanager', request: async (_i, f) => ({ body: { uid: f.plainUid, groups: [f.extraGid] } }) },
   { method: 'DELETE', path: '/u/group/assign', needs: 'usermanager', request: async (_i, f) => ({ body: { uid: f.plainUid, groups: [f.extraGid] } }) },
+  // The audit log names every user's actions: root's alone, not a usermanager's.
+  { method: 'GET', path: '/audit', needs: 'root', request: async () => ({ query: { limit: '10' } }) },
 ];

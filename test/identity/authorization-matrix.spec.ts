@@ -5,7 +5,7 @@ import { TestApp } from '../support/test-app';
 import { IDENTITY_ENDPOINTS, IdentityEndpoint, IdentityFixture } from './authorization-matrix.rows';
 
 /**
- * Generated authorization cases for every /u endpoint: root, a usermanager, a plain user,
+ * Generated authorization cases for every /u endpoint and GET /audit: root, a usermanager, a plain user,
  * no key, an unknown key and an expired key; every refused request leaves the identity
  * tables as they were.
  */
@@ -39,6 +39,7 @@ describe('identity authorization matrix', () => {
   function expected(endpoint: IdentityEndpoint, caller: Caller): number {
     if (caller === 'no key' || caller === 'unknown key' || caller === 'expired key') return 401;
     if (endpoint.needs === 'usermanager' && caller === 'plain') return 401;
+    if (endpoint.needs === 'root' && caller !== 'root') return 401;
     return 200;
   }
 
@@ -65,7 +66,7 @@ describe('identity authorization matrix', () => {
           const reply = await t.call({ ...request, token });
           assert.equal(reply.status, status, JSON.stringify(reply.body));
           if (status !== 200) {
-            assert.equal(reply.body.code, caller === 'plain' ? 'PERMISSION_DENIED' : 'AUTH_REQUIRED');
+            assert.equal(reply.body.code, caller === 'plain' || caller === 'usermanager' ? 'PERMISSION_DENIED' : 'AUTH_REQUIRED');
             assert.equal(await snapshot(), before, 'a refused request changes nothing');
           }
         } finally {
