@@ -189,6 +189,12 @@ describe('audit log', () => {
     assert.equal(upgrade.address, '127.0.0.1');
   });
 
+  it('records the connection\'s address, not an X-Forwarded-For from a proxy it does not trust', async () => {
+    const reply = await t.call({ method: 'PUT', url: '/u/group', token: root, headers: { 'x-forwarded-for': '203.0.113.7' }, body: { groupname: 'untrusted-hop' } });
+    const records = await allRecords(t, root);
+    assert.equal(records.find((r) => r.request_id === reply.headers['x-request-id'])?.address, '127.0.0.1');
+  });
+
   it('holds no secret: no password or authkey in any record nor anywhere in the database files', async () => {
     // Keys travel in every carrier the server accepts: the Bearer header, the body, the query.
     const viaBody = await t.login('root', ROOT_PASSWORD);
@@ -318,6 +324,21 @@ describe('audit log', () => {
     assert.equal(loadConfig({ VELOCITY_AUDIT_RETENTION_DAYS: '0' }).auditRetentionDays, 0);
     assert.throws(() => loadConfig({ VELOCITY_AUDIT_RETENTION_DAYS: '-1' }), /VELOCITY_AUDIT_RETENTION_DAYS/);
     assert.throws(() => loadConfig({ VELOCITY_AUDIT_RETENTION_DAYS: '36501' }), /VELOCITY_AUDIT_RETENTION_DAYS/);
+  });
+});
+
+// Apart from the suite above: two servers in one process share passport's strategies.
+describe('audit log behind a trusted proxy', () => {
+  it('records the forwarded client address', async () => {
+    const t = await TestApp.start({ env: { VELOCITY_TRUST_PROXY: '127.0.0.1' } });
+    try {
+      const root = await t.loginRoot();
+      const reply = await t.call({ method: 'PUT', url: '/u/group', token: root, headers: { 'x-forwarded-for': '203.0.113.7' }, body: { groupname: 'trusted-hop' } });
+      const records = await allRecords(t, root);
+      assert.equal(records.find((r) => r.request_id === reply.headers['x-request-id'])?.address, '203.0.113.7');
+    } finally {
+      await t.close();
+    }
   });
 });
 
