@@ -62,7 +62,6 @@ function pathOf(url: string): string {
 export class AuditTrail implements AuditSink, OnModuleDestroy {
   private readonly logger = new Logger('Audit');
   private readonly trust: ProxyTrust;
-  private readonly facts = new WeakMap<FastifyRequest, RequestFacts>();
   private readonly audits = new WeakMap<FastifyRequest, RequestAudit>();
   /** The context a request's handler runs in, re-entered after the body was read. */
   private readonly scopes = new WeakMap<FastifyRequest, AsyncResource>();
@@ -93,8 +92,7 @@ export class AuditTrail implements AuditSink, OnModuleDestroy {
       if (!CHANGING_METHODS.has(request.method)) return done();
       const operation = operationOf(request);
       if (!operation) return done(); // no such route: nothing can change
-      const facts = { at: this.clock.nowMillis(), operation };
-      this.facts.set(request, facts);
+      const facts: RequestFacts = { at: this.clock.nowMillis(), operation };
       const audit = new RequestAudit((outcome) => this.entryOf(request, facts, outcome), this);
       this.audits.set(request, audit);
       // The client may leave before the answer, and then Fastify never runs onResponse.

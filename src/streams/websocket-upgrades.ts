@@ -153,10 +153,19 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
         admission.connect(ws);
       });
     } catch (error) {
+      this.recordRefusal(request, error);
+      this.refuse(socket, error);
+    }
+  }
+
+  /** Puts a refused upgrade in the audit log, with whom its authkey names; never fails the refusal itself. */
+  private recordRefusal(request: IncomingMessage, error: unknown): void {
+    try {
       const query = Object.fromEntries(new URL(request.url ?? '/', 'http://localhost').searchParams);
       const caller = this.streams.identify(extractAuthkey({ headers: request.headers, query })).catch(() => null);
       void this.audit.recordRefusedUpgrade(request, error, caller);
-      this.refuse(socket, error);
+    } catch (failure) {
+      this.logger.warn(`a refused upgrade could not be audited: ${(failure as Error).message}`);
     }
   }
 
