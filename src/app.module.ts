@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { AuditModule } from './audit/audit.module';
 import { CatalogsModule } from './catalogs/catalogs.module';
 import { CommonModule } from './common/common.module';
 import { AppConfig } from './config/app-config';
@@ -27,6 +28,7 @@ export class AppModule {
         ResourcesModule,
         VmsModule,
         HealthModule,
+        AuditModule,
       ],
     };
   }

@@ -4,6 +4,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { setTimeout as delay } from 'node:timers/promises';
+import { AuditTrail } from './audit/audit-trail';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ApiError, shuttingDown } from './common/errors/api-error';
 import { mapError } from './common/errors/error-body';
@@ -133,7 +134,10 @@ export function configureApp(app: NestFastifyApplication, config: AppConfig): vo
     done();
   });
 
-  setupSwagger(app, config);
+  const document = buildOpenApiDocument(app, config.basePath);
+  // Last among the hooks: its preValidation re-enters the request's context for the handler.
+  app.get(AuditTrail).install(fastify, document, config.basePath);
+  setupSwagger(app, config, document);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -165,6 +169,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication, basePath: stri
       .addTag('catalogs', 'Catalogs of VMs and their shares with groups: the seven permissions (`/c`)')
       .addTag('resources', 'Storage images and NICs, owned by groups (`/r`)')
       .addTag('virtual machines', 'Definitions, state, events, console, screenshots and remote screen (`/v`)')
+      .addTag('audit', 'The audit log of changes and refusals (`/audit`, root)')
       .addTag('health', 'Liveness and readiness, without an authkey')
       .build(),
     {
@@ -179,8 +184,8 @@ export function buildOpenApiDocument(app: NestFastifyApplication, basePath: stri
   return document;
 }
 
-function setupSwagger(app: NestFastifyApplication, config: AppConfig): void {
-  SwaggerModule.setup(`${config.basePath}/docs`, app, buildOpenApiDocument(app, config.basePath), {
+function setupSwagger(app: NestFastifyApplication, config: AppConfig, document: OpenAPIObject): void {
+  SwaggerModule.setup(`${config.basePath}/docs`, app, document, {
     useGlobalPrefix: false,
     jsonDocumentUrl: `${config.basePath}/docs-json`,
     yamlDocumentUrl: `${config.basePath}/docs-yaml`,

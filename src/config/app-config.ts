@@ -39,6 +39,8 @@ export class AppConfig {
   readonly eventHeartbeatSeconds: number;
   /** The host address (IPv4) on which VMs' forwarded ports listen. */
   readonly forwardAddress: string;
+  /** Days audit records are kept; 0 keeps them forever. */
+  readonly auditRetentionDays: number;
 
   constructor(values: Omit<AppConfig, 'databasePath'>) {
     Object.assign(this, values);
@@ -121,5 +123,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     eventBacklog: integer(env, 'VELOCITY_EVENT_BACKLOG', 10_000, 1, 1_000_000),
     eventHeartbeatSeconds: integer(env, 'VELOCITY_EVENT_HEARTBEAT', 15, 1, 3600),
     forwardAddress,
+    auditRetentionDays: integer(env, 'VELOCITY_AUDIT_RETENTION_DAYS', 90, 0, 36_500),
   });
 }

@@ -1,11 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+import { RequestAudit } from '../audit/request-audit';
 
 /**
  * Runs database transactions one at a time. TypeORM's sqlite driver shares one
  * connection and one query runner, so two concurrent `dataSource.transaction()` calls
  * would nest into each other as savepoints; queuing them keeps each transaction whole
  * and makes check-then-insert sequences (unique names) race-free.
+ *
+ * A transaction run for a request that changes something also writes that request's audit
+ * record (see RequestAudit), after the work and before the commit: the change and its
+ * record commit together or not at all.
  */
 @Injectable()
 export class UnitOfWork {
@@ -16,15 +21,24 @@ export class UnitOfWork {
   constructor(private readonly dataSource: DataSource) {}
 
   run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const audit = RequestAudit.active();
     const actions: Array<() => void> = [];
+    let committed = false;
     const result = this.tail
-      .then(() =>
-        this.dataSource.transaction((manager) => {
+      .then(async () => {
+        const value = await this.dataSource.transaction(async (manager) => {
           this.settleActions.set(manager, actions);
-          return work(manager);
-        }),
-      )
-      .finally(() => actions.forEach((action) => action()));
+          const done = await work(manager);
+          await audit?.writeWithin(manager);
+          return done;
+        });
+        committed = true;
+        return value;
+      })
+      .finally(() => {
+        audit?.transactionEnded(committed);
+        actions.forEach((action) => action());
+      });
     this.tail = result.catch(() => undefined);
     return result;
   }

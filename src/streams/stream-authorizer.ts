@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { CatalogAuthorizer, CatalogPermissionRequirement } from '../catalogs/permissions/catalog-authorizer';
 import { ApiError } from '../common/errors/api-error';
 import { LiveStream, LiveStreams } from '../common/live-streams';
+import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { AuthkeysService } from '../identity/auth/authkeys.service';
 
 /**
@@ -19,6 +20,11 @@ export class StreamAuthorizer {
     private readonly authorizer: CatalogAuthorizer,
     private readonly liveStreams: LiveStreams,
   ) {}
+
+  /** Who presents `key`, if anyone (for the audit record of a refused stream). */
+  async identify(key: string | undefined): Promise<AuthenticatedUser | null> {
+    return key ? this.authkeys.resolve(key) : null;
+  }
 
   async open(key: string | undefined, requirement: CatalogPermissionRequirement, id: unknown): Promise<LiveStream> {
     const session = key ? await this.authkeys.resolveSession(key) : null;

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
 import { CatalogAccessModule } from '../catalogs/permissions/catalog-access.module';
 import { AuthModule } from '../identity/auth/auth.module';
 import { StreamAuthorizer } from './stream-authorizer';
@@ -10,7 +11,7 @@ import { WebSocketUpgrades } from './websocket-upgrades';
  * build on this one.
  */
 @Module({
-  imports: [AuthModule, CatalogAccessModule],
+  imports: [AuthModule, CatalogAccessModule, AuditModule],
   providers: [StreamAuthorizer, WebSocketUpgrades],
   exports: [StreamAuthorizer, WebSocketUpgrades],
 })

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { AuditTrail } from '../audit/audit-trail';
 import { CatalogPermissionRequirement } from '../catalogs/permissions/catalog-authorizer';
 import { ApiError, shuttingDown } from '../common/errors/api-error';
 import { mapError } from '../common/errors/error-body';
@@ -72,6 +73,7 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
     private readonly adapterHost: HttpAdapterHost,
     private readonly streams: StreamAuthorizer,
     private readonly config: AppConfig,
+    private readonly audit: AuditTrail,
   ) {}
 
   onModuleInit(): void {
@@ -151,7 +153,19 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
         admission.connect(ws);
       });
     } catch (error) {
+      this.recordRefusal(request, error);
       this.refuse(socket, error);
+    }
+  }
+
+  /** Puts a refused upgrade in the audit log, with whom its authkey names; never fails the refusal itself. */
+  private recordRefusal(request: IncomingMessage, error: unknown): void {
+    try {
+      const query = Object.fromEntries(new URL(request.url ?? '/', 'http://localhost').searchParams);
+      const caller = this.streams.identify(extractAuthkey({ headers: request.headers, query })).catch(() => null);
+      void this.audit.recordRefusedUpgrade(request, error, caller);
+    } catch (failure) {
+      this.logger.warn(`a refused upgrade could not be audited: ${(failure as Error).message}`);
     }
   }
 

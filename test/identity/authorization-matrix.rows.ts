@@ -1,6 +1,6 @@
 import { MatrixRoute, RequestParts } from '../support/matrix-route';
 
-// The rows of the /u authorization matrix (authorization-matrix.spec.ts), apart from it so
+// The rows of the /u (and /audit) authorization matrix (authorization-matrix.spec.ts), apart from it so
 // the route-coverage test can read them without running the matrix.
 
 /** What /u requests are built from. */
@@ -20,10 +20,11 @@ export interface IdentityFixture {
 
 export interface IdentityEndpoint extends MatrixRoute {
   /**
-   * Who may: 'usermanager' (and root), 'any' authenticated user, or a 'member' of the group
-   * the request names (and usermanager, root); the plain user is no member of `extraGid`.
+   * Who may: 'root' only, 'usermanager' (and root), 'any' authenticated user, or a 'member'
+   * of the group the request names (and usermanager, root); the plain user is no member of
+   * `extraGid`.
    */
-  needs: 'usermanager' | 'any' | 'member';
+  needs: 'root' | 'usermanager' | 'any' | 'member';
   /** Whether an API token may call it: no token may manage tokens or change identities. */
   apiTokens: 'allowed' | 'refused';
   /** Builds a fresh request (fresh names and victims, so allowed cases can run repeatedly) for the caller presenting `authkey`. */
@@ -46,4 +47,6 @@ export const IDENTITY_ENDPOINTS: IdentityEndpoint[] = [
   { method: 'POST', path: '/u/group/quota', needs: 'usermanager', apiTokens: 'refused', request: async (i, f) => ({ body: { gid: f.extraGid, vms: i } }) },
   { method: 'GET', path: '/u/group/quota', needs: 'member', apiTokens: 'allowed', request: async (_i, f) => ({ query: { gid: f.extraGid } }) },
   { method: 'GET', path: '/u/group/quota', variant: 'own group', needs: 'any', apiTokens: 'allowed', request: async (_i, f) => ({ query: { gid: f.plainGid } }) },
+  // The audit log names every user's actions: root's alone, not a usermanager's.
+  { method: 'GET', path: '/audit', needs: 'root', apiTokens: 'allowed', request: async () => ({ query: { limit: '10' } }) },
 ];

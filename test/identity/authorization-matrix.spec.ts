@@ -5,9 +5,9 @@ import { TestApp } from '../support/test-app';
 import { IDENTITY_ENDPOINTS, IdentityEndpoint, IdentityFixture } from './authorization-matrix.rows';
 
 /**
- * Generated authorization cases for every /u endpoint: root, a usermanager, a plain user,
- * API tokens (without limits) of root and of the plain user, no key, an unknown key and an
- * expired key; every refused request leaves the identity tables as they were.
+ * Generated authorization cases for every /u endpoint and GET /audit: root, a usermanager,
+ * a plain user, API tokens (without limits) of root and of the plain user, no key, an unknown
+ * key and an expired key; every refused request leaves the identity tables as they were.
  */
 type Caller = 'root' | 'usermanager' | 'plain' | 'api token of root' | 'api token of plain' | 'no key' | 'unknown key' | 'expired key';
 
@@ -49,6 +49,7 @@ describe('identity authorization matrix', () => {
     if (API_TOKEN_CALLERS.has(caller) && endpoint.apiTokens === 'refused') return { status: 401, code: 'PERMISSION_DENIED' };
     const plain = caller === 'plain' || caller === 'api token of plain';
     if (endpoint.needs === 'usermanager' && plain) return { status: 401, code: 'PERMISSION_DENIED' };
+    if (endpoint.needs === 'root' && caller !== 'root' && caller !== 'api token of root') return { status: 401, code: 'PERMISSION_DENIED' };
     // Another group's limits and use are not the caller's to see, as its resources are not.
     if (endpoint.needs === 'member' && plain) return { status: 404, code: 'GROUP_NOT_FOUND' };
     return { status: 200 };

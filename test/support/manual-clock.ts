@@ -2,13 +2,13 @@ import { Clock } from '../../src/common/clock';
 
 /** A clock the test moves by hand, so expiry is tested without sleeping. */
 export class ManualClock extends Clock {
-  private offset = 0;
+  private offsetMillis = 0;
 
-  override nowSeconds(): number {
-    return super.nowSeconds() + this.offset;
+  override nowMillis(): number {
+    return super.nowMillis() + this.offsetMillis;
   }
 
   advance(seconds: number): void {
-    this.offset += seconds;
+    this.offsetMillis += seconds * 1000;
   }
 }

@@ -95,6 +95,71 @@ export type ApiTokenListDto = {
     tokens: Array<ApiTokenDto>;
 };
 
+export type AuditListDto = {
+    limit: number;
+    offset: number;
+    /**
+     * Newest first
+     */
+    records: Array<AuditRecordDto>;
+    /**
+     * Number of items across all pages
+     */
+    total: number;
+};
+
+export type AuditRecordDto = {
+    /**
+     * The client address (the forwarded one behind a trusted proxy)
+     */
+    address: string | null;
+    /**
+     * When the request arrived
+     */
+    at: string;
+    /**
+     * The `code` of an error answer
+     */
+    error_code: string | null;
+    /**
+     * Increases with every record
+     */
+    id: number;
+    method: string;
+    /**
+     * The operationId of the route in this document; null for a WebSocket path without one
+     */
+    operation: string | null;
+    /**
+     * The request path (base path included), without the query
+     */
+    path: string;
+    /**
+     * The request id (X-Request-Id) of the access log line
+     */
+    request_id: string;
+    /**
+     * The HTTP status of the answer; 499 when the client left before it
+     */
+    status: number;
+    /**
+     * Ids the request named or its answer created
+     */
+    targets: Array<string>;
+    /**
+     * The API token the caller used, by id
+     */
+    token_id: string | null;
+    /**
+     * The authenticated caller; null without a valid authkey
+     */
+    uid: string | null;
+    /**
+     * The caller's username; for a login, the username it was attempted with
+     */
+    username: string | null;
+};
+
 export type AuthkeyDto = {
     /**
      * Send as `Authorization: Bearer <authkey>` or as the `authkey` field
@@ -1414,6 +1479,73 @@ export type VmStateDto = {
     state: 'STOPPED' | 'STARTING' | 'RUNNING' | 'PAUSING' | 'PAUSED' | 'RESUMING' | 'STOPPING';
     vmid: string;
 };
+
+export type ListAuditData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Page size (1 to 1000)
+         */
+        limit?: number;
+        /**
+         * How many items to skip
+         */
+        offset?: number;
+        /**
+         * Only the records of this user (UID)
+         */
+        user?: string;
+        /**
+         * Only the records naming this id among their targets (a CID, VMID, GID, UID, STID or NICID)
+         */
+        target?: string;
+        /**
+         * Only records from this time on (inclusive), e.g. 2026-12-01T00:00:00Z
+         */
+        from?: string;
+        /**
+         * Only records up to this time (inclusive)
+         */
+        to?: string;
+    };
+    url: '/audit';
+};
+
+export type ListAuditErrors = {
+    /**
+     * Bad request: `VALIDATION_FAILED` — The request body or query failed validation; the message names the fields.
+     */
+    400: ErrorResponseDto;
+    /**
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
+     */
+    401: ErrorResponseDto;
+    /**
+     * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
+     */
+    413: ErrorResponseDto;
+    /**
+     * Unsupported media type: `UNSUPPORTED_MEDIA_TYPE` — The request body has a content type this endpoint does not take.
+     */
+    415: ErrorResponseDto;
+    /**
+     * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
+     */
+    500: ErrorResponseDto;
+    /**
+     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto;
+};
+
+export type ListAuditError = ListAuditErrors[keyof ListAuditErrors];
+
+export type ListAuditResponses = {
+    200: AuditListDto;
+};
+
+export type ListAuditResponse = ListAuditResponses[keyof ListAuditResponses];
 
 export type DeleteCatalogData = {
     body: CatalogIdDto;

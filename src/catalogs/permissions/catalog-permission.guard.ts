@@ -1,5 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { noteAuthorizationRefusal } from '../../audit/request-audit';
+import { ApiError } from '../../common/errors/api-error';
 import { AuthenticatedRequest } from '../../identity/auth/authenticated.decorator';
 import { CatalogAuthorizer, CatalogPermissionRequirement } from './catalog-authorizer';
 import { CatalogAccess } from './catalog-permissions.service';
@@ -29,7 +31,12 @@ export class CatalogPermissionGuard implements CanActivate {
     request.catalogAccesses = new Map();
     for (const requirement of requirements) {
       const { field } = requirement.reference;
-      request.catalogAccesses.set(field, await this.authorizer.authorize(request.user, requirement, readField(request, field)));
+      const access = await this.authorizer.authorize(request.user, requirement, readField(request, field)).catch((error: unknown) => {
+        // A 404 here means "not visible to you": a refusal the audit log keeps, unlike other 404s.
+        if (error instanceof ApiError && error.status === 404) noteAuthorizationRefusal(request);
+        throw error;
+      });
+      request.catalogAccesses.set(field, access);
     }
     return true;
   }

@@ -6,6 +6,7 @@ import {
   ArrayUnique,
   IsArray,
   IsBoolean,
+  IsDateString,
   IsInt,
   IsOptional,
   IsString,
@@ -133,3 +134,16 @@ export function FlagField(options: FieldOptions) {
   );
 }
 
+
+/** RFC 3339 (the ISO 8601 profile OpenAPI's `date-time` means): a date, a time and a zone. */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** A point in time as an RFC 3339 string, such as `2026-12-02T10:00:00Z`; kept as the string. */
+export function DateTimeField(options: FieldOptions) {
+  return applyDecorators(
+    property(options, { type: String, format: 'date-time' }),
+    IsString(),
+    Matches(DATE_TIME, { message: '$property must be a date and time such as 2026-12-02T10:00:00Z' }),
+    IsDateString({ strict: true }, { message: '$property must be a valid date and time' }),
+  );
+}
