@@ -217,6 +217,21 @@ describe('audit log', () => {
     }
   });
 
+  it('names the API token a request came with by its id, never its secret', async () => {
+    const token = await t.createApiToken(root, { name: 'audit-ci' });
+    const changed = await t.call({ method: 'PUT', url: '/u/group', token: token.secret, body: { groupname: 'by-token' } });
+    assert.equal(changed.status, 401, 'a token may not change identities');
+    const refusal = (await allRecords(t, root)).find((r) => r.request_id === changed.headers['x-request-id']);
+    assert.deepEqual([refusal?.uid, refusal?.token_id, refusal?.status], [rootUid, token.id, 401]);
+    const catalogmanager = await t.specialGroupId(root, 'catalogmanager');
+    const made = await t.call({ method: 'PUT', url: '/c', token: token.secret, body: { group: catalogmanager, label: 'by token' } });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    const record = (await allRecords(t, root)).find((r) => r.request_id === made.headers['x-request-id']);
+    assert.deepEqual([record?.token_id, record?.status, record?.operation], [token.id, 200, 'createCatalog']);
+    const table = JSON.stringify(await t.dataSource.query('SELECT * FROM audit_log'));
+    assert.ok(!table.includes(token.secret), 'the secret is in no record');
+  });
+
   it('writes the record in the transaction of the change: when the record cannot be written, the change is not made either', async () => {
     // Refuses the record written inside the transaction (with the predicted 200), not the one written after it.
     await t.dataSource.query(
