@@ -22,7 +22,9 @@ export type AccessChange =
    */
   | { kind: 'vm-record-changed'; vmid: string }
   /** A VM was added to, removed from or renamed in catalog `cid`: its list of VMs changed. */
-  | { kind: 'catalog-vms-changed'; cid: string };
+  | { kind: 'catalog-vms-changed'; cid: string }
+  /** A group's quota limits were set or cleared. */
+  | { kind: 'quota-changed'; gid: string };
 
 export type AccessChangeListener = (change: AccessChange) => void;
 

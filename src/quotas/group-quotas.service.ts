@@ -1,11 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
+import { AccessChanges, ReadThroughCache } from '../common/access-changes';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
 import { GroupQuotaEntity } from './group-quota.entity';
 import { firstExcess, Limits, needsCount, NO_LIMITS, Quantities, QUOTA_NAMES, quotaExceeded } from './quota';
+
+/** Groups whose limits are kept in memory. */
+const MAX_CACHED_GROUPS = 100_000;
 
 /** A group's limits and what it uses now. */
 export interface GroupQuotaView {
@@ -28,10 +32,18 @@ export interface GroupQuotaView {
  */
 @Injectable()
 export class GroupQuotasService {
+  /** Each group's limits (most have none), so that a check where no limit applies reads nothing. */
+  private readonly limits = new ReadThroughCache<string, Limits>(MAX_CACHED_GROUPS);
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly unitOfWork: UnitOfWork,
-  ) {}
+    private readonly accessChanges: AccessChanges,
+  ) {
+    accessChanges.subscribe((change) => {
+      if (change.kind === 'quota-changed' || change.kind === 'group-deleted') this.limits.delete(change.gid);
+    });
+  }
 
   /** Limits and use; root, usermanager and the group's members may read them. */
   show(caller: AuthenticatedUser, gid: string): Promise<GroupQuotaView> {
@@ -52,7 +64,8 @@ export class GroupQuotasService {
     return this.unitOfWork.run(async (manager) => {
       const group = await this.findGroup(manager, gid);
       if (group.special === 'root' && !caller.isRoot) throw new ApiError('PROTECTED_GROUP', 'Only members of root may set the root group\'s quota');
-      const limits = { ...(await this.limitsOf(manager, gid)), ...changes };
+      const limits = { ...(await this.readLimits(manager, gid)), ...changes };
+      this.unitOfWork.afterSettled(manager, () => this.accessChanges.publish({ kind: 'quota-changed', gid }));
       if (QUOTA_NAMES.every((quota) => limits[quota] === null)) {
         await manager.delete(GroupQuotaEntity, { gid });
       } else {
@@ -71,15 +84,6 @@ export class GroupQuotasService {
     await this.check(manager, gid, await this.limitsOf(manager, gid), demand);
   }
 
-  /** assertRoom for the group that owns catalog `cid` (a VM created or changed there). */
-  async assertRoomInCatalog(manager: EntityManager, cid: string, demand: Partial<Quantities>): Promise<void> {
-    const rows: Array<{ gid: string } & QuotaColumns> = await manager.query(
-      'SELECT q.gid, q.vms, q.vcpus, q.memory_mb, q.storage_bytes FROM catalogs c JOIN group_quotas q ON q.gid = c.gid WHERE c.cid = ?',
-      [cid],
-    );
-    if (rows.length) await this.check(manager, rows[0].gid, limitsFrom(rows[0]), demand);
-  }
-
   /**
    * assertRoom outside a transaction, before work that is costly to undo (copying or
    * receiving an image): refuses early what is already over the limit. Not exact under
@@ -96,10 +100,16 @@ export class GroupQuotasService {
   }
 
   private async viewOf(manager: EntityManager, gid: string): Promise<GroupQuotaView> {
-    return { gid, limits: await this.limitsOf(manager, gid), used: await this.usageOf(manager, gid) };
+    return { gid, limits: await this.readLimits(manager, gid), used: await this.usageOf(manager, gid) };
   }
 
+  /** For the checks: from memory after the first read; setting a quota drops it once its transaction has settled. */
   private async limitsOf(manager: EntityManager, gid: string): Promise<Limits> {
+    return (await this.limits.get(gid, () => this.readLimits(manager, gid))) ?? NO_LIMITS;
+  }
+
+  /** As the transaction of `manager` sees them (which may have just set them). */
+  private async readLimits(manager: EntityManager, gid: string): Promise<Limits> {
     const [row]: QuotaColumns[] = await manager.query('SELECT vms, vcpus, memory_mb, storage_bytes FROM group_quotas WHERE gid = ?', [gid]);
     return row ? limitsFrom(row) : NO_LIMITS;
   }

@@ -50,8 +50,8 @@ export class VmsController {
   @RequireCatalogPermission('create', { reference: CATALOG_BY_CATALOG_FIELD })
   @ApiOkResponse({ type: VmCreatedDto })
   @ApiErrors([...CREATE_ERRORS], CREATE_EXTRAS)
-  async createEfiVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateEfiVmDto): Promise<VmCreatedDto> {
-    return this.created(await this.vms.create(caller, body.catalog, { ...body, type: 'EFI' }));
+  async createEfiVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateEfiVmDto, @ResolvedCatalog() catalog: CatalogAccess): Promise<VmCreatedDto> {
+    return this.created(await this.vms.create(caller, catalog, { ...body, type: 'EFI' }));
   }
 
   @ApiOperation({ summary: 'Create a direct-kernel-boot virtual machine (`create` on the catalog).' })
@@ -59,8 +59,8 @@ export class VmsController {
   @RequireCatalogPermission('create', { reference: CATALOG_BY_CATALOG_FIELD })
   @ApiOkResponse({ type: VmCreatedDto })
   @ApiErrors([...CREATE_ERRORS], CREATE_EXTRAS)
-  async createKbootVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateKbootVmDto): Promise<VmCreatedDto> {
-    return this.created(await this.vms.create(caller, body.catalog, { ...body, type: 'KBOOT' }));
+  async createKbootVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateKbootVmDto, @ResolvedCatalog() catalog: CatalogAccess): Promise<VmCreatedDto> {
+    return this.created(await this.vms.create(caller, catalog, { ...body, type: 'KBOOT' }));
   }
 
   @ApiOperation({ summary: 'Create a macOS virtual machine where the driver supports it (`create` on the catalog).' })
@@ -68,8 +68,8 @@ export class VmsController {
   @RequireCatalogPermission('create', { reference: CATALOG_BY_CATALOG_FIELD })
   @ApiOkResponse({ type: VmCreatedDto })
   @ApiErrors([...CREATE_ERRORS], CREATE_EXTRAS)
-  async createMacVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateMacVmDto): Promise<VmCreatedDto> {
-    return this.created(await this.vms.create(caller, body.catalog, { ...body, type: 'MAC' }));
+  async createMacVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: CreateMacVmDto, @ResolvedCatalog() catalog: CatalogAccess): Promise<VmCreatedDto> {
+    return this.created(await this.vms.create(caller, catalog, { ...body, type: 'MAC' }));
   }
 
   @ApiOperation({ summary: 'One VM\'s definition and state (`view`).' })
@@ -95,9 +95,9 @@ export class VmsController {
   @RequireCatalogPermission('alter', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmDto })
   @ApiErrors(['VM_NOT_STOPPED', ...CREATE_ERRORS], CREATE_EXTRAS)
-  async updateVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: UpdateVmDto): Promise<VmDto> {
+  async updateVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: UpdateVmDto, @ResolvedCatalog() catalog: CatalogAccess): Promise<VmDto> {
     const { vmid, ...changes } = body;
-    return this.toDto(await this.vms.update(caller, vmid, changes));
+    return this.toDto(await this.vms.update(caller, vmid, catalog.gid, changes));
   }
 
   @ApiOperation({

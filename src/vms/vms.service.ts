@@ -24,6 +24,12 @@ import { assertPortsFree, checkPortForwards } from './vm-port-forwards';
 import { VmEntity } from './entities/vm.entity';
 import { AttachmentRows, columnsOf, VmRecord, VmRows, VmsRepository } from './vms.repository';
 
+/** A catalog and the group that owns it (whose quota its VMs count against). */
+export interface CatalogRef {
+  cid: string;
+  gid: string;
+}
+
 interface ResolvedResources {
   storage: Array<{ role: StorageRole; image: StorageEntity }>;
   nics: NicEntity[];
@@ -59,7 +65,7 @@ export class VmsService {
    * than read back. Its directory and console FIFO are made before the transaction, which
    * needs no lock for them.
    */
-  async create(caller: AuthenticatedUser, cid: string, definition: VmDefinition): Promise<VmRecord> {
+  async create(caller: AuthenticatedUser, { cid, gid }: CatalogRef, definition: VmDefinition): Promise<VmRecord> {
     checkAgainstHost(definition, this.hypervisor.capabilities);
     const resources = await this.resolveResources(caller, definition);
     checkPortForwards(definition.port_forwards, resources.nics);
@@ -71,7 +77,7 @@ export class VmsService {
       created = await this.unitOfWork.run(async (manager) => {
         await this.assertWritableFree(manager, resources);
         await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
-        await this.quotas.assertRoomInCatalog(manager, cid, { vms: 1, vcpus: definition.cpu_count, memory: definition.memory_size_mb });
+        await this.quotas.assertRoom(manager, gid, { vms: 1, vcpus: definition.cpu_count, memory: definition.memory_size_mb });
         await this.repository.insert(manager, vmid, cid, definition, attachments).catch(async (error: unknown) => {
           if (isUniqueViolation(error)) await this.assertNameFree(manager, cid, definition.name);
           throw error;
@@ -107,8 +113,8 @@ export class VmsService {
     return this.repository.viewPage(cid, limit, offset);
   }
 
-  /** Changes a stopped VM's definition; fields not given keep their value. */
-  update(caller: AuthenticatedUser, vmid: string, changes: Partial<VmDefinition>): Promise<VmRecord> {
+  /** Changes a stopped VM's definition; fields not given keep their value. `owner`: the group owning its catalog. */
+  update(caller: AuthenticatedUser, vmid: string, owner: string, changes: Partial<VmDefinition>): Promise<VmRecord> {
     return this.locks.run(vmid, async () => {
       const current = await this.get(vmid);
       this.assertStopped(vmid);
@@ -121,7 +127,7 @@ export class VmsService {
         await this.assertNameFree(manager, current.vm.cid, definition.name, vmid);
         await this.assertWritableFree(manager, resources, vmid);
         await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
-        await this.quotas.assertRoomInCatalog(manager, current.vm.cid, {
+        await this.quotas.assertRoom(manager, owner, {
           vcpus: definition.cpu_count - current.vm.cpuCount,
           memory: definition.memory_size_mb - current.vm.memorySizeMb,
         });
@@ -149,7 +155,7 @@ export class VmsService {
    * MAC addresses. The source is held (no start, change or delete) while its disks are
    * copied. A clone that fails halfway leaves no row and no file.
    */
-  clone(vmid: string, target: { cid: string; gid: string }, name: string): Promise<{ record: VmRecord; cow: boolean }> {
+  clone(vmid: string, target: CatalogRef, name: string): Promise<{ record: VmRecord; cow: boolean }> {
     return this.locks.run(vmid, async () => {
       const source = await this.get(vmid);
       const state = this.driverState(vmid);

@@ -106,6 +106,18 @@ describe('group quotas', () => {
     await refused(kboot, { gid: world.gid, quota: 'vms', limit: 2, used: 2, requested: 1 });
   });
 
+  it('limits are held in memory: a limit set, raised or cleared applies to the very next request', async () => {
+    const world = await freshWorld();
+    assert.equal((await createVm(world, 'before')).status, 200, 'no limit yet (and "none" is now in memory)');
+    await setQuota(world.gid, { vms: 1 });
+    await refused(() => createVm(world, 'over'), { gid: world.gid, quota: 'vms', limit: 1, used: 1, requested: 1 });
+    await setQuota(world.gid, { vms: 2 });
+    assert.equal((await createVm(world, 'raised')).status, 200);
+    await refused(() => createVm(world, 'over-again'), { gid: world.gid, quota: 'vms', limit: 2, used: 2, requested: 1 });
+    await setQuota(world.gid, { vms: null });
+    assert.equal((await createVm(world, 'cleared')).status, 200);
+  });
+
   it('vcpus: created up to the limit exactly; a change that adds CPUs beyond it is refused, one that removes them is not', async () => {
     const world = await freshWorld();
     await setQuota(world.gid, { vcpus: 3 });

@@ -30,6 +30,7 @@ import { CallLog, strictFake } from '../support/strict-fake';
 
 const CALLER = new AuthenticatedUser('u1', 'alice', [{ gid: 'g1', groupname: 'alice', special: null }]);
 const CID = 'c1';
+const CATALOG = { cid: CID, gid: 'g1' };
 const caps: HostCapabilities = {
   driver: 'sim',
   max_cpu_count: 8,
@@ -107,7 +108,7 @@ function world(setup: Setup = {}) {
   // The event log has tests of its own (test/vms/events/); here it only has to be there.
   const events = strictFake<VmEvents>('events', { publish: () => undefined });
   // Quotas have tests of their own (test/quotas/); here the check only has to come before the writes.
-  const quotas = strictFake<GroupQuotasService>('quotas', { assertRoomInCatalog: log.track('quotas.check', async () => undefined) });
+  const quotas = strictFake<GroupQuotasService>('quotas', { assertRoom: log.track('quotas.check', async () => undefined) });
   const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), events, new VmStateCauses(hypervisor), quotas);
   return { service, log, written };
 }
@@ -117,7 +118,7 @@ describe('VmsService (fakes, no app)', () => {
   it('creates a VM from visible resources: disks writable unless read-only or a template, kernel by role, a MAC per NIC', async () => {
     const visibleStorage = [image('disk'), image('iso', true), image('golden', false, true), image('kernel', true)];
     const { service, log, written } = world({ visibleStorage, usableNics: [nic('nat')] });
-    await service.create(CALLER, CID, definition({ type: 'KBOOT', kernel: 'kernel', storage_devices: ['disk', 'iso', 'golden'], nics: ['nat'] }));
+    await service.create(CALLER, CATALOG, definition({ type: 'KBOOT', kernel: 'kernel', storage_devices: ['disk', 'iso', 'golden'], nics: ['nat'] }));
     assert.deepEqual(written.storage, [
       { stid: 'disk', role: 'disk', writable: true },
       { stid: 'iso', role: 'disk', writable: false },
@@ -134,7 +135,7 @@ describe('VmsService (fakes, no app)', () => {
     // The group's quota checked, then written, then defined in the driver, inside the one transaction.
     const writes = log.calls.map((c) => c.split('(')[0]).filter((c) => ['quotas.check', 'insert', 'driver.create'].includes(c));
     assert.deepEqual(writes, ['quotas.check', 'insert', 'driver.create']);
-    assert.ok(log.calls.includes(`quotas.check({}, ${CID}, {"vms":1,"vcpus":1,"memory":512})`), log.calls.join('\n'));
+    assert.ok(log.calls.includes(`quotas.check({}, ${CATALOG.gid}, {"vms":1,"vcpus":1,"memory":512})`), log.calls.join('\n'));
   });
 
   it('a change may keep what the VM already attaches even if the caller cannot see it, keeps its MACs, and counts only its growth against the quota', async () => {
@@ -145,44 +146,44 @@ describe('VmsService (fakes, no app)', () => {
       portForwards: [],
     } as unknown as VmRecord;
     const { service, written, log } = world({ visibleStorage: [image('someone-elses')], usableNics: [nic('nat')], current });
-    await service.update(CALLER, 'vm1', { cpu_count: 2 });
-    assert.ok(log.calls.includes(`quotas.check({}, ${CID}, {"vcpus":1,"memory":0})`), 'the quota check counts what the change adds');
+    await service.update(CALLER, 'vm1', CATALOG.gid, { cpu_count: 2 });
+    assert.ok(log.calls.includes(`quotas.check({}, ${CATALOG.gid}, {"vcpus":1,"memory":0})`), 'the quota check counts what the change adds');
     assert.deepEqual(written.storage, [{ stid: 'someone-elses', role: 'disk', writable: true }]);
     assert.deepEqual(written.nics, [{ nicid: 'nat', mac: '02:00:00:00:00:01' }]);
   });
 
   it('a storage id the caller cannot see is a 404 naming it, and nothing is written', async () => {
     const { service, log } = world({ visibleStorage: [image('mine')] });
-    const error = await rejectionOf(service.create(CALLER, CID, definition({ storage_devices: ['mine', 'theirs'] })));
+    const error = await rejectionOf(service.create(CALLER, CATALOG, definition({ storage_devices: ['mine', 'theirs'] })));
     assert.deepEqual([error.status, error.code, error.extras], [404, 'RESOURCE_NOT_FOUND', { type: 'storage', rid: 'theirs' }]);
     assert.ok(!log.calls.some((c) => c.startsWith('insert')));
   });
 
   it('a NIC the caller may not use is a 404 naming it', async () => {
     const { service } = world({ usableNics: [nic('nat')] });
-    const error = await rejectionOf(service.create(CALLER, CID, definition({ nics: ['nat', 'bridge0'] })));
+    const error = await rejectionOf(service.create(CALLER, CATALOG, definition({ nics: ['nat', 'bridge0'] })));
     assert.deepEqual([error.code, error.extras], ['RESOURCE_NOT_FOUND', { type: 'nic', rid: 'bridge0' }]);
   });
 
   it('host limits are checked before any resource is looked up', async () => {
     const { service, log } = world();
-    const error = await rejectionOf(service.create(CALLER, CID, definition({ cpu_count: 9 })));
+    const error = await rejectionOf(service.create(CALLER, CATALOG, definition({ cpu_count: 9 })));
     assert.equal(error.code, 'HOST_LIMIT_EXCEEDED');
     assert.deepEqual(log.calls, []);
   });
 
   it('a taken name, a writable disk held elsewhere, a disk listed twice: 409, 409, 400', async () => {
-    const taken = await rejectionOf(world({ nameHolder: 'other' }).service.create(CALLER, CID, definition()));
+    const taken = await rejectionOf(world({ nameHolder: 'other' }).service.create(CALLER, CATALOG, definition()));
     assert.deepEqual([taken.code, taken.extras], ['VM_NAME_TAKEN', { vmid: 'other' }]);
-    const held = await rejectionOf(world({ visibleStorage: [image('disk')], writableHolder: 'other' }).service.create(CALLER, CID, definition({ storage_devices: ['disk'] })));
+    const held = await rejectionOf(world({ visibleStorage: [image('disk')], writableHolder: 'other' }).service.create(CALLER, CATALOG, definition({ storage_devices: ['disk'] })));
     assert.deepEqual([held.code, held.extras], ['STORAGE_IN_USE', { vmid: 'other' }]);
-    const twice = await rejectionOf(world({ visibleStorage: [image('disk', true)] }).service.create(CALLER, CID, definition({ storage_devices: ['disk', 'disk'] })));
+    const twice = await rejectionOf(world({ visibleStorage: [image('disk', true)] }).service.create(CALLER, CATALOG, definition({ storage_devices: ['disk', 'disk'] })));
     assert.equal(twice.code, 'VALIDATION_FAILED');
   });
 
   it('a definition the driver refuses is a 422 and leaves no files behind', async () => {
     const { service, log } = world({ driverRefuses: new HypervisorError('INVALID_CONFIG', 'the disk image is missing') });
-    const error = await rejectionOf(service.create(CALLER, CID, definition()));
+    const error = await rejectionOf(service.create(CALLER, CATALOG, definition()));
     assert.deepEqual([error.status, error.code, error.message], [422, 'INVALID_VM_CONFIG', 'the disk image is missing']);
     assert.ok(log.calls.some((c) => c.startsWith('files.remove(')));
   });
