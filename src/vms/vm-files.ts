@@ -43,12 +43,15 @@ export class VmFiles {
     return join(this.directory(vmid), 'console.in');
   }
 
-  /** Creates the directory and the console FIFO. */
+  /**
+   * Creates the directory and the console FIFO where they are missing. Looks for the FIFO
+   * first: at start every stored VM has both, and one look each is what 10,000 VMs cost.
+   */
   async prepare(vmid: string): Promise<void> {
-    await mkdir(this.directory(vmid), { recursive: true });
     const fifo = this.consoleInput(vmid);
     const existing = await stat(fifo).catch(() => null);
     if (existing?.isFIFO()) return;
+    await mkdir(this.directory(vmid), { recursive: true });
     if (existing) await rm(fifo, { force: true });
     mkfifo(fifo, 0o600);
   }
