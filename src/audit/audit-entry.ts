@@ -20,6 +20,9 @@ export interface AuditEntry {
 }
 
 /** How a request ended, as far as its record is concerned. */
+/** A record's outcome: its status and error code. */
+export type RecordedOutcome = Pick<AuditOutcome, 'status' | 'errorCode'>;
+
 export interface AuditOutcome {
   status: number;
   errorCode: string | null;

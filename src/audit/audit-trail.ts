@@ -11,7 +11,7 @@ import { requestIdFor } from '../common/http/request-id';
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
-import { AuditEntry, AuditOutcome, collectTargets } from './audit-entry';
+import { AuditEntry, AuditOutcome, collectTargets, RecordedOutcome } from './audit-entry';
 import { AuditRepository } from './audit.repository';
 import { AuditSink, RequestAudit, wasRefusedByAuthorization } from './request-audit';
 
@@ -36,7 +36,8 @@ interface RequestFacts {
   operation: Operation | undefined;
 }
 
-type QueuedWrite = { entry: AuditEntry } | { correct: number; entry: AuditEntry; addedTargets: string[] };
+/** A record to write, or a correction of one: the outcome it should have (null: unchanged) and the targets to add. */
+type QueuedWrite = { entry: AuditEntry } | { correct: number; outcome: RecordedOutcome | null; addedTargets: string[] };
 
 /** The token a request was authenticated with (`user.token.id` once API tokens exist); never its secret. */
 function tokenIdOf(user: AuthenticatedUser): string | null {
@@ -150,8 +151,8 @@ export class AuditTrail implements AuditSink, OnModuleDestroy {
     this.schedule();
   }
 
-  enqueueCorrection(id: number, entry: AuditEntry, addedTargets: string[]): void {
-    this.queue.push({ correct: id, entry, addedTargets });
+  enqueueCorrection(id: number, outcome: RecordedOutcome | null, addedTargets: string[]): void {
+    this.queue.push({ correct: id, outcome, addedTargets });
     this.schedule();
   }
 
@@ -219,7 +220,7 @@ export class AuditTrail implements AuditSink, OnModuleDestroy {
         await this.unitOfWork
           .run(async (manager) => {
             for (const write of batch) {
-              if ('correct' in write) await this.repository.correct(manager, write.correct, write.entry.status, write.entry.errorCode, write.addedTargets);
+              if ('correct' in write) await this.repository.correct(manager, write.correct, write.outcome, write.addedTargets);
               else await this.repository.insert(manager, write.entry);
             }
           })

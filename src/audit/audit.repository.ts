@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { UnitOfWork } from '../database/unit-of-work';
-import { AuditEntry, insertAuditEntry, insertAuditTargets } from './audit-entry';
+import { AuditEntry, insertAuditEntry, insertAuditTargets, RecordedOutcome } from './audit-entry';
 import { AuditRecordEntity, AuditTargetEntity } from './audit-record.entity';
 
 export interface AuditFilter {
@@ -36,9 +36,12 @@ export class AuditRepository {
     return insertAuditEntry(manager, entry);
   }
 
-  /** Replaces the outcome of record `id` (written in a transaction before the answer was final) and adds targets. */
-  async correct(manager: EntityManager, id: number, status: number, errorCode: string | null, addedTargets: string[]): Promise<void> {
-    await manager.update(AuditRecordEntity, { id }, { status, errorCode });
+  /**
+   * Brings record `id` (written in a transaction before the answer was final) up to the
+   * answer: its outcome where that differs, and the targets the answer named.
+   */
+  async correct(manager: EntityManager, id: number, outcome: RecordedOutcome | null, addedTargets: string[]): Promise<void> {
+    if (outcome) await manager.update(AuditRecordEntity, { id }, outcome);
     await insertAuditTargets(manager, id, addedTargets);
   }
 

@@ -1,13 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { EntityManager } from 'typeorm';
-import { AuditEntry, AuditOutcome, insertAuditEntry } from './audit-entry';
+import { AuditEntry, AuditOutcome, insertAuditEntry, RecordedOutcome } from './audit-entry';
 
 /** Where a request's record goes when no transaction of the request carried it. */
 export interface AuditSink {
   /** Writes `entry` soon, outside any request's transaction. */
   enqueue(entry: AuditEntry): void;
   /** Corrects record `id`, written in a transaction with the predicted outcome, to what the answer was. */
-  enqueueCorrection(id: number, entry: AuditEntry, addedTargets: string[]): void;
+  enqueueCorrection(id: number, outcome: RecordedOutcome | null, addedTargets: string[]): void;
 }
 
 /**
@@ -86,7 +86,8 @@ export class RequestAudit {
     if (this.written) {
       const { id, entry } = this.written;
       const added = final.targets.filter((target) => !entry.targets.includes(target));
-      if (final.status !== entry.status || final.errorCode !== entry.errorCode || added.length) this.sink.enqueueCorrection(id, final, added);
+      const changed = final.status !== entry.status || final.errorCode !== entry.errorCode;
+      if (changed || added.length) this.sink.enqueueCorrection(id, changed ? { status: final.status, errorCode: final.errorCode } : null, added);
     } else {
       this.sink.enqueue(final);
     }
