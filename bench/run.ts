@@ -2,9 +2,10 @@
  * npm run bench — Velocity's main paths under load, against a bare Fastify process measured
  * in the same run, so the figures are ratios that mean something on any machine.
  *
- * Three processes: this one (the load, with autocannon, and the fixture, seeded through the
+ * Four processes: this one (the load, with autocannon, and the fixture, seeded through the
  * API), a Velocity server (`node dist/src/main.js`, sim driver at zero delay, its log going to
- * a file as it would to a journal) and the bare Fastify baseline (bench/bare-server.ts).
+ * a file as it would to a journal) and the bare Fastify baseline (bench/bare-server.ts); a
+ * bare Nest application (bench/bare-nest-server.ts) shows what the framework costs by itself.
  *
  * The fixture is the issue's: 10,000 VMs in 1,000 catalogs owned by 100 groups, each catalog
  * shared with the next group. BENCH_SCALE shrinks it for quick runs (0.1: 1,000 VMs in 100
@@ -101,8 +102,9 @@ async function startVelocity(dataDir: string, port: number): Promise<{ child: Ch
   }
 }
 
-async function startBare(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [join(__dirname, 'bare-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** A reference server (bench/bare-server.ts, bench/bare-nest-server.ts); resolves with the port it printed. */
+async function startBare(script: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [join(__dirname, script)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
   return { child, port };
 }
@@ -226,7 +228,8 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'velocity-bench-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const bare = await startBare();
+  const bare = await startBare('bare-server.js');
+  const bareNest = await startBare('bare-nest-server.js');
   const bareBase = `http://127.0.0.1:${bare.port}`;
   let velocity = await startVelocity(dataDir, port);
   try {
@@ -250,6 +253,7 @@ async function main(): Promise<void> {
     let stateCalls = 0;
 
     const baselineBefore = await load(bareBase, () => ({ method: 'GET', path: '/ping' }));
+    const nestAlone = await load(`http://127.0.0.1:${bareNest.port}`, () => ({ method: 'GET', path: '/ping' }));
     const rows: Row[] = [];
     const scenario = async (name: string, next: () => Call, ok?: (status: number) => boolean) => {
       if (ONLY && !name.includes(ONLY)) return;
@@ -280,11 +284,14 @@ async function main(): Promise<void> {
       `${'scenario'.padEnd(44)} ${'req/s'.padStart(8)} ${'ratio'.padStart(6)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(7)}`,
       line(`bare Fastify GET /ping (before)`, baselineBefore, baseline),
       line(`bare Fastify GET /ping (after)`, baselineAfter, baseline),
+      line(`bare Nest on Fastify GET /ping (reference)`, nestAlone, baseline),
       ...rows.map((r) => line(r.name, r.load, baseline)),
     ];
     console.log(`\n${table.join('\n')}`);
     console.log(`baseline = mean of the two bare runs = ${baseline.toFixed(0)} req/s; Velocity RSS after the run: ${rss.toFixed(0)} MiB`);
 
+    const health = rows.find((r) => r.name.startsWith('GET /health'));
+    if (health) console.log(`GET /health is ${(health.load.rate / nestAlone.rate).toFixed(2)}x the bare Nest route (what Velocity adds to Nest)`);
     if (ONLY) return console.log(`\nGoals not judged: BENCH_ONLY=${ONLY} ran part of the scenarios.`);
     const by = (name: string) => rows.find((r) => r.name.startsWith(name))!.load;
     const ratio = (name: string) => by(name).rate / baseline;
@@ -310,6 +317,7 @@ async function main(): Promise<void> {
   } finally {
     await stop(velocity.child);
     await stop(bare.child);
+    await stop(bareNest.child);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
