@@ -20,23 +20,30 @@ export class UnitOfWork {
 
   constructor(private readonly dataSource: DataSource) {}
 
-  run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    const audit = RequestAudit.active();
+  /**
+   * Runs `work` in a transaction of its own, once those before it have ended. It carries the
+   * audit record of the request that called, and of the requests in `alsoCarrying` (whose
+   * changes the work writes too: a batch; read once the work is done).
+   */
+  run<T>(work: (manager: EntityManager) => Promise<T>, alsoCarrying: readonly RequestAudit[] = []): Promise<T> {
+    const own = RequestAudit.active();
     const actions: Array<() => void> = [];
+    let audits: RequestAudit[] = [];
     let committed = false;
     const result = this.tail
       .then(async () => {
         const value = await this.dataSource.transaction(async (manager) => {
           this.settleActions.set(manager, actions);
           const done = await work(manager);
-          await audit?.writeWithin(manager);
+          audits = [...new Set([own, ...alsoCarrying])].filter((audit) => audit !== undefined);
+          for (const audit of audits) await audit.writeWithin(manager);
           return done;
         });
         committed = true;
         return value;
       })
       .finally(() => {
-        audit?.transactionEnded(committed);
+        for (const audit of audits) audit.transactionEnded(committed);
         actions.forEach((action) => action());
       });
     this.tail = result.catch(() => undefined);

@@ -3,10 +3,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuditRetention } from '../../src/audit/audit-retention';
+import { AuditTrail } from '../../src/audit/audit-trail';
 import { loadConfig } from '../../src/config/app-config';
 import { rawUpgrade } from '../support/raw-upgrade';
 import { Call, Reply, ROOT_PASSWORD, TestApp } from '../support/test-app';
-import { createDisk, setState, uploadIso } from '../support/vm-fixture';
+import { createDisk, createEfiVm, makeVmWorld, setState, uploadIso } from '../support/vm-fixture';
 import { eventually } from '../support/wait';
 
 /** The committed OpenAPI document: what each record's operation must be. */
@@ -250,6 +251,29 @@ describe('audit log', () => {
     const made = await t.call({ method: 'PUT', url: '/u/group', token: root, body: { groupname: 'made' } });
     const rows = await t.dataSource.query('SELECT status FROM audit_log WHERE request_id = ?', [made.headers['x-request-id']]);
     assert.deepEqual(rows, [{ status: 200 }]);
+  });
+
+  it('state changes recorded together in one batch commit each request\'s record with them, none after the answer', async () => {
+    const w = await makeVmWorld(t, 'audit-batch');
+    const vmids = await Promise.all(Array.from({ length: 12 }, (_, i) => createEfiVm(t, w.owner.token, { name: `batch-${i}`, catalog: w.cid })));
+    // What the trail writes after an answer: a record no transaction carried.
+    const trail = t.app.get(AuditTrail);
+    const writtenLate: string[] = [];
+    const enqueue = trail.enqueue.bind(trail);
+    trail.enqueue = (entry) => {
+      writtenLate.push(entry.requestId);
+      enqueue(entry);
+    };
+    try {
+      const replies = await Promise.all(vmids.map((vmid) => setState(t, w.owner.token, vmid, 'RUNNING')));
+      assert.deepEqual(replies.map((r) => r.status), vmids.map(() => 200));
+      const ids = replies.map((r) => r.headers['x-request-id'] as string);
+      assert.deepEqual(writtenLate.filter((id) => ids.includes(id)), [], 'every record was written in the transaction of its change');
+      const records = (await allRecords(t, root)).filter((r) => ids.includes(r.request_id));
+      assert.deepEqual(records.map((r) => [r.operation, r.status]), ids.map(() => ['requestVmState', 200]));
+    } finally {
+      trail.enqueue = enqueue;
+    }
   });
 
   it('GET /audit filters by user, target and time, and pages', async () => {

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { RequestAudit } from '../../audit/request-audit';
 import { UnitOfWork } from '../../database/unit-of-work';
 import { VmsRepository } from '../vms.repository';
 import { VmEvents } from './vm-events.service';
@@ -20,8 +21,11 @@ const MAX_CHANGES_PER_WRITE = 64;
 @Injectable()
 export class VmChangeRecorder {
   private readonly logger = new Logger('VmState');
-  /** The write not yet begun, with its changes; undefined when none waits. */
-  private waiting: { changes: CausedChange[]; done: Promise<void> } | undefined;
+  /**
+   * The write not yet begun, with its changes and the audits of the requests that joined it
+   * (their records commit with their changes); undefined when none waits.
+   */
+  private waiting: { changes: CausedChange[]; audits: RequestAudit[]; done: Promise<void> } | undefined;
 
   constructor(
     private readonly unitOfWork: UnitOfWork,
@@ -33,17 +37,20 @@ export class VmChangeRecorder {
   record(change: CausedChange): Promise<void> {
     if (this.waiting && this.waiting.changes.length < MAX_CHANGES_PER_WRITE) {
       this.waiting.changes.push(change);
+      const audit = RequestAudit.active();
+      if (audit) this.waiting.audits.push(audit);
       return this.waiting.done;
     }
     const changes = [change];
+    const audits: RequestAudit[] = [];
     const done = this.unitOfWork
       .run(async (manager) => {
         if (this.waiting?.changes === changes) this.waiting = undefined; // later changes wait for the next write
         return this.repository.recordIn(manager, changes.map(({ cause: _cause, ...reported }) => reported));
-      })
+      }, audits)
       .then((recorded) => recorded.forEach((one, i) => this.events.recorded(one, changes[i].cause)));
     done.catch((error: Error) => this.logger.warn(`recording ${changes.length} change(s) of VMs ${[...new Set(changes.map((c) => c.vmid))].join(', ')} failed: ${error.message}`));
-    this.waiting = { changes, done };
+    this.waiting = { changes, audits, done };
     return done;
   }
 }
