@@ -9,6 +9,7 @@ import { Session } from './session';
 /** The options every command takes (declared on the root program). */
 export interface GlobalOptions {
   url?: string;
+  token?: string;
   json?: boolean;
 }
 
@@ -23,7 +24,7 @@ export class Context {
 
   /** Opened on first use, so that `--help` and usage errors need no server. */
   get server(): Session {
-    this.session ??= Session.open({ url: this.globals.url });
+    this.session ??= Session.open({ url: this.globals.url, token: this.globals.token });
     return this.session;
   }
 
@@ -62,11 +63,30 @@ export function action<Options extends OptionValues>(handler: (ctx: Context, arg
   };
 }
 
-/** Option parser for a positive whole number (commander reports a bad one as a usage error). */
-export function positiveInteger(value: string): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return Number(value);
+/** An option parser for a whole number of at least `least` (commander reports a bad one as a usage error). */
+function wholeNumberFrom(least: number): (value: string) => number {
+  return (value) => {
+    if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) < least) throw new InvalidArgumentError(`expected a whole number of at least ${least}`);
+    return Number(value);
+  };
 }
+
+export const positiveInteger = wholeNumberFrom(1);
+export const wholeNumber = wholeNumberFrom(0);
+
+/** `1767225600` (unix seconds) or an ISO 8601 date or time (`2026-12-31`, `2026-12-31T18:00:00Z`; UTC without a zone). */
+function instant(value: string): Date {
+  if (/^[0-9]+$/.test(value)) return new Date(Number(value) * 1000);
+  const date = /^[0-9]{4}-[0-9]{2}-[0-9]{2}/.test(value) ? new Date(/T[0-9:.]+$/.test(value) ? `${value}Z` : value) : undefined;
+  if (!date || Number.isNaN(date.getTime())) throw new InvalidArgumentError('expected unix seconds or an ISO date or time such as 2026-12-31 or 2026-12-31T18:00:00Z');
+  return date;
+}
+
+/** Option parser for a point in time, as unix seconds. */
+export const unixSeconds = (value: string): number => Math.floor(instant(value).getTime() / 1000);
+
+/** Option parser for a point in time, as the RFC 3339 time the API's filters take. */
+export const isoTime = (value: string): string => instant(value).toISOString();
 
 /** Option parser for a repeatable option: each use adds one value. */
 export function collect(value: string, previous: string[] = []): string[] {

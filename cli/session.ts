@@ -9,6 +9,8 @@ const RENEW_WHEN_LEFT = 0.25;
 
 export interface ServerOptions {
   url?: string;
+  /** An API token (`vtk_…`) to send instead of the kept login. */
+  token?: string;
 }
 
 /** `http://host:8080/velocity/` → `http://host:8080/velocity`: the SDK appends the API's paths. */
@@ -35,6 +37,8 @@ export class Session {
     readonly url: string,
     private readonly file: string,
     private readonly config: CliConfig,
+    /** An API token given with --token or VELOCITY_TOKEN: sent as is, never renewed or kept. */
+    private readonly token: string | undefined,
   ) {}
 
   static open(options: ServerOptions, env: NodeJS.ProcessEnv = process.env): Session {
@@ -42,7 +46,8 @@ export class Session {
     const config = readConfig(file);
     const url = options.url ?? env.VELOCITY_URL ?? config.url;
     if (!url) throw new CliError(ExitCode.USAGE, 'which server? Set VELOCITY_URL or pass --url (e.g. http://127.0.0.1:8080)');
-    return new Session(normalizeUrl(url), file, config);
+    const token = options.token ?? (env.VELOCITY_TOKEN || undefined);
+    return new Session(normalizeUrl(url), file, config, token);
   }
 
   /** A client without credentials (login, health). */
@@ -50,8 +55,13 @@ export class Session {
     return createClient({ baseUrl: this.url });
   }
 
-  /** A client sending this server's authkey, renewed first when it is close to expiring. */
+  /**
+   * A client sending the API token when one is given (the server judges it: a revoked or
+   * expired token is refused there), else this server's authkey, renewed first when it is
+   * close to expiring.
+   */
   async authenticated(): Promise<Client> {
+    if (this.token) return createClient({ baseUrl: this.url, auth: this.token });
     const login = this.config.logins[this.url];
     if (!login) throw new CliError(ExitCode.AUTH, `not logged in to ${this.url}: run \`velocity login\``);
     if (login.expires <= now()) throw new CliError(ExitCode.AUTH, `the login to ${this.url} expired: run \`velocity login\``);

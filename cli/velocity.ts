@@ -4,9 +4,12 @@
  * (clients/typescript). Exit codes: cli/exit-codes.ts and README.md (*SDK and CLI*).
  */
 import { Command, CommanderError } from 'commander';
+import { auditCommand } from './commands/audit';
 import { catalogCommand } from './commands/catalog';
 import { loginCommand, logoutCommand } from './commands/auth';
+import { groupCommand } from './commands/group';
 import { storageCommand } from './commands/storage';
+import { tokenCommand } from './commands/token';
 import { vmCommand } from './commands/vm';
 import { CliError, ExitCode } from './exit-codes';
 
@@ -14,9 +17,13 @@ const VERSION: string = require('../../package.json').version;
 
 function program(): Command {
   return new Command('velocity')
-    .description('Manage VMs on a Velocity server.\nThe server: --url, else VELOCITY_URL, else the one you last logged in to.')
+    .description(
+      'Manage VMs on a Velocity server.\nThe server: --url, else VELOCITY_URL, else the one you last logged in to.\n' +
+        'The credential: an API token from --token or VELOCITY_TOKEN, else the login kept for that server.',
+    )
     .version(VERSION)
     .option('--url <url>', 'server URL with its base path, e.g. https://host/velocity')
+    .option('--token <secret>', 'an API token (vtk_…) to act with instead of the login; VELOCITY_TOKEN keeps it off the command line')
     .option('--json', 'print JSON (the API\'s own shapes) instead of tables')
     .exitOverride()
     .showHelpAfterError()
@@ -24,7 +31,10 @@ function program(): Command {
     .addCommand(logoutCommand())
     .addCommand(vmCommand())
     .addCommand(catalogCommand())
-    .addCommand(storageCommand());
+    .addCommand(storageCommand())
+    .addCommand(groupCommand())
+    .addCommand(tokenCommand())
+    .addCommand(auditCommand());
 }
 
 /** Prints a failure as `error: CODE: message` (JSON with --json) and returns its exit code. */

@@ -2,11 +2,11 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createCatalog, deleteCatalog, listCatalogs, listShares, PermissionsDto, revokeShare, shareCatalog } from '../../clients/typescript/src';
 import { action, allPages, PAGE_SIZE } from '../context';
 
-const PERMISSIONS = ['view', 'create', 'alter', 'remove', 'state', 'interact', 'manage'] as const;
-type Permission = (typeof PERMISSIONS)[number];
+export const PERMISSIONS = ['view', 'create', 'alter', 'remove', 'state', 'interact', 'manage'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
 
 /** `view,state` → those permissions. */
-function permissionList(value: string): Permission[] {
+export function permissionList(value: string): Permission[] {
   const names = value.split(',').map((name) => name.trim()).filter(Boolean);
   const unknown = names.filter((name) => !(PERMISSIONS as readonly string[]).includes(name));
   if (unknown.length) throw new InvalidArgumentError(`unknown permission ${unknown.join(', ')}; one of ${PERMISSIONS.join(', ')}`);

@@ -162,6 +162,85 @@ describe('the velocity command-line tool', () => {
     assert.match(refused.stderr, /^error: VM_NOT_FOUND: .+\(HTTP 404\)$/m);
   });
 
+  it('creates a scoped API token, acts with it (VELOCITY_TOKEN, --token) until it is revoked, and the audit log names it', async () => {
+    const since = new Date(Date.now() - 1000).toISOString();
+    const { cid } = await velocityJson<{ cid: string }>(['catalog', 'create', '--group', 'root', '--label', 'token-scope'], env);
+    const other = await velocityJson<{ cid: string }>(['catalog', 'create', '--group', 'root', '--label', 'token-elsewhere'], env);
+    const { vmid } = await velocityJson<{ vmid: string }>(['vm', 'create', '-c', cid, '-n', 'token-vm'], env);
+    await velocityJson(['vm', 'create', '-c', other.cid, '-n', 'not-for-the-token'], env);
+
+    const created = await velocity(['token', 'create', 'ci-runner', '--catalog', `${cid}:view`, '--expires', '2099-01-01'], { env });
+    assert.equal(created.code, 0, created.stderr);
+    const [, id, secret] = /^created token ci-runner: ([0-9a-f-]{36})\n(vtk_\S+)\nThe secret is shown this once/.exec(created.stdout) ?? [];
+    assert.ok(secret, created.stdout);
+    const listed = await velocityJson<Array<{ id: string; expires: number; catalogs: unknown }>>(['token', 'list'], env);
+    assert.deepEqual(listed.find((token) => token.id === id), { ...listed.find((token) => token.id === id), expires: Date.UTC(2099, 0, 1) / 1000, catalogs: [{ cid, permissions: ['view'] }] });
+    assert.match((await velocity(['token', 'list'], { env })).stdout, new RegExp(`^ID\\s+NAME\\s+EXPIRES\\s+READ-ONLY\\s+CATALOGS\\s+CREATED\n(.*\n)*${id}\\s+ci-runner\\s+2099-01-01T00:00:00.000Z\\s+no\\s+${cid}:view\\s`));
+    const badScope = await velocity(['token', 'create', 'bad', '--catalog', `${cid}:view,fly`], { env });
+    assert.equal(badScope.code, 1, 'an unknown permission is a usage error');
+    assert.match(badScope.stderr, /unknown permission fly/);
+
+    // No login at all: only the token, as a CI job has it.
+    const ci = { VELOCITY_URL: env.VELOCITY_URL, VELOCITY_CONFIG: join(scratch.path, 'ci-config.json'), VELOCITY_TOKEN: secret };
+    assert.deepEqual((await velocityJson<Array<{ vmid: string }>>(['vm', 'list', '-c', cid], ci)).map((vm) => vm.vmid), [vmid]);
+    assert.deepEqual((await velocityJson<Array<{ vmid: string }>>(['vm', 'list'], ci)).map((vm) => vm.vmid), [vmid], 'other catalogs do not exist for it');
+    const elsewhere = await velocity(['vm', 'list', '-c', other.cid], { env: ci });
+    assert.equal(elsewhere.code, 3, elsewhere.stderr);
+    assert.match(elsewhere.stderr, /^error: CATALOG_NOT_FOUND: .+\(HTTP 404\)$/m);
+    const beyond = await velocity(['--token', secret, 'storage', 'list'], { env: { VELOCITY_URL: env.VELOCITY_URL, VELOCITY_CONFIG: ci.VELOCITY_CONFIG } });
+    assert.equal(beyond.code, 2, beyond.stderr);
+    assert.match(beyond.stderr, /^error: PERMISSION_DENIED: .+\(HTTP 401\)$/m);
+    const start = await velocity(['vm', 'start', vmid], { env: ci });
+    assert.equal(start.code, 2, 'view only: no state changes');
+
+    const audit = await velocityJson<{ total: number; records: Array<{ token_id: string | null; operation: string; status: number; error_code: string | null; targets: string[] }> }>(
+      ['audit', '--since', since, '--target', vmid],
+      env,
+    );
+    const refused = audit.records.find((record) => record.token_id === id);
+    assert.deepEqual(refused && [refused.operation, refused.status, refused.error_code], ['requestVmState', 401, 'PERMISSION_DENIED']);
+    const table = await velocity(['audit', '--since', since, '--limit', '1', '--target', vmid], { env });
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, new RegExp(`^TIME\\s+WHO\\s+TOKEN\\s+OPERATION\\s+STATUS\\s+ERROR\\s+TARGETS\n\\S+\\s+root\\s+${id}\\s+requestVmState\\s+401\\s+PERMISSION_DENIED\\s+${vmid}\n$`));
+    assert.match(table.stderr, new RegExp(`^1 of ${audit.total} records: --offset 1 for the next page\n$`));
+    const notRoot = await velocity(['audit'], { env: ci });
+    assert.equal(notRoot.code, 2, 'a token scoped to a catalog cannot read the audit log');
+
+    assert.deepEqual(await velocityJson(['token', 'revoke', id], env), { id });
+    const revoked = await velocity(['vm', 'list', '-c', cid], { env: ci });
+    assert.equal(revoked.code, 2, revoked.stderr);
+    assert.match(revoked.stderr, /^error: AUTH_REQUIRED: .+\(HTTP 401\)$/m);
+    const again = await velocity(['token', 'revoke', id], { env });
+    assert.equal(again.code, 3);
+    assert.match(again.stderr, /TOKEN_NOT_FOUND/);
+  });
+
+  it('shows and sets a group\'s quota, and a VM beyond it is refused with the quota\'s message', async () => {
+    const authkey = JSON.parse(readFileSync(configFile, 'utf8')).logins[env.VELOCITY_URL.replace(/\/$/, '')].authkey;
+    const gid = await t.createGroup(authkey, 'cli-quota');
+    const { cid } = await velocityJson<{ cid: string }>(['catalog', 'create', '--group', gid, '--label', 'quota-lab'], env);
+    await velocityJson(['vm', 'create', '-c', cid, '-n', 'first', '--memory', '256'], env);
+
+    const set = await velocity(['group', 'quota', 'set', 'cli-quota', '--vms', '1', '--memory', '4096', '--storage', '10G'], { env });
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(set.stdout, `the limits of group ${gid}: vms 1, vcpus -, memory 4096, storage 10737418240\n`);
+    const shown = await velocity(['group', 'quota', gid], { env });
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^LIMIT\s+UNIT\s+USED\s+MAX\nvms\s+VMs\s+1\s+1\nvcpus\s+virtual CPUs\s+1\s+-\nmemory\s+MiB\s+256\s+4096\nstorage\s+bytes\s+0 \(0 B\)\s+10737418240 \(10\.0 GiB\)\n$/);
+
+    const refused = await velocity(['vm', 'create', '-c', cid, '-n', 'second'], { env });
+    assert.equal(refused.code, 6, refused.stderr);
+    assert.match(refused.stderr, /^error: QUOTA_EXCEEDED: .*vms.* \(HTTP 422\)$/m);
+
+    const usage = await velocity(['group', 'quota', 'set', gid, '--vms', '2', '--clear', 'vms'], { env });
+    assert.equal(usage.code, 1);
+    assert.equal((await velocity(['group', 'quota', 'set', gid], { env })).code, 1, 'nothing to change');
+    assert.equal((await velocity(['group', 'quota', 'set', gid, '--storage', '10X'], { env })).code, 1);
+    const cleared = await velocityJson<{ limits: Record<string, number | null> }>(['group', 'quota', 'set', gid, '--clear', 'vms', '--clear', 'storage'], env);
+    assert.deepEqual(cleared.limits, { vms: null, vcpus: null, memory: 4096, storage: null });
+    assert.equal((await velocity(['vm', 'create', '-c', cid, '-n', 'second'], { env })).code, 0);
+  });
+
   it('renews an authkey near its end, and logout revokes it', async () => {
     const config = JSON.parse(readFileSync(configFile, 'utf8'));
     const before = config.logins[config.url];
