@@ -1,5 +1,6 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
 import { ApiError } from '../errors/api-error';
+import { memoizeValidationMetadata } from './validation-metadata-memo';
 
 function describe(errors: ValidationError[], parent = ''): string[] {
   return errors.flatMap((error) => {
@@ -17,6 +18,7 @@ function describe(errors: ValidationError[], parent = ''): string[] {
  * and the error names each bad field.
  */
 export function createValidationPipe(): ValidationPipe {
+  memoizeValidationMetadata();
   return new ValidationPipe({
     transform: true,
     whitelist: true,
