@@ -55,14 +55,34 @@ export function collectTargets(into: Set<string>, ...carriers: unknown[]): Set<s
   return into;
 }
 
+/** Target rows written per statement, well below SQLite's limit on a statement's parameters. */
+const TARGET_ROWS_PER_STATEMENT = 400;
+
 /** Writes a record and its targets with `manager` (inside the caller's transaction); returns its id. */
-export async function insertAuditEntry(manager: EntityManager, { targets, ...record }: AuditEntry): Promise<number> {
-  const { identifiers } = await manager.insert(AuditRecordEntity, record);
-  const id = identifiers[0].id as number;
-  await insertAuditTargets(manager, id, targets);
-  return id;
+export async function insertAuditEntry(manager: EntityManager, entry: AuditEntry): Promise<number> {
+  return (await insertAuditEntries(manager, [entry]))[0];
 }
 
-export async function insertAuditTargets(manager: EntityManager, recordId: number, targets: string[]): Promise<void> {
-  if (targets.length) await manager.insert(AuditTargetEntity, targets.map((target) => ({ target, recordId })));
+/**
+ * Writes records and their targets with `manager`, in two statements for any number of them
+ * (a batch of state changes carries one record per request); returns their ids in order.
+ */
+export async function insertAuditEntries(manager: EntityManager, entries: AuditEntry[]): Promise<number[]> {
+  const { identifiers } = await manager.insert(
+    AuditRecordEntity,
+    entries.map(({ targets: _targets, ...record }) => record),
+  );
+  const ids = identifiers.map((identifier) => identifier.id as number);
+  await insertTargetRows(manager, entries.flatMap(({ targets }, i) => targets.map((target) => ({ target, recordId: ids[i] }))));
+  return ids;
+}
+
+export function insertAuditTargets(manager: EntityManager, recordId: number, targets: string[]): Promise<void> {
+  return insertTargetRows(manager, targets.map((target) => ({ target, recordId })));
+}
+
+async function insertTargetRows(manager: EntityManager, rows: Array<{ target: string; recordId: number }>): Promise<void> {
+  for (let start = 0; start < rows.length; start += TARGET_ROWS_PER_STATEMENT) {
+    await manager.insert(AuditTargetEntity, rows.slice(start, start + TARGET_ROWS_PER_STATEMENT));
+  }
 }

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { EntityManager } from 'typeorm';
-import { AuditEntry, AuditOutcome, insertAuditEntry, RecordedOutcome } from './audit-entry';
+import { AuditEntry, AuditOutcome, insertAuditEntries, RecordedOutcome } from './audit-entry';
 
 /** Where a request's record goes when no transaction of the request carried it. */
 export interface AuditSink {
@@ -52,12 +52,19 @@ export class RequestAudit {
     RequestAudit.current.run(audit, next);
   }
 
-  /** Called by UnitOfWork at the end of a transaction's work, inside the transaction. */
-  async writeWithin(manager: EntityManager): Promise<void> {
-    if (this.phase !== 'open' || this.outcome) return;
-    this.phase = 'in-transaction';
-    const entry = this.describe();
-    this.written = { id: await insertAuditEntry(manager, entry), entry };
+  /**
+   * Called by UnitOfWork at the end of a transaction's work, inside the transaction: writes
+   * the records of those of `audits` that no transaction carried yet, together.
+   */
+  static async writeAllWithin(manager: EntityManager, audits: readonly RequestAudit[]): Promise<void> {
+    const due = audits.filter((audit) => audit.phase === 'open' && !audit.outcome);
+    const entries = due.map((audit) => {
+      audit.phase = 'in-transaction';
+      return audit.describe();
+    });
+    if (entries.length === 0) return;
+    const ids = await insertAuditEntries(manager, entries);
+    due.forEach((audit, i) => (audit.written = { id: ids[i], entry: entries[i] }));
   }
 
   /** Called by UnitOfWork once a transaction has committed or rolled back. */

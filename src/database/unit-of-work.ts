@@ -36,7 +36,7 @@ export class UnitOfWork {
           this.settleActions.set(manager, actions);
           const done = await work(manager);
           audits = [...new Set([own, ...alsoCarrying])].filter((audit) => audit !== undefined);
-          for (const audit of audits) await audit.writeWithin(manager);
+          await RequestAudit.writeAllWithin(manager, audits);
           return done;
         });
         committed = true;
