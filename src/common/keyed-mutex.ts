@@ -15,4 +15,10 @@ export class KeyedMutex {
     });
     return result;
   }
+
+  /** Runs `task` holding every key of `keys`, taken in sorted order so that two holders of overlapping sets cannot wait on each other. */
+  runAll<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
+    const [first, ...rest] = [...new Set(keys)].sort();
+    return first === undefined ? task() : this.run(first, () => this.runAll(rest, task));
+  }
 }

@@ -13,6 +13,7 @@ import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
 import { GroupQuotasService } from '../quotas/group-quotas.service';
 import { StorageEntity, StorageFormat } from './entities/storage.entity';
+import { VmLocks } from '../vms/vm-locks';
 import { VmsRepository } from '../vms/vms.repository';
 import { mayManageGroupResources } from './resource-access';
 import { FileTooLargeError, StorageFiles } from './storage-files';
@@ -58,6 +59,7 @@ export class StorageService implements OnModuleInit {
     private readonly config: AppConfig,
     private readonly hypervisor: HypervisorService,
     private readonly quotas: GroupQuotasService,
+    private readonly locks: VmLocks,
   ) {}
 
   /** Brings the image files in line with the rows after whatever stopped the last run. */
@@ -151,10 +153,23 @@ export class StorageService implements OnModuleInit {
    * VM holds it writable, or unmarking while VMs share it as a disk, is refused.
    */
   async update(caller: AuthenticatedUser, stid: string, changes: StorageChanges): Promise<StorageEntity> {
+    if (changes.sizeBytes === undefined) return (await this.applyChanges(caller, stid, changes))!;
+    // A grow holds the VMs that attach the image, so none starts while its file grows. A VM
+    // that attached it meanwhile (a create) is not held: then take the locks again with it.
+    for (;;) {
+      const held = (await this.vms.attachmentsOf(this.storage.manager, stid)).map((a) => a.vmid);
+      const result = await this.locks.runAll(held, () => this.applyChanges(caller, stid, changes, held));
+      if (result) return result;
+    }
+  }
+
+  /** The changes, or null when `held` is given and a VM outside it attaches the image. */
+  private applyChanges(caller: AuthenticatedUser, stid: string, changes: StorageChanges, held?: string[]): Promise<StorageEntity | null> {
     return this.unitOfWork.run(async (manager) => {
       // Read and checked inside the transaction, which runs alone: two grows cannot cross.
       const image = await this.get(caller, stid, manager);
       const attachments = await this.vms.attachmentsOf(manager, stid);
+      if (held && attachments.some((a) => !held.includes(a.vmid))) return null;
       if (changes.template !== undefined && changes.template !== image.template && !image.readOnly) {
         const holder = attachments.find((a) => (changes.template ? a.writable : a.role === 'disk'));
         if (holder) {

@@ -16,7 +16,6 @@ import { VmConsoleService } from './vm-console.service';
 import { VmDisplayService } from './vm-display.service';
 import { VmFiles } from './vm-files';
 import { VmInteractController } from './vm-interact.controller';
-import { VmLocks } from './vm-locks';
 import { VmReconciliationService } from './vm-reconciliation.service';
 import { VmRemoteScreenGateway } from './vm-remote-screen.gateway';
 import { VmStateController } from './vm-state.controller';
@@ -35,7 +34,6 @@ import { VmsService } from './vms.service';
     VmReconciliationService,
     VmConfigBuilder,
     VmFiles,
-    VmLocks,
     VmConsoleService,
     VmConsoleGateway,
     VmDisplayService,

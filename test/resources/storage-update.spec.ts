@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { HypervisorService } from '../../src/hypervisor/hypervisor.service';
+import { StorageFiles } from '../../src/resources/storage-files';
 import { VmConfigBuilder } from '../../src/vms/vm-config.builder';
 import { VmsRepository } from '../../src/vms/vms.repository';
 import { allocatedBytes, hashRange, writeDataAt } from '../support/image-files';
 import { TestApp } from '../support/test-app';
 import { createDisk, createEfiVm, makeVmWorld, setState, uploadIso, VmWorld } from '../support/vm-fixture';
+import { sleep } from '../support/wait';
 
 const MiB = 1024 * 1024;
 
@@ -100,6 +103,31 @@ describe('changing storage: grow and template', () => {
     assert.equal((await setState(t, world.owner.token, vmid, 'STOPPED', true)).status, 200);
     const grown = await patch({ stid, size_mb: 128 });
     assert.deepEqual([grown.status, grown.body.size_bytes], [200, 128 * MiB]);
+  });
+
+  it('a VM start asked for while its disk grows waits for the grow: the file never grows under a running VM', async () => {
+    const stid = await createDisk(t, world.owner.token, world.gid, 'growing', 64);
+    const vmid = await createEfiVm(t, world.owner.token, { name: 'waits-for-grow', catalog: world.cid, storage_devices: [stid] });
+    // The file operation made slow, so that the start arrives while it runs.
+    const files = t.app.get(StorageFiles);
+    const grow = files.grow.bind(files);
+    const statesWhileGrowing: string[] = [];
+    files.grow = async (image, bytes) => {
+      await sleep(300);
+      statesWhileGrowing.push(t.app.get(HypervisorService).state(vmid));
+      return grow(image, bytes);
+    };
+    try {
+      const grown = patch({ stid, size_mb: 128 });
+      await sleep(100);
+      const started = await setState(t, world.owner.token, vmid, 'RUNNING');
+      assert.equal(started.status, 200, JSON.stringify(started.body));
+      assert.equal((await grown).status, 200);
+      assert.deepEqual(statesWhileGrowing, ['STOPPED'], 'the VM did not start while its disk grew');
+    } finally {
+      files.grow = grow;
+      await setState(t, world.owner.token, vmid, 'STOPPED', true);
+    }
   });
 
   it('a template attaches read-only, to any number of VMs, in GET /v and in the driver\'s configuration', async () => {
