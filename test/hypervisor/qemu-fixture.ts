@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Subscription } from 'rxjs';
 import { HypervisorDriver, HypervisorEvent, VmConfig } from '../../src/hypervisor/hypervisor-driver';
 import { detectQemu, QemuInstallation } from '../../src/hypervisor/drivers/qemu/qemu-host';
 import { ScratchDir } from '../support/scratch-dir';
+import type { TestApp } from '../support/test-app';
 import { eventually, sleep } from '../support/wait';
 
 /**
@@ -123,6 +124,21 @@ export class ProcessTracker {
     }
     this.pids.clear();
   }
+}
+
+/**
+ * Closes a TestApp on the qemu driver and kills every QEMU its VMs run (they outlive the
+ * server by design, so its pid files name them), then removes its data directory.
+ */
+export async function closeQemuApp(t: TestApp | undefined, dataDir: string | undefined, processes: ProcessTracker): Promise<void> {
+  const vmsDir = dataDir && join(dataDir, 'vms');
+  for (const dir of vmsDir && existsSync(vmsDir) ? readdirSync(vmsDir) : []) {
+    const pidFile = join(vmsDir!, dir, 'qemu.pid');
+    if (existsSync(pidFile)) processes.track(Number(readFileSync(pidFile, 'utf8').trim()));
+  }
+  await t?.close({ keepData: true });
+  processes.killAll();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
 
 // ---------------------------------------------------------------- initramfs

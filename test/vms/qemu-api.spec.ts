@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildInitramfs, isAlive, ProcessTracker, requireKernel, requireQemu } from '../hypervisor/qemu-fixture';
+import { buildInitramfs, closeQemuApp, isAlive, ProcessTracker, requireKernel, requireQemu } from '../hypervisor/qemu-fixture';
 import { decodePng } from '../support/png';
 import { TestApp } from '../support/test-app';
 import { createDisk, createKbootVm, makeVmWorld, setState, uploadReadOnlyImage, VmWorld, waitForState } from '../support/vm-fixture';
@@ -68,14 +68,7 @@ describe('VMs through the HTTP API with the qemu driver (TCG)', () => {
   });
 
   after(async () => {
-    // QEMU outlives the server by design: stop every VM this file started.
-    for (const dir of existsSync(join(dataDir, 'vms')) ? readdirSync(join(dataDir, 'vms')) : []) {
-      const pidFile = join(dataDir, 'vms', dir, 'qemu.pid');
-      if (existsSync(pidFile)) processes.track(Number(readFileSync(pidFile, 'utf8').trim()));
-    }
-    await t?.close({ keepData: true });
-    processes.killAll();
-    rmSync(dataDir, { recursive: true, force: true });
+    await closeQemuApp(t, dataDir, processes);
     for (const line of figures) console.log(`# ${line}`);
   });
 

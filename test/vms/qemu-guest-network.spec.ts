@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect, createServer, Server } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   buildInitramfs,
+  closeQemuApp,
   ProcessTracker,
   requireGuestAgent,
   requireKernel,
@@ -140,15 +140,8 @@ describe('reaching a qemu guest: port_forwards and ip_addresses (TCG)', () => {
   });
 
   after(async () => {
-    // QEMU outlives the server by design: stop every VM this file started.
-    for (const dir of dataDir && existsSync(join(dataDir, 'vms')) ? readdirSync(join(dataDir, 'vms')) : []) {
-      const pidFile = join(dataDir, 'vms', dir, 'qemu.pid');
-      if (existsSync(pidFile)) processes.track(Number(readFileSync(pidFile, 'utf8').trim()));
-    }
-    await t?.close({ keepData: true });
-    processes.killAll();
+    await closeQemuApp(t, dataDir, processes);
     blocker?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     for (const line of figures) console.log(`# ${line}`);
   });
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Browser, chromium, Page } from 'playwright-core';
-import { isAlive, ProcessTracker, requireQemu } from '../hypervisor/qemu-fixture';
+import { closeQemuApp, isAlive, ProcessTracker, requireQemu } from '../hypervisor/qemu-fixture';
 import { NoVncPage, serveNoVncPage } from '../support/novnc-page';
 import { decodePng } from '../support/png';
 import { rawUpgrade } from '../support/raw-upgrade';
@@ -77,14 +77,7 @@ describe('remote screen (GET /v/rfb) of a QEMU EFI VM, in noVNC', () => {
   after(async () => {
     await browser?.close();
     await novnc?.close();
-    // QEMU outlives the server by design: stop every VM this file started.
-    for (const dir of existsSync(join(dataDir, 'vms')) ? readdirSync(join(dataDir, 'vms')) : []) {
-      const pidFile = join(dataDir, 'vms', dir, 'qemu.pid');
-      if (existsSync(pidFile)) processes.track(Number(readFileSync(pidFile, 'utf8').trim()));
-    }
-    await t?.close({ keepData: true });
-    processes.killAll();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await closeQemuApp(t, dataDir, processes);
     for (const line of figures) console.log(`# ${line}`);
   });
 

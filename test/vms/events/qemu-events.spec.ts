@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { HypervisorService } from '../../../src/hypervisor/hypervisor.service';
-import { buildInitramfs, ProcessTracker, requireKernel, requireQemu } from '../../hypervisor/qemu-fixture';
+import { buildInitramfs, closeQemuApp, ProcessTracker, requireKernel, requireQemu } from '../../hypervisor/qemu-fixture';
 import { json, SseClient } from '../../support/sse-client';
 import { TestApp } from '../../support/test-app';
 import { createKbootVm, makeVmWorld, setState, uploadReadOnlyImage, VmWorld } from '../../support/vm-fixture';
@@ -31,13 +30,7 @@ describe('GET /v/events with the qemu driver (TCG)', () => {
   });
 
   after(async () => {
-    for (const dir of existsSync(join(dataDir, 'vms')) ? readdirSync(join(dataDir, 'vms')) : []) {
-      const pidFile = join(dataDir, 'vms', dir, 'qemu.pid');
-      if (existsSync(pidFile)) processes.track(Number(readFileSync(pidFile, 'utf8').trim()));
-    }
-    await t?.close({ keepData: true });
-    processes.killAll();
-    rmSync(dataDir, { recursive: true, force: true });
+    await closeQemuApp(t, dataDir, processes);
   });
 
   it('a KBOOT guest that runs `poweroff -f`: RUNNING → STOPPING → STOPPED with cause guest, within a second of QEMU reporting it', async () => {
