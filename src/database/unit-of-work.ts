@@ -58,9 +58,8 @@ export class UnitOfWork {
    */
   afterSettled(manager: EntityManager, action: () => void): void {
     const actions = this.settleActions.get(manager);
-    if (actions) {
-      if (!actions.includes(action)) actions.push(action);
-    } else action();
+    if (actions) actions.push(action);
+    else action();
   }
 }
 
