@@ -1,4 +1,5 @@
 import { isIPv4 } from 'node:net';
+import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 
 export type HypervisorChoice = 'auto' | 'vz' | 'qemu' | 'sim';
@@ -41,6 +42,12 @@ export class AppConfig {
   readonly forwardAddress: string;
   /** Days audit records are kept; 0 keeps them forever. */
   readonly auditRetentionDays: number;
+  /** A postgres:// URL: the cluster's shared database instead of the SQLite file. */
+  readonly databaseUrl: string | undefined;
+  /** This server's name among the nodes of a cluster (the host name by default). */
+  readonly nodeName: string;
+  /** How the other nodes reach this one (http://host:port of this server by default). */
+  readonly nodeUrl: string;
 
   constructor(values: Omit<AppConfig, 'databasePath'>) {
     Object.assign(this, values);
@@ -94,6 +101,29 @@ function trustProxy(env: Env): boolean | number | string[] {
   return entries;
 }
 
+function databaseUrl(env: Env): string | undefined {
+  const raw = env.VELOCITY_DATABASE_URL?.trim();
+  if (!raw) return undefined;
+  if (!/^postgres(ql)?:\/\/\S+$/.test(raw)) {
+    throw new ConfigError('VELOCITY_DATABASE_URL must be a PostgreSQL URL such as postgres://user@host/velocity');
+  }
+  return raw;
+}
+
+function httpUrl(env: Env, name: string, fallback: string): string {
+  const raw = env[name]?.trim() || fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL such as http://host-a:8080, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`${name} must be an http(s) URL such as http://host-a:8080, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
 /** Reads and validates the configuration; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env): AppConfig {
   const dataDirRaw = env.VELOCITY_DATA_DIR?.trim() || './data';
@@ -106,9 +136,16 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (!isIPv4(forwardAddress)) throw new ConfigError(`VELOCITY_FORWARD_ADDRESS must be an IPv4 address such as 127.0.0.1, got "${forwardAddress}"`);
   const host = env.VELOCITY_HOST?.trim() || '127.0.0.1';
   if (/\s/.test(host)) throw new ConfigError(`VELOCITY_HOST must be a host name or address, got "${host}"`);
+  const port = integer(env, 'VELOCITY_PORT', 8080, 0, 65535);
+  // The host name, made a valid node name, unless one is given.
+  const nodeName = env.VELOCITY_NODE_NAME?.trim() || hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63) || 'velocity';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(nodeName)) {
+    throw new ConfigError(`VELOCITY_NODE_NAME must be 1-63 letters, digits, dots, dashes or underscores, got "${nodeName}"`);
+  }
+  const reachableHost = host === '0.0.0.0' || host === '::' ? hostname() : host;
   return new AppConfig({
     host,
-    port: integer(env, 'VELOCITY_PORT', 8080, 0, 65535),
+    port,
     dataDir: isAbsolute(dataDirRaw) ? dataDirRaw : resolve(process.cwd(), dataDirRaw),
     basePath: basePath(env),
     trustProxy: trustProxy(env),
@@ -124,5 +161,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     eventHeartbeatSeconds: integer(env, 'VELOCITY_EVENT_HEARTBEAT', 15, 1, 3600),
     forwardAddress,
     auditRetentionDays: integer(env, 'VELOCITY_AUDIT_RETENTION_DAYS', 90, 0, 36_500),
+    databaseUrl: databaseUrl(env),
+    nodeName,
+    nodeUrl: httpUrl(env, 'VELOCITY_NODE_URL', `http://${reachableHost.includes(':') ? `[${reachableHost}]` : reachableHost}:${port}`),
   });
 }
