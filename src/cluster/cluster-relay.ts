@@ -150,6 +150,7 @@ export class ClusterRelay implements OnModuleInit, OnModuleDestroy {
     for (;;) {
       const error = await connection.ended;
       this.connection = undefined;
+      await connection.close(); // an error may have left the socket open, still listening
       if (this.stopped) return;
       this.logger.warn(`lost the connection for the other nodes' signals (${error?.message ?? 'closed'}); reconnecting`);
       const next = await this.reconnect();

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { AddressInfo, connect, createServer, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from 'pg';
 import { ClusterRelay } from '../../src/cluster/cluster-relay';
@@ -59,6 +60,39 @@ class Node {
   heardKinds(kind: AccessChange['kind']): AccessChange[] {
     return this.heard.filter((change) => change.kind === kind);
   }
+}
+
+/**
+ * A TCP relay to the PostgreSQL server whose open connections can be frozen: bytes stop
+ * flowing both ways and nothing is closed, as when a network drops a connection silently.
+ * Connections made after a freeze flow.
+ */
+async function freezableProxy(target: URL): Promise<{ url: (database: string) => string; freeze: () => void; close: () => void }> {
+  const pairs: Array<[Socket, Socket]> = [];
+  const server = createServer((inbound) => {
+    const outbound = connect(Number(target.port || 5432), target.hostname);
+    inbound.pipe(outbound).pipe(inbound);
+    inbound.on('error', () => outbound.destroy());
+    outbound.on('error', () => inbound.destroy());
+    pairs.push([inbound, outbound]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: (database) => Object.assign(new URL(target), { hostname: '127.0.0.1', port: String(port), pathname: `/${database}` }).toString(),
+    freeze: () => {
+      for (const [inbound, outbound] of pairs.splice(0)) {
+        inbound.unpipe(outbound);
+        outbound.unpipe(inbound);
+        inbound.pause();
+        outbound.pause();
+      }
+    },
+    close: () => {
+      server.close();
+      for (const [inbound, outbound] of pairs) [inbound, outbound].forEach((socket) => socket.destroy());
+    },
+  };
 }
 
 describe('cluster signals through PostgreSQL LISTEN/NOTIFY', { skip: ADMIN_URL ? false : 'VELOCITY_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against' }, () => {
@@ -179,6 +213,26 @@ describe('cluster signals through PostgreSQL LISTEN/NOTIFY', { skip: ADMIN_URL ?
       await settled(a, b);
     } finally {
       logs.stop();
+    }
+  });
+
+  it('a session lost silently (the network drops it without a word) is found dead within seconds and replaced', async () => {
+    const proxy = await freezableProxy(new URL(ADMIN_URL!));
+    const c = new Node(proxy.url(database), 'c');
+    try {
+      await c.relay.onModuleInit();
+      await settled(a, c);
+      proxy.freeze();
+      const frozenAt = performance.now();
+      a.accessChanges.publish({ kind: 'catalog-vms-changed', cid: CID });
+      await eventually(() => c.heardKinds('everything-changed').length > 0, 'c dropping its caches', 10_000);
+      await eventually(() => c.gaps.length > 0 && c.relay.connected, 'c reconnected', 5_000);
+      console.log(`a silently lost session was replaced after ${(performance.now() - frozenAt).toFixed(0)} ms`);
+      assert.equal(c.heardKinds('catalog-vms-changed').length, 0, 'what was sent in between is lost, and made up for by dropping everything');
+      await settled(a, c);
+    } finally {
+      await c.relay.onModuleDestroy();
+      proxy.close();
     }
   });
 
