@@ -81,7 +81,7 @@ export class ClusterRelay implements OnModuleInit, OnModuleDestroy {
     await this.watching;
   }
 
-  /** Whether the session is up (a test's and a health check's question). */
+  /** Whether the session is up now. */
   get connected(): boolean {
     return this.connection !== undefined;
   }
@@ -92,6 +92,7 @@ export class ClusterRelay implements OnModuleInit, OnModuleDestroy {
       this.logger.warn(`a ${signal.type} signal is too large for NOTIFY; the other nodes are told to reload everything instead`);
       this.waiting.push(this.missedPayload);
     } else if (this.waiting.length >= MAX_WAITING) {
+      this.logger.warn(`${MAX_WAITING} signals wait for the connection; they are dropped, and the other nodes will be told to reload everything instead`);
       this.waiting.splice(0, this.waiting.length, this.missedPayload, payload);
     } else {
       this.waiting.push(payload);
