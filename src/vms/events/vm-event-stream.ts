@@ -32,7 +32,9 @@ function resetFrame(latestId: number, reason: string): string {
  * waits for a re-check under way) and only if the caller may view its catalog. A client that
  * reads slower than events come is not buffered without bound: once more than `maxUnsent`
  * events wait (the socket's own buffer being full), the stream ends with EVENT_STREAM_BEHIND,
- * which a client can resume from, since the backlog is at least as long. The queue holds
+ * which a client can resume from, since the backlog is at least as long. Word of a gap in a
+ * cluster's signals (VmEvents.missed) waits in the same queue, as a reset, so it comes after
+ * the events before it and before those after it. The queue holds
  * references to the shared events: an open stream costs a few KiB beyond its socket
  * (test/vms/events/vm-events-memory.spec.ts measures it).
  */
@@ -59,7 +61,7 @@ export class VmEventStream {
   start(events: VmEvents, lastId: number | undefined): void {
     const { replay, stop } = events.follow({ event: (event) => this.offer(event), missed: (latestId) => this.missed(latestId) }, lastId);
     this.stopFollowing = stop;
-    if (replay.kind === 'reset') this.response.write(resetFrame(replay.latestId, 'the events after your Last-Event-ID are no longer kept; reload the state you need'));
+    if (replay.kind === 'reset') this.response.write(resetFrame(replay.latestId, 'the events after your Last-Event-ID are not kept here (too old, or the id is from another run or node); reload the state you need'));
     else for (const event of replay.events) this.offer(event);
     // A comment line: EventSource ignores it, proxies see traffic. Skipped while the socket is full.
     this.heartbeat = setInterval(() => {
