@@ -42,6 +42,7 @@ export class GroupQuotasService {
   ) {
     accessChanges.subscribe((change) => {
       if (change.kind === 'quota-changed' || change.kind === 'group-deleted') this.limits.delete(change.gid);
+      else if (change.kind === 'everything-changed') this.limits.clear();
     });
   }
 

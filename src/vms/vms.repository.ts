@@ -124,6 +124,11 @@ export class VmsRepository implements CatalogIdResolver {
         this.rows.delete(change.vmid);
       } else if (change.kind === 'vm-record-changed') this.rows.delete(change.vmid);
       else if (change.kind === 'catalog-vms-changed') this.catalogVms.delete(change.cid);
+      else if (change.kind === 'everything-changed') {
+        this.catalogs.clear();
+        this.rows.clear();
+        this.catalogVms.clear();
+      }
     });
   }
 

@@ -63,8 +63,8 @@ export class CatalogPermissionsService {
       if (change.kind === 'catalog-changed') {
         this.catalogs.delete(change.cid);
         this.lists.clear();
-      } else if (change.kind === 'group-deleted') {
-        // Its shares went with it, from catalogs that cannot be named here.
+      } else if (change.kind === 'group-deleted' || change.kind === 'everything-changed') {
+        // A group's shares went with it, from catalogs that cannot be named here (or anything changed).
         this.catalogs.clear();
         this.lists.clear();
       }
