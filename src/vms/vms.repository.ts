@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, EntityTarget, In } from 'typeorm';
 import { CatalogIdResolver } from '../catalogs/permissions/catalog-references';
 import { AccessChanges, ReadThroughCache } from '../common/access-changes';
+import { withPlaceholders } from '../database/dialect';
 import { UnitOfWork } from '../database/unit-of-work';
 import type { VmState } from '../hypervisor/hypervisor-driver';
 import { NicEntity } from '../resources/entities/nic.entity';
@@ -159,7 +160,7 @@ export class VmsRepository implements CatalogIdResolver {
   async writableHolder(manager: EntityManager, stid: string, exceptVmid?: string): Promise<string | null> {
     const row = await manager
       .createQueryBuilder(VmStorageEntity, 'a')
-      .where('a.stid = :stid AND a.writable = 1', { stid })
+      .where('a.stid = :stid AND a.writable = :writable', { stid, writable: true })
       .andWhere(exceptVmid ? 'a.vmid != :exceptVmid' : '1=1', { exceptVmid })
       .getOne();
     return row?.vmid ?? null;
@@ -183,12 +184,15 @@ export class VmsRepository implements CatalogIdResolver {
   async usingGroupResourcesOutside(gids: string[]): Promise<string | null> {
     const list = gids.map(() => '?').join(', ');
     const rows: Array<{ vmid: string }> = await this.dataSource.query(
-      `SELECT v.vmid FROM vm_storage a JOIN storage s ON s.stid = a.stid JOIN vms v ON v.vmid = a.vmid JOIN catalogs c ON c.cid = v.cid
+      withPlaceholders(
+        this.dataSource,
+        `SELECT v.vmid FROM vm_storage a JOIN storage s ON s.stid = a.stid JOIN vms v ON v.vmid = a.vmid JOIN catalogs c ON c.cid = v.cid
         WHERE s.gid IN (${list}) AND c.gid NOT IN (${list})
        UNION
        SELECT v.vmid FROM vm_nics n JOIN nics x ON x.nicid = n.nicid JOIN vms v ON v.vmid = n.vmid JOIN catalogs c ON c.cid = v.cid
         WHERE x.gid IN (${list}) AND c.gid NOT IN (${list})
        LIMIT 1`,
+      ),
       [...gids, ...gids, ...gids, ...gids],
     );
     return rows[0]?.vmid ?? null;
