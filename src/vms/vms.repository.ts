@@ -3,7 +3,7 @@ import { DataSource, EntityManager, EntityTarget, In } from 'typeorm';
 import { CatalogIdResolver } from '../catalogs/permissions/catalog-references';
 import { AccessChanges, ReadThroughCache } from '../common/access-changes';
 import { withPlaceholders } from '../database/dialect';
-import { UnitOfWork } from '../database/unit-of-work';
+import { UnitOfWork, withSavepoint } from '../database/unit-of-work';
 import type { VmState } from '../hypervisor/hypervisor-driver';
 import { NicEntity } from '../resources/entities/nic.entity';
 import { StorageEntity } from '../resources/entities/storage.entity';
@@ -225,17 +225,19 @@ export class VmsRepository implements CatalogIdResolver {
   /**
    * Writes a new VM: its row, its attachments and its port forwards, one statement each (none
    * for what it does not have). A name the catalog already holds fails on the unique index
-   * (isUniqueViolation).
+   * (isUniqueViolation), leaving the transaction usable for finding out which VM holds it.
    */
   async insert(manager: EntityManager, vmid: string, cid: string, definition: VmDefinition, attachments: AttachmentRows): Promise<void> {
     this.changed(manager, vmid, cid);
-    await manager
-      .createQueryBuilder()
-      .insert()
-      .into(VmEntity)
-      .values({ vmid, cid, state: 'STOPPED', lastError: null, ...columnsOf(definition) })
-      .updateEntity(false)
-      .execute();
+    await withSavepoint(manager, () =>
+      manager
+        .createQueryBuilder()
+        .insert()
+        .into(VmEntity)
+        .values({ vmid, cid, state: 'STOPPED', lastError: null, ...columnsOf(definition) })
+        .updateEntity(false)
+        .execute(),
+    );
     await this.insertAttachments(manager, vmid, attachments, definition.port_forwards);
   }
 

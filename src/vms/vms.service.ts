@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EntityManager } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
-import { isUniqueViolation, UnitOfWork, withSavepoint } from '../database/unit-of-work';
+import { isUniqueViolation, UnitOfWork } from '../database/unit-of-work';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
@@ -78,7 +78,7 @@ export class VmsService {
         await this.assertWritableFree(manager, resources);
         await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
         await this.quotas.assertRoom(manager, gid, { vms: 1, vcpus: definition.cpu_count, memory: definition.memory_size_mb });
-        await withSavepoint(manager, () => this.repository.insert(manager, vmid, cid, definition, attachments)).catch(async (error: unknown) => {
+        await this.repository.insert(manager, vmid, cid, definition, attachments).catch(async (error: unknown) => {
           if (isUniqueViolation(error)) await this.assertNameFree(manager, cid, definition.name);
           throw error;
         });

@@ -100,7 +100,8 @@ export interface TestDatabase {
 export async function freshPostgresDatabase(): Promise<TestDatabase> {
   const admin = testPostgresUrl();
   const name = `velocity_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await asAdmin(admin, `CREATE DATABASE "${name}"`);
+  // The collation README asks for: lists sort by code points, as on SQLite.
+  await asAdmin(admin, `CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'`);
   const url = new URL(admin);
   url.pathname = `/${name}`;
   return {
