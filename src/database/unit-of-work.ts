@@ -7,7 +7,10 @@ import { isPostgres } from './dialect';
  * Runs database transactions one at a time. TypeORM's sqlite driver shares one
  * connection and one query runner, so two concurrent `dataSource.transaction()` calls
  * would nest into each other as savepoints; queuing them keeps each transaction whole
- * and makes check-then-insert sequences (unique names) race-free.
+ * and makes check-then-insert sequences (unique names) race-free. On PostgreSQL each
+ * transaction has a pooled connection of its own, and reads outside one see only committed
+ * rows, but the queue stays: the same check-then-insert sequences rely on it within a
+ * process (between processes sharing one database it is not enough).
  *
  * A transaction run for a request that changes something also writes that request's audit
  * record (see RequestAudit), after the work and before the commit: the change and its
@@ -82,10 +85,11 @@ function sqlState(error: Error): unknown {
 /**
  * Runs a statement of a transaction whose failure the caller answers with more queries in
  * that transaction. PostgreSQL aborts the whole transaction at an error, so there a savepoint
- * undoes just the statement; SQLite undoes only the failed statement anyway, so it runs as is.
+ * undoes just the statement; SQLite undoes only the failed statement anyway, and outside a
+ * transaction there is nothing to keep, so there it runs as is.
  */
 export async function withSavepoint<T>(manager: EntityManager, statement: () => Promise<T>): Promise<T> {
-  if (!isPostgres(manager.connection)) return statement();
+  if (!isPostgres(manager.connection) || !manager.queryRunner?.isTransactionActive) return statement();
   await manager.query('SAVEPOINT statement');
   try {
     const result = await statement();
