@@ -5,6 +5,7 @@ import { DataSource, DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions, VelocityDataSource } from './data-source-options';
 import { isPostgres } from './dialect';
+import { migrate } from './migrate';
 import { UnitOfWork } from './unit-of-work';
 
 /**
@@ -36,9 +37,13 @@ async function applyDurability(dataSource: DataSource): Promise<DataSource> {
       inject: [AppConfig],
       useFactory: (config: AppConfig) => {
         mkdirSync(config.dataDir, { recursive: true });
-        return { ...dataSourceOptions(config), migrationsRun: true };
+        return dataSourceOptions(config);
       },
-      dataSourceFactory: async (options?: DataSourceOptions) => applyDurability(await new VelocityDataSource(options!).initialize()),
+      dataSourceFactory: async (options?: DataSourceOptions) => {
+        const dataSource = await new VelocityDataSource(options!).initialize();
+        await migrate(dataSource);
+        return applyDurability(dataSource);
+      },
     }),
   ],
   providers: [UnitOfWork],
