@@ -76,6 +76,21 @@ export function startPostgresServer(): PostgresServer {
   }
 }
 
+/**
+ * Stops `server` when this process exits, also when a signal ends it (a cancelled test run):
+ * pg_ctl starts the server in the background, where nothing else would stop it.
+ */
+export function stopAtExit(server: PostgresServer): void {
+  process.once('exit', () => server.stop());
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      server.stop();
+      // The listener is gone: the signal now ends the process as it would have.
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
 let ownServer: PostgresServer | undefined;
 
 /** VELOCITY_TEST_POSTGRES_URL, or this process's own server (started once, stopped at exit). */
@@ -83,9 +98,8 @@ export function testPostgresUrl(): string {
   const given = process.env.VELOCITY_TEST_POSTGRES_URL;
   if (given) return given;
   if (!ownServer) {
-    const server = startPostgresServer();
-    ownServer = server;
-    process.once('exit', () => server.stop());
+    ownServer = startPostgresServer();
+    stopAtExit(ownServer);
   }
   return ownServer.url;
 }
