@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { isPostgres, withPlaceholders } from '../../database/dialect';
 import { AccessChanges, ReadThroughCache } from '../../common/access-changes';
+import { isPostgres, withPlaceholders } from '../../database/dialect';
 import { AuthenticatedUser } from '../../identity/auth/authenticated-user';
 import { ALL_PERMISSIONS, anyPermission, CATALOG_PERMISSIONS, CatalogPermission, PermissionSet, permissionSet, Share } from './catalog-permission';
 
@@ -32,7 +32,7 @@ interface CatalogFacts {
 }
 
 /** Whether any of the caller's groups' shares grants each permission (SQLite's booleans are 0/1, PostgreSQL's are not numbers). */
-const flagColumns = (any: string) => CATALOG_PERMISSIONS.map((p) => `${any}(s."${p}") AS "${p}"`).join(', ');
+const flagColumns = (aggregate: 'MAX' | 'BOOL_OR') => CATALOG_PERMISSIONS.map((p) => `${aggregate}(s."${p}") AS "${p}"`).join(', ');
 
 /** Catalogs whose facts are kept; a catalog not among them costs two indexed queries. */
 const MAX_CACHED_CATALOGS = 100_000;
