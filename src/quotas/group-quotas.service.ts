@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { AccessChanges, ReadThroughCache } from '../common/access-changes';
-import { withPlaceholders } from '../database/dialect';
+import { isPostgres, withPlaceholders } from '../database/dialect';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
@@ -28,8 +28,8 @@ export interface GroupQuotaView {
  * and VM modules (both call it), so it cannot build on them. Exactness under concurrent
  * requests comes from UnitOfWork, which runs one transaction at a time in this process: a
  * count and the write it allows are in the same transaction, so no other request's write
- * comes between them. Several processes on one database (a cluster) need a database lock
- * around the same pair instead.
+ * comes between them. Several processes on one database (a cluster, PostgreSQL) also lock
+ * the group's quota row for the pair (lockAcrossNodes).
  */
 @Injectable()
 export class GroupQuotasService {
@@ -97,8 +97,20 @@ export class GroupQuotasService {
 
   private async check(manager: EntityManager, gid: string, limits: Limits, demand: Partial<Quantities>): Promise<void> {
     if (!needsCount(limits, demand)) return;
+    await this.lockAcrossNodes(manager, gid);
     const excess = firstExcess(limits, await this.usageOf(manager, gid), demand);
     if (excess) throw quotaExceeded(gid, excess);
+  }
+
+  /**
+   * On PostgreSQL several servers write at once, and one process's queue of transactions no
+   * longer orders the count and the write: the group's quota row is locked until the writing
+   * transaction ends, so a second writer for the group counts only after the first committed.
+   * (A group with a limit has a row; SQLite's single writer needs no lock.)
+   */
+  private async lockAcrossNodes(manager: EntityManager, gid: string): Promise<void> {
+    if (!isPostgres(manager.connection) || !manager.queryRunner?.isTransactionActive) return;
+    await manager.query('SELECT gid FROM group_quotas WHERE gid = $1 FOR UPDATE', [gid]);
   }
 
   private async viewOf(manager: EntityManager, gid: string): Promise<GroupQuotaView> {
