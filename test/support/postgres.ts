@@ -33,10 +33,10 @@ export function postgresBinDir(): string | undefined {
 
 /**
  * Starts a private server and waits until it accepts connections. PostgreSQL refuses to run
- * as root, so under root it runs as the `postgres` system user (runuser). Durability is off:
- * the data dies with the test run anyway.
+ * as root, so under root it runs as the `postgres` system user (runuser). Durability is off
+ * (the data dies with the test run anyway) unless `durable` asks for PostgreSQL's defaults.
  */
-export function startPostgresServer(): PostgresServer {
+export function startPostgresServer(options: { durable?: boolean } = {}): PostgresServer {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql');
   const dir = mkdtempSync(join(tmpdir(), 'vpg-'));
@@ -55,9 +55,11 @@ export function startPostgresServer(): PostgresServer {
   // A random port, tried again if another process holds it.
   for (let attempt = 1; ; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 40_000);
-    const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
+    // The benchmark keeps PostgreSQL's own defaults (every commit flushed), as a deployment would.
+    const durability = options.durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+    const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${durability}`;
     try {
-      run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', options, 'start']);
+      run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', serverOptions, 'start']);
     } catch (error) {
       if (attempt < 5) continue;
       rmSync(dir, { recursive: true, force: true });
