@@ -48,6 +48,8 @@ export class AppConfig {
   readonly nodeName: string;
   /** How the other nodes reach this one (http://host:port of this server by default). */
   readonly nodeUrl: string;
+  /** Seconds between this node's heartbeats; a node is online while its last one is under three intervals old. */
+  readonly nodeHeartbeatSeconds: number;
 
   constructor(values: Omit<AppConfig, 'databasePath'>) {
     Object.assign(this, values);
@@ -163,6 +165,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     auditRetentionDays: integer(env, 'VELOCITY_AUDIT_RETENTION_DAYS', 90, 0, 36_500),
     databaseUrl: databaseUrl(env),
     nodeName,
+    nodeHeartbeatSeconds: integer(env, 'VELOCITY_NODE_HEARTBEAT', 2, 1, 3600),
     nodeUrl: httpUrl(env, 'VELOCITY_NODE_URL', `http://${reachableHost.includes(':') ? `[${reachableHost}]` : reachableHost}:${port}`),
   });
 }
