@@ -62,6 +62,9 @@ export class AppConfig {
 
 type Env = Record<string, string | undefined>;
 
+/** A node name: VELOCITY_NODE_NAME, and the `node` of VMs and storage. */
+export const NODE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -141,7 +144,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const port = integer(env, 'VELOCITY_PORT', 8080, 0, 65535);
   // The host name, made a valid node name, unless one is given.
   const nodeName = env.VELOCITY_NODE_NAME?.trim() || hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63) || 'velocity';
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(nodeName)) {
+  if (!NODE_NAME_PATTERN.test(nodeName)) {
     throw new ConfigError(`VELOCITY_NODE_NAME must be 1-63 letters, digits, dots, dashes or underscores, got "${nodeName}"`);
   }
   const reachableHost = host === '0.0.0.0' || host === '::' ? hostname() : host;

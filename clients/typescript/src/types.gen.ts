@@ -171,6 +171,21 @@ export type AuthkeyDto = {
     expires: number;
 };
 
+export type CapacityAmountDto = {
+    /**
+     * total - used, never below 0 (VMs may be given more than the host has: overcommit)
+     */
+    free: number;
+    /**
+     * What the host offers VMs
+     */
+    total: number;
+    /**
+     * What the VMs placed on the node are given, whatever their state (a stopped VM may start any time)
+     */
+    used: number;
+};
+
 export type CatalogCreatedDto = {
     cid: string;
 };
@@ -659,7 +674,7 @@ export type ErrorResponseDto = {
     /**
      * Stable error identifier
      */
-    code: 'VALIDATION_FAILED' | 'MALFORMED_BODY' | 'UNSUPPORTED_MEDIA_TYPE' | 'BODY_TOO_LARGE' | 'REQUEST_REJECTED' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'AUTH_REQUIRED' | 'INVALID_CREDENTIALS' | 'AUTHKEY_INVALID' | 'PERMISSION_DENIED' | 'RATE_LIMITED' | 'PROTECTED_GROUP' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'USER_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'CATALOG_NOT_FOUND' | 'SHARE_NOT_FOUND' | 'VM_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'NIC_NOT_FOUND' | 'RESOURCE_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'USERNAME_TAKEN' | 'GROUPNAME_TAKEN' | 'TOKEN_NAME_TAKEN' | 'VM_NAME_TAKEN' | 'VM_NOT_STOPPED' | 'STORAGE_IN_USE' | 'GROUP_IN_USE' | 'VM_NOT_RUNNING' | 'PORT_FORWARD_TAKEN' | 'NIC_IN_USE' | 'NIC_NOT_REMOVABLE' | 'UPGRADE_REQUIRED' | 'STATE_CHANGE_NOT_ALLOWED' | 'STORAGE_CANNOT_GROW' | 'HOST_LIMIT_EXCEEDED' | 'UNSUPPORTED_ON_HOST' | 'PORT_FORWARD_NEEDS_NAT' | 'INVALID_VM_CONFIG' | 'QUOTA_EXCEEDED' | 'HYPERVISOR_FAILURE' | 'HOST_STORAGE_FULL' | 'INTERNAL_ERROR' | 'EVENT_STREAM_BEHIND' | 'SERVICE_UNAVAILABLE';
+    code: 'VALIDATION_FAILED' | 'MALFORMED_BODY' | 'UNSUPPORTED_MEDIA_TYPE' | 'BODY_TOO_LARGE' | 'REQUEST_REJECTED' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'AUTH_REQUIRED' | 'INVALID_CREDENTIALS' | 'AUTHKEY_INVALID' | 'PERMISSION_DENIED' | 'RATE_LIMITED' | 'PROTECTED_GROUP' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'USER_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'CATALOG_NOT_FOUND' | 'SHARE_NOT_FOUND' | 'VM_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'NIC_NOT_FOUND' | 'RESOURCE_NOT_FOUND' | 'NODE_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'USERNAME_TAKEN' | 'GROUPNAME_TAKEN' | 'TOKEN_NAME_TAKEN' | 'VM_NAME_TAKEN' | 'VM_NOT_STOPPED' | 'STORAGE_IN_USE' | 'GROUP_IN_USE' | 'VM_NOT_RUNNING' | 'PORT_FORWARD_TAKEN' | 'NODE_OFFLINE' | 'STORAGE_NOT_ON_NODE' | 'VM_NOT_MOVABLE' | 'NIC_IN_USE' | 'NIC_NOT_REMOVABLE' | 'UPGRADE_REQUIRED' | 'STATE_CHANGE_NOT_ALLOWED' | 'STORAGE_CANNOT_GROW' | 'HOST_LIMIT_EXCEEDED' | 'UNSUPPORTED_ON_HOST' | 'PORT_FORWARD_NEEDS_NAT' | 'INVALID_VM_CONFIG' | 'QUOTA_EXCEEDED' | 'HYPERVISOR_FAILURE' | 'HOST_STORAGE_FULL' | 'INTERNAL_ERROR' | 'EVENT_STREAM_BEHIND' | 'SERVICE_UNAVAILABLE';
     /**
      * Human-readable explanation
      */
@@ -824,6 +839,88 @@ export type NicIdDto = {
 
 export type NicListDto = {
     nics: Array<NicDto>;
+};
+
+export type NodeCapabilitiesDto = {
+    /**
+     * qemu only: KVM, or TCG (software emulation, much slower)
+     */
+    accelerator?: 'kvm' | 'tcg';
+    /**
+     * macOS guests (PUT /v/mac)
+     */
+    macos_guests: boolean;
+    /**
+     * The most virtual CPUs one VM may have
+     */
+    max_cpu_count: number;
+    /**
+     * The most memory one VM may have, MiB
+     */
+    max_memory_mb: number;
+    /**
+     * Rosetta for Linux guests
+     */
+    rosetta: boolean;
+    /**
+     * Display screenshots (GET /v/screenshot)
+     */
+    screenshots: boolean;
+    /**
+     * The VM types the node runs
+     */
+    vm_types: Array<'EFI' | 'KBOOT' | 'MAC'>;
+};
+
+export type NodeCapacityDto = {
+    /**
+     * Virtual CPUs
+     */
+    cpus: CapacityAmountDto;
+    /**
+     * Memory, MiB
+     */
+    memory_mb: CapacityAmountDto;
+    /**
+     * VMs placed on the node
+     */
+    vms: number;
+};
+
+export type NodeDto = {
+    capabilities: NodeCapabilitiesDto;
+    capacity: NodeCapacityDto;
+    /**
+     * Its hypervisor driver
+     */
+    driver: 'vz' | 'qemu' | 'sim';
+    /**
+     * Its last heartbeat
+     */
+    heartbeat_at: string;
+    /**
+     * The node's name (VELOCITY_NODE_NAME); the `node` of VMs and storage
+     */
+    name: string;
+    /**
+     * True while it heart-beats: its last heartbeat is under three VELOCITY_NODE_HEARTBEAT intervals old
+     */
+    online: boolean;
+    /**
+     * When the node's server started
+     */
+    started_at: string;
+    /**
+     * How the other nodes reach it (VELOCITY_NODE_URL)
+     */
+    url: string;
+};
+
+export type NodeListDto = {
+    /**
+     * Every registered node, by name
+     */
+    nodes: Array<NodeDto>;
 };
 
 export type PermissionsDto = {
@@ -1874,6 +1971,48 @@ export type HealthResponses = {
 };
 
 export type HealthResponse = HealthResponses[keyof HealthResponses];
+
+export type ListNodesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/nodes';
+};
+
+export type ListNodesErrors = {
+    /**
+     * Bad request: `MALFORMED_BODY` — The request body is not valid JSON, or nests objects and arrays deeper than 32 levels.
+     */
+    400: ErrorResponseDto;
+    /**
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
+     */
+    401: ErrorResponseDto;
+    /**
+     * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
+     */
+    413: ErrorResponseDto;
+    /**
+     * Unsupported media type: `UNSUPPORTED_MEDIA_TYPE` — The request body has a content type this endpoint does not take.
+     */
+    415: ErrorResponseDto;
+    /**
+     * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
+     */
+    500: ErrorResponseDto;
+    /**
+     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto;
+};
+
+export type ListNodesError = ListNodesErrors[keyof ListNodesErrors];
+
+export type ListNodesResponses = {
+    200: NodeListDto;
+};
+
+export type ListNodesResponse = ListNodesResponses[keyof ListNodesResponses];
 
 export type DeleteNicData = {
     body: NicIdDto;
