@@ -9,61 +9,81 @@ export interface PlacementCandidate {
   free: { cpus: number; memoryMb: number };
 }
 
-/** Where a VM is to run: the node asked for, if any, and the nodes holding its storage images. */
-export interface PlacementRequest {
+/** What a VM asks of the node it runs on, known before its images are looked up. */
+export interface PlacementDemand {
+  /** The node given by the caller, if any. */
   node?: string;
-  /** Each attached image's id and node. */
-  storage: Array<{ stid: string; node: string }>;
   /** Throws the API error that says why the VM cannot run with these capabilities (checkAgainstHost). */
   fits: (capabilities: HostCapabilities) => void;
 }
 
-/**
- * Picks the node a VM runs on. A node given must exist (404 NODE_NOT_FOUND), be online (409
- * NODE_OFFLINE), hold every image the VM attaches (409 STORAGE_NOT_ON_NODE: images do not
- * travel between nodes) and take the definition. Without one, the candidates are the online
- * nodes holding the images; the one with the most free memory (then CPUs, then by name)
- * that takes the definition wins. Free is capacity minus what the VMs placed there are
- * given; it may go below zero (overcommit is the operator's call, as on Proxmox), so a full
- * cluster still places VMs, on its least loaded node.
- */
-export function chooseNode(nodes: PlacementCandidate[], request: PlacementRequest): PlacementCandidate {
-  if (request.node !== undefined) {
-    const node = nodes.find((n) => n.name === request.node);
-    if (!node) throw new ApiError('NODE_NOT_FOUND', `There is no node named ${request.node}`, { node: request.node });
-    if (!node.online) throw new ApiError('NODE_OFFLINE', `Node ${node.name} is offline (no recent heartbeat)`, { node: node.name });
-    const elsewhere = request.storage.find((s) => s.node !== node.name);
-    if (elsewhere) throw storageElsewhere(elsewhere, node.name);
-    request.fits(node.capabilities);
-    return node;
-  }
-  const holders = [...new Set(request.storage.map((s) => s.node))];
-  if (holders.length > 1) {
-    const [first, second] = holders.map((holder) => request.storage.find((s) => s.node === holder)!);
-    throw storageElsewhere(second, first.node, `the VM's images live on several nodes (${holders.join(', ')}); a VM attaches images of its own node only`);
-  }
-  const candidates = nodes
-    .filter((n) => n.online && (holders.length === 0 || n.name === holders[0]))
-    .sort((a, b) => b.free.memoryMb - a.free.memoryMb || b.free.cpus - a.free.cpus || a.name.localeCompare(b.name));
-  if (candidates.length === 0) {
-    throw new ApiError('NODE_OFFLINE', `The VM's images live on node ${holders[0]}, which is offline (no recent heartbeat)`, { node: holders[0] });
-  }
-  let refusal: unknown;
-  for (const node of candidates) {
-    try {
-      request.fits(node.capabilities);
-      return node;
-    } catch (error) {
-      refusal ??= error;
-    }
-  }
-  // No node takes it: the reason the best candidate gave.
-  throw refusal;
+/** A node that could run the VM as far as its host goes, or the reason it cannot. */
+export interface AssessedNode {
+  node: PlacementCandidate;
+  refusal?: unknown;
 }
 
-function storageElsewhere(image: { stid: string; node: string }, target: string, why?: string): ApiError {
-  return new ApiError('STORAGE_NOT_ON_NODE', why ?? `Storage ${image.stid} lives on node ${image.node}, not on ${target}; a VM attaches images of its own node only`, {
-    stid: image.stid,
-    node: image.node,
-  });
+/** Each image the VM attaches and the node it lives on. */
+export type ImageLocations = Array<{ stid: string; node: string }>;
+
+/**
+ * Placement, first half: the nodes that could run the VM, best first, judged before its
+ * images are looked up (so a definition no host takes is refused first, as on one host).
+ * A node given must exist (404 NODE_NOT_FOUND), be online (409 NODE_OFFLINE) and take the
+ * definition. Otherwise the online nodes, by most free memory (then CPUs, then name); free
+ * is capacity minus what the VMs placed there are given, and may go below zero (overcommit
+ * is the operator's call, as on Proxmox): a full cluster still places VMs, on its least
+ * loaded node. When no node takes the definition, the best one's reason is the answer.
+ */
+export function assessNodes(nodes: PlacementCandidate[], demand: PlacementDemand): AssessedNode[] {
+  if (demand.node !== undefined) {
+    const node = nodes.find((n) => n.name === demand.node);
+    if (!node) throw new ApiError('NODE_NOT_FOUND', `There is no node named ${demand.node}`, { node: demand.node });
+    if (!node.online) throw offline(node.name);
+    demand.fits(node.capabilities);
+    return [{ node }];
+  }
+  const assessed = nodes
+    .filter((n) => n.online)
+    .sort((a, b) => b.free.memoryMb - a.free.memoryMb || b.free.cpus - a.free.cpus || a.name.localeCompare(b.name))
+    .map((node) => {
+      try {
+        demand.fits(node.capabilities);
+        return { node };
+      } catch (refusal) {
+        return { node, refusal };
+      }
+    });
+  if (assessed.length > 0 && assessed.every((a) => a.refusal !== undefined)) throw assessed[0].refusal;
+  return assessed;
+}
+
+/**
+ * Placement, second half: of the assessed nodes, the best that holds every image the VM
+ * attaches. Images do not travel between nodes: a VM attaches images of its own node only
+ * (409 STORAGE_NOT_ON_NODE), and a VM whose images live on an offline node waits for it (409
+ * NODE_OFFLINE).
+ */
+export function pickNode(assessed: AssessedNode[], images: ImageLocations, requested?: string): PlacementCandidate {
+  const holders = [...new Set(images.map((i) => i.node))];
+  if (holders.length > 1) {
+    const image = images.find((i) => i.node === holders[1])!;
+    throw storageElsewhere(image, `The VM's images live on several nodes (${holders.join(', ')}); a VM attaches images of its own node only`);
+  }
+  const candidates = holders.length === 0 ? assessed : assessed.filter((a) => a.node.name === holders[0]);
+  if (candidates.length === 0) {
+    if (requested !== undefined) throw storageElsewhere(images[0], `Storage ${images[0].stid} lives on node ${holders[0]}, not on ${requested}; a VM attaches images of its own node only`);
+    throw offline(holders[0] ?? 'of this cluster');
+  }
+  const chosen = candidates.find((c) => c.refusal === undefined);
+  if (!chosen) throw candidates[0].refusal;
+  return chosen.node;
+}
+
+function offline(node: string): ApiError {
+  return new ApiError('NODE_OFFLINE', `Node ${node} is offline (no recent heartbeat)`, { node });
+}
+
+function storageElsewhere(image: { stid: string; node: string }, message: string): ApiError {
+  return new ApiError('STORAGE_NOT_ON_NODE', message, { stid: image.stid, node: image.node });
 }

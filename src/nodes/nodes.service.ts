@@ -2,11 +2,10 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
-import { HostCapabilities } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { NodeAllocation, VmsRepository } from '../vms/vms.repository';
 import { NodeEntity } from './node.entity';
-import { chooseNode, PlacementCandidate, PlacementRequest } from './node-placement';
+import { assessNodes, ImageLocations, PlacementCandidate, PlacementDemand, pickNode } from './node-placement';
 import { NodesRepository } from './nodes.repository';
 
 /** A heartbeat older than this many intervals: the node is offline. */
@@ -17,6 +16,12 @@ export interface NodeView {
   node: NodeEntity;
   online: boolean;
   allocated: NodeAllocation;
+}
+
+/** The node chosen for a VM, and whether it is this one. */
+export interface PlacedNode {
+  name: string;
+  local: boolean;
 }
 
 /** Where a VM runs, as its views show it. */
@@ -97,8 +102,11 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
     }));
   }
 
-  /** The node a VM is to run on (see chooseNode), with the capabilities to check its definition against. */
-  async place(request: PlacementRequest): Promise<{ name: string; local: boolean; capabilities: HostCapabilities }> {
+  /**
+   * The node a VM is to run on: the nodes that take its definition (assessNodes), then, once
+   * `images` has looked up what it attaches, the best of them holding those (pickNode).
+   */
+  async place(demand: PlacementDemand, images: () => Promise<ImageLocations>): Promise<PlacedNode> {
     const candidates: PlacementCandidate[] = (await this.list()).map(({ node, online, allocated }) => ({
       name: node.name,
       online,
@@ -106,8 +114,9 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
       capabilities: this.isLocal(node.name) ? this.hypervisor.capabilities : node.capabilities,
       free: { cpus: node.cpus - allocated.cpus, memoryMb: node.memoryMb - allocated.memoryMb },
     }));
-    const chosen = chooseNode(candidates, request);
-    return { name: chosen.name, local: this.isLocal(chosen.name), capabilities: chosen.capabilities };
+    const assessed = assessNodes(candidates, demand);
+    const chosen = pickNode(assessed, await images(), demand.node);
+    return { name: chosen.name, local: this.isLocal(chosen.name) };
   }
 
   /** Writes this node's row: its address, driver, capabilities and capacity as of now. */

@@ -629,7 +629,7 @@ export const updateVm = <ThrowOnError extends boolean = false>(options: Options<
 /**
  * Copy a stopped VM into a catalog (`view` on the source's catalog, `create` on the target).
  *
- * The copy has the same definition under a new name: each disk the source writes is cloned (copy-on-write where the filesystem can, else a sparse copy) into the target catalog's group, read-only disks, kernels and restore images are shared, and the NICs are the same with fresh MAC addresses. A source that is not STOPPED answers 409. A clone that fails halfway leaves nothing behind.
+ * The copy has the same definition under a new name: each disk the source writes is cloned (copy-on-write where the filesystem can, else a sparse copy) into the target catalog's group, read-only disks, kernels and restore images are shared, and the NICs are the same with fresh MAC addresses. The copy runs on the source's node, where its disks are copied. A source that is not STOPPED answers 409. A clone that fails halfway leaves nothing behind.
  */
 export const cloneVm = <ThrowOnError extends boolean = false>(options: Options<CloneVmData, ThrowOnError>) => (options.client ?? client).post<CloneVmResponses, CloneVmErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, {

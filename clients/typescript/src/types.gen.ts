@@ -310,6 +310,10 @@ export type ClonedStorageDto = {
      */
     gid: string;
     name: string;
+    /**
+     * The node whose data directory holds the image (GET /nodes); only VMs on that node attach it
+     */
+    node: string;
     read_only: boolean;
     /**
      * Size in bytes (the virtual size for sparse images)
@@ -421,6 +425,10 @@ export type CreateEfiVmDto = {
      */
     nics?: Array<string>;
     /**
+     * The node to run the VM on (GET /nodes); it must be online and hold the images the VM attaches. Default: the online node holding them, else the online node with the most free memory after the VMs already placed there.
+     */
+    node?: string;
+    /**
      * Host ports forwarded to the guest through its NAT NIC (the VM needs one); default none
      */
     port_forwards?: Array<PortForwardDto>;
@@ -495,6 +503,10 @@ export type CreateKbootVmDto = {
      */
     nics?: Array<string>;
     /**
+     * The node to run the VM on (GET /nodes); it must be online and hold the images the VM attaches. Default: the online node holding them, else the online node with the most free memory after the VMs already placed there.
+     */
+    node?: string;
+    /**
      * Host ports forwarded to the guest through its NAT NIC (the VM needs one); default none
      */
     port_forwards?: Array<PortForwardDto>;
@@ -545,6 +557,10 @@ export type CreateMacVmDto = {
      * Attached network devices (NICID)
      */
     nics?: Array<string>;
+    /**
+     * The node to run the VM on (GET /nodes); it must be online and hold the images the VM attaches. Default: the online node holding them, else the online node with the most free memory after the VMs already placed there.
+     */
+    node?: string;
     /**
      * Host ports forwarded to the guest through its NAT NIC (the VM needs one); default none
      */
@@ -1214,6 +1230,10 @@ export type StorageDto = {
      */
     gid: string;
     name: string;
+    /**
+     * The node whose data directory holds the image (GET /nodes); only VMs on that node attach it
+     */
+    node: string;
     read_only: boolean;
     /**
      * Size in bytes (the virtual size for sparse images)
@@ -1308,6 +1328,10 @@ export type UpdateVmDto = {
      */
     nics?: Array<string>;
     /**
+     * Moves the stopped VM to this node (online, holding every image the VM attaches; not for macOS VMs); its directory (console log, firmware variables) starts afresh there
+     */
+    node?: string;
+    /**
      * Replaces the port forwards
      */
     port_forwards?: Array<PortForwardDto>;
@@ -1381,6 +1405,14 @@ export type VmCloneDto = {
     name: string;
     nics: Array<VmNicDto>;
     /**
+     * The node that runs the VM (GET /nodes)
+     */
+    node: string;
+    /**
+     * Whether that node heart-beats; false: `state` is the last one it recorded, and may be stale
+     */
+    node_online: boolean;
+    /**
      * What the driver does differently from the definition (e.g. Rosetta unavailable)
      */
     notes: Array<string>;
@@ -1441,6 +1473,14 @@ export type VmDetailsDto = {
     memory_size_mb: number;
     name: string;
     nics: Array<VmNicDto>;
+    /**
+     * The node that runs the VM (GET /nodes)
+     */
+    node: string;
+    /**
+     * Whether that node heart-beats; false: `state` is the last one it recorded, and may be stale
+     */
+    node_online: boolean;
     /**
      * What the driver does differently from the definition (e.g. Rosetta unavailable)
      */
@@ -1509,6 +1549,14 @@ export type VmDto = {
     memory_size_mb: number;
     name: string;
     nics: Array<VmNicDto>;
+    /**
+     * The node that runs the VM (GET /nodes)
+     */
+    node: string;
+    /**
+     * Whether that node heart-beats; false: `state` is the last one it recorded, and may be stale
+     */
+    node_online: boolean;
     /**
      * What the driver does differently from the definition (e.g. Rosetta unavailable)
      */
@@ -3537,17 +3585,19 @@ export type UpdateVmErrors = {
      */
     401: ErrorResponseDto;
     /**
-     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it.
+     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it. `NODE_NOT_FOUND` — No node of that name is registered (GET /nodes lists them); `node` names it.
      *
      * Not found: `VM_NOT_FOUND` — No such virtual machine, or the caller cannot see it.
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it.
+     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_NOT_MOVABLE` — macOS VMs cannot move between nodes: their platform identity lives beside them on their node. `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
+        node?: string;
         protocol?: string;
+        stid?: string;
         vmid?: string;
     };
     /**
@@ -3611,7 +3661,9 @@ export type CloneVmErrors = {
      */
     409: ErrorResponseDto & {
         host_port?: number;
+        node?: string;
         protocol?: string;
+        stid?: string;
         vmid?: string;
     };
     /**
@@ -3776,17 +3828,19 @@ export type CreateEfiVmErrors = {
      */
     401: ErrorResponseDto;
     /**
-     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it.
+     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it. `NODE_NOT_FOUND` — No node of that name is registered (GET /nodes lists them); `node` names it.
      *
      * Not found: `CATALOG_NOT_FOUND` — No such catalog, or the caller cannot see it.
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it.
+     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
+        node?: string;
         protocol?: string;
+        stid?: string;
         vmid?: string;
     };
     /**
@@ -3912,17 +3966,19 @@ export type CreateKbootVmErrors = {
      */
     401: ErrorResponseDto;
     /**
-     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it.
+     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it. `NODE_NOT_FOUND` — No node of that name is registered (GET /nodes lists them); `node` names it.
      *
      * Not found: `CATALOG_NOT_FOUND` — No such catalog, or the caller cannot see it.
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it.
+     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
+        node?: string;
         protocol?: string;
+        stid?: string;
         vmid?: string;
     };
     /**
@@ -4037,17 +4093,19 @@ export type CreateMacVmErrors = {
      */
     401: ErrorResponseDto;
     /**
-     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it.
+     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it. `NODE_NOT_FOUND` — No node of that name is registered (GET /nodes lists them); `node` names it.
      *
      * Not found: `CATALOG_NOT_FOUND` — No such catalog, or the caller cannot see it.
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it.
+     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
+        node?: string;
         protocol?: string;
+        stid?: string;
         vmid?: string;
     };
     /**
