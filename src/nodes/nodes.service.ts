@@ -94,12 +94,7 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
   /** Every registered node with its liveness and what its VMs are given, read fresh. */
   async list(): Promise<NodeView[]> {
     const [nodes, allocation] = await Promise.all([this.refresh(), this.vms.allocationByNode()]);
-    const none: NodeAllocation = { vms: 0, cpus: 0, memoryMb: 0 };
-    return nodes.map((node) => ({
-      node,
-      online: this.isOnline(node.name),
-      allocated: allocation.get(node.name) ?? (this.isLocal(node.name) ? allocation.get(null) : undefined) ?? none,
-    }));
+    return this.views(nodes, allocation);
   }
 
   /**
@@ -107,7 +102,10 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
    * `images` has looked up what it attaches, the best of them holding those (pickNode).
    */
   async place(demand: PlacementDemand, images: () => Promise<ImageLocations>): Promise<PlacedNode> {
-    const candidates: PlacementCandidate[] = (await this.list()).map(({ node, online, allocated }) => ({
+    const nodes = await this.refresh();
+    // Free capacity only ranks several online nodes: a single host does not sum its VMs at every creation.
+    const ranked = demand.node === undefined && nodes.filter((n) => this.isOnline(n.name)).length > 1;
+    const candidates: PlacementCandidate[] = this.views(nodes, ranked ? await this.vms.allocationByNode() : new Map()).map(({ node, online, allocated }) => ({
       name: node.name,
       online,
       // This node's own capabilities are the driver's, live; the others' as they registered them.
@@ -117,6 +115,16 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
     const assessed = assessNodes(candidates, demand);
     const chosen = pickNode(assessed, await images(), demand.node);
     return { name: chosen.name, local: this.isLocal(chosen.name) };
+  }
+
+  private views(nodes: NodeEntity[], allocation: Map<string | null, NodeAllocation>): NodeView[] {
+    const none: NodeAllocation = { vms: 0, cpus: 0, memoryMb: 0 };
+    return nodes.map((node) => ({
+      node,
+      online: this.isOnline(node.name),
+      // VMs not yet claimed (null) are this node's.
+      allocated: allocation.get(node.name) ?? (this.isLocal(node.name) ? allocation.get(null) : undefined) ?? none,
+    }));
   }
 
   /** Writes this node's row: its address, driver, capabilities and capacity as of now. */
