@@ -62,6 +62,7 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
     this.startedAt = this.clock.nowMillis();
     await this.register(this.startedAt);
     const claimed = await this.repository.claim(this.localName, { sole: this.dataSource.options.type === 'sqlite' });
+    this.logger.log(`node ${this.localName} (${this.config.nodeUrl}) registered; heartbeat every ${this.config.nodeHeartbeatSeconds} s`);
     if (claimed.vms || claimed.images) this.logger.log(`node ${this.localName} took over ${claimed.vms} VM(s) and ${claimed.images} image(s) that had no node or another name`);
     await this.refresh();
     this.timer = setInterval(() => {
