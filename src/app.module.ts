@@ -9,6 +9,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { AuthModule } from './identity/auth/auth.module';
 import { IdentityModule } from './identity/identity.module';
+import { NodesModule } from './nodes/nodes.module';
 import { QuotasModule } from './quotas/quotas.module';
 import { ResourcesModule } from './resources/resources.module';
 import { VmsModule } from './vms/vms.module';
@@ -26,6 +27,7 @@ export class AppModule {
         IdentityModule,
         CatalogsModule,
         QuotasModule,
+        NodesModule,
         ResourcesModule,
         VmsModule,
         HealthModule,

@@ -170,6 +170,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication, basePath: stri
       .addTag('resources', 'Storage images and NICs, owned by groups (`/r`)')
       .addTag('virtual machines', 'Definitions, state, events, console, screenshots and remote screen (`/v`)')
       .addTag('audit', 'The audit log of changes and refusals (`/audit`, root)')
+      .addTag('nodes', 'The servers of the cluster: capacity and liveness (`/nodes`)')
       .addTag('health', 'Liveness and readiness, without an authkey')
       .build(),
     {

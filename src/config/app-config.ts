@@ -48,6 +48,8 @@ export class AppConfig {
   readonly nodeName: string;
   /** How the other nodes reach this one (http://host:port of this server by default). */
   readonly nodeUrl: string;
+  /** Seconds between this node's heartbeats; a node is online while its last one is under three intervals old. */
+  readonly nodeHeartbeatSeconds: number;
 
   constructor(values: Omit<AppConfig, 'databasePath'>) {
     Object.assign(this, values);
@@ -59,6 +61,9 @@ export class AppConfig {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** A node name: VELOCITY_NODE_NAME, and the `node` of VMs and storage. */
+export const NODE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -139,7 +144,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const port = integer(env, 'VELOCITY_PORT', 8080, 0, 65535);
   // The host name, made a valid node name, unless one is given.
   const nodeName = env.VELOCITY_NODE_NAME?.trim() || hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63) || 'velocity';
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(nodeName)) {
+  if (!NODE_NAME_PATTERN.test(nodeName)) {
     throw new ConfigError(`VELOCITY_NODE_NAME must be 1-63 letters, digits, dots, dashes or underscores, got "${nodeName}"`);
   }
   const reachableHost = host === '0.0.0.0' || host === '::' ? hostname() : host;
@@ -163,6 +168,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     auditRetentionDays: integer(env, 'VELOCITY_AUDIT_RETENTION_DAYS', 90, 0, 36_500),
     databaseUrl: databaseUrl(env),
     nodeName,
+    nodeHeartbeatSeconds: integer(env, 'VELOCITY_NODE_HEARTBEAT', 2, 1, 3600),
     nodeUrl: httpUrl(env, 'VELOCITY_NODE_URL', `http://${reachableHost.includes(':') ? `[${reachableHost}]` : reachableHost}:${port}`),
   });
 }

@@ -75,7 +75,7 @@ export class StorageService implements OnModuleInit {
   /** A blank raw image of `sizeBytes`, sparse: it takes no space until the guest writes. */
   async createBlank(caller: AuthenticatedUser, request: StorageRequest, sizeBytes: number): Promise<StorageEntity> {
     await this.assertGroup(caller, request.group);
-    const image = this.storage.create({ stid: randomUUID(), name: request.name, gid: request.group, format: 'raw', readOnly: false, sizeBytes });
+    const image = this.storage.create({ stid: randomUUID(), name: request.name, gid: request.group, format: 'raw', readOnly: false, sizeBytes, node: this.config.nodeName });
     try {
       await this.files.createSparsePartial(image.stid, sizeBytes);
       await this.unitOfWork.run(async (manager) => {
@@ -128,7 +128,8 @@ export class StorageService implements OnModuleInit {
   async prepareClone(source: StorageEntity, target: { gid: string; name: string }): Promise<ImageClone> {
     const stid = randomUUID();
     const { cow, sizeBytes } = await this.files.clonePartial(source, stid);
-    const image = this.storage.create({ stid, name: target.name, gid: target.gid, format: source.format, readOnly: source.readOnly, template: false, sizeBytes });
+    // Beside its source, on the source's node (the file is copied there).
+    const image = this.storage.create({ stid, name: target.name, gid: target.gid, format: source.format, readOnly: source.readOnly, template: false, sizeBytes, node: source.node });
     return { image, cow };
   }
 
@@ -214,6 +215,8 @@ export class StorageService implements OnModuleInit {
       format: request.format,
       readOnly: request.readOnly,
       sizeBytes: 0,
+      // Written to this server's data directory.
+      node: this.config.nodeName,
     });
     const partial = this.files.partialPathOf(image.stid);
     let received = 0;

@@ -25,6 +25,8 @@ export interface VmDefinition {
   restore_image?: string | null;
   sim?: SimOptions | null;
   port_forwards: PortForward[];
+  /** The node that runs the VM; at creation, given or chosen (NodesService.place). */
+  node?: string;
 }
 
 /** A stored VM's definition, in the API's terms (what PATCH starts from). */
@@ -46,5 +48,6 @@ export function definitionOf(record: VmRows): VmDefinition {
     restore_image: storageIdFor(record, 'restore_image'),
     sim: vm.simOptions,
     port_forwards: record.portForwards,
+    node: vm.node ?? undefined,
   };
 }

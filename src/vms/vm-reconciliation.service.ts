@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { mapConcurrently } from '../common/concurrency';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { NodesService } from '../nodes/nodes.service';
 import { VmChangeRecorder } from './events/vm-change-recorder';
 import { VmStateCauses } from './events/vm-state-causes';
 import { VmFiles } from './vm-files';
@@ -9,7 +10,8 @@ import { VmsRepository } from './vms.repository';
 import { VmsService } from './vms.service';
 
 /**
- * At start: VM directories no row names are removed, every stored VM is defined in the driver, its recorded state reconciled with
+ * At start: VM directories no row of this node names are removed, every stored VM of this node (the
+ * others are their nodes' to drive) is defined in the driver, its recorded state reconciled with
  * what the driver reports (a QEMU process that outlived the server is re-attached), and
  * autostart VMs are started.
  */
@@ -28,10 +30,11 @@ export class VmReconciliationService implements OnApplicationBootstrap {
     private readonly files: VmFiles,
     private readonly causes: VmStateCauses,
     private readonly recorder: VmChangeRecorder,
+    private readonly nodes: NodesService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const records = await this.repository.all();
+    const records = (await this.repository.all()).filter((r) => this.nodes.isLocal(r.vm.node));
     await this.files.removeAllBut(records.map((r) => r.vm.vmid));
     const autostart: string[] = [];
     // Defining is mostly waiting on files (the VM's directory and console FIFO), so VMs are

@@ -2,6 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Put, Query } from
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { NodesService } from '../nodes/nodes.service';
 import { QUOTA_EXCEEDED_FIELDS } from '../quotas/quota';
 import { CurrentUser } from '../identity/auth/authenticated.decorator';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
@@ -25,13 +26,22 @@ const CREATE_ERRORS = [
   'PORT_FORWARD_NEEDS_NAT',
   'INVALID_VM_CONFIG',
   'QUOTA_EXCEEDED',
+  'NODE_NOT_FOUND',
+  'NODE_OFFLINE',
+  'STORAGE_NOT_ON_NODE',
 ] as const;
 const CREATE_EXTRAS = {
-  404: { type: { type: 'string', example: 'storage' }, rid: { type: 'string', example: '7c9e6679-7425-40de-944b-e07fc1f90ae7' } },
+  404: {
+    type: { type: 'string', example: 'storage', description: 'RESOURCE_NOT_FOUND only' },
+    rid: { type: 'string', example: '7c9e6679-7425-40de-944b-e07fc1f90ae7', description: 'RESOURCE_NOT_FOUND only' },
+    node: { type: 'string', example: 'mac-mini-02', description: 'NODE_NOT_FOUND only' },
+  },
   409: {
     vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' },
     protocol: { type: 'string', example: 'tcp', description: 'PORT_FORWARD_TAKEN only' },
     host_port: { type: 'integer', example: 8022, description: 'PORT_FORWARD_TAKEN only' },
+    node: { type: 'string', example: 'mac-mini-02', description: 'NODE_OFFLINE: the node; STORAGE_NOT_ON_NODE: where the image lives' },
+    stid: { type: 'string', example: '7c9e6679-7425-40de-944b-e07fc1f90ae7', description: 'STORAGE_NOT_ON_NODE only' },
   },
   422: QUOTA_EXCEEDED_FIELDS,
 };
@@ -43,6 +53,7 @@ export class VmsController {
     private readonly vms: VmsService,
     private readonly states: VmStateService,
     private readonly hypervisor: HypervisorService,
+    private readonly nodes: NodesService,
   ) {}
 
   @ApiOperation({ summary: 'Create an EFI virtual machine (`create` on the catalog).' })
@@ -94,7 +105,7 @@ export class VmsController {
   @Patch()
   @RequireCatalogPermission('alter', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmDto })
-  @ApiErrors(['VM_NOT_STOPPED', ...CREATE_ERRORS], CREATE_EXTRAS)
+  @ApiErrors(['VM_NOT_STOPPED', 'VM_NOT_MOVABLE', ...CREATE_ERRORS], CREATE_EXTRAS)
   async updateVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: UpdateVmDto, @ResolvedCatalog() catalog: CatalogAccess): Promise<VmDto> {
     const { vmid, ...changes } = body;
     return this.toDto(await this.vms.update(caller, vmid, catalog.gid, changes));
@@ -105,7 +116,8 @@ export class VmsController {
     description:
       'The copy has the same definition under a new name: each disk the source writes is cloned (copy-on-write where the filesystem can, ' +
       'else a sparse copy) into the target catalog\'s group, read-only disks, kernels and restore images are shared, and the NICs are the same ' +
-      'with fresh MAC addresses. A source that is not STOPPED answers 409. A clone that fails halfway leaves nothing behind.',
+      'with fresh MAC addresses. The copy runs on the source\'s node, where its disks are copied. A source that is not STOPPED answers 409. ' +
+      'A clone that fails halfway leaves nothing behind.',
   })
   @Post('clone')
   @HttpCode(200)
@@ -132,6 +144,6 @@ export class VmsController {
   }
 
   private toDto(record: VmRows): VmDto {
-    return mapVm(record, this.states.current(record.vm.vmid, record.vm.state), this.hypervisor.capabilities);
+    return mapVm(record, this.states.current(record.vm.vmid, record.vm.state), this.hypervisor.capabilities, this.nodes.placementOf(record.vm.node));
   }
 }

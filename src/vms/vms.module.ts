@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { CatalogAccessModule } from '../catalogs/permissions/catalog-access.module';
 import { HypervisorModule } from '../hypervisor/hypervisor.module';
 import { AuthModule } from '../identity/auth/auth.module';
+import { NodesModule } from '../nodes/nodes.module';
 import { QuotasModule } from '../quotas/quotas.module';
 import { ResourcesModule } from '../resources/resources.module';
 import { StreamsModule } from '../streams/streams.module';
@@ -26,7 +27,7 @@ import { VmsService } from './vms.service';
 
 /** Virtual machines (`/v`): definitions, state, events, console, display and remote screen. */
 @Module({
-  imports: [VmsRepositoryModule, AuthModule, CatalogAccessModule, ResourcesModule, HypervisorModule, StreamsModule, QuotasModule],
+  imports: [VmsRepositoryModule, AuthModule, CatalogAccessModule, ResourcesModule, HypervisorModule, StreamsModule, QuotasModule, NodesModule],
   controllers: [VmsController, VmStateController, VmInteractController, VmEventsController],
   providers: [
     VmsService,

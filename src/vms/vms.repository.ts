@@ -84,6 +84,13 @@ export interface PortForwardHolder {
   host_port: number;
 }
 
+/** What the VMs placed on one node are given, summed: the node's allocated capacity. */
+export interface NodeAllocation {
+  vms: number;
+  cpus: number;
+  memoryMb: number;
+}
+
 /** VMs whose catalog and rows are kept in memory: all of them, at the scale Velocity is built for. */
 const MAX_CACHED_VMS = 1_000_000;
 /** Catalogs whose list of VMs (ids, by name) is kept in memory. */
@@ -159,6 +166,20 @@ export class VmsRepository implements CatalogIdResolver {
 
   async all(): Promise<VmRecord[]> {
     return this.withAttachments(await this.dataSource.manager.find(VmEntity, { order: { createdAt: 'ASC' } }));
+  }
+
+  /** Per node, what its VMs are given (whatever their state: a stopped VM may start any time). */
+  async allocationByNode(): Promise<Map<string | null, NodeAllocation>> {
+    const rows: Array<{ node: string | null; vms: string | number; cpus: string | number; memory: string | number }> = await this.dataSource.manager
+      .createQueryBuilder(VmEntity, 'v')
+      .select('v.node', 'node')
+      .addSelect('COUNT(*)', 'vms')
+      .addSelect('SUM(v.cpuCount)', 'cpus')
+      .addSelect('SUM(v.memorySizeMb)', 'memory')
+      .groupBy('v.node')
+      .getRawMany();
+    // PostgreSQL answers COUNT and SUM as strings (bigint, numeric).
+    return new Map(rows.map((r) => [r.node, { vms: Number(r.vms), cpus: Number(r.cpus), memoryMb: Number(r.memory) }]));
   }
 
   /** The VM holding `stid` writable, other than `exceptVmid`. */
@@ -382,5 +403,6 @@ export function columnsOf(definition: VmDefinition): Partial<VmEntity> {
     autostart: definition.autostart,
     cmdline: definition.type === 'KBOOT' ? (definition.cmdline ?? '') : null,
     simOptions: definition.sim ?? null,
+    node: definition.node ?? null,
   };
 }

@@ -6,6 +6,7 @@ import { isUniqueViolation, UnitOfWork } from '../database/unit-of-work';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
+import { NodesService, PlacedNode } from '../nodes/nodes.service';
 import { GroupQuotasService } from '../quotas/group-quotas.service';
 import { NicEntity } from '../resources/entities/nic.entity';
 import { attachesReadOnly, StorageEntity } from '../resources/entities/storage.entity';
@@ -57,23 +58,25 @@ export class VmsService {
     private readonly events: VmEvents,
     private readonly causes: VmStateCauses,
     private readonly quotas: GroupQuotasService,
+    private readonly nodes: NodesService,
   ) {}
 
   /**
    * A new VM, written in one transaction with as few statements as it has rows: the name
    * check is the unique index, and the record is built from what was just written rather
    * than read back. Its directory and console FIFO are made before the transaction, which
-   * needs no lock for them.
+   * needs no lock for them. The VM goes on the node given, else on one chosen by free
+   * capacity (NodesService.place); only a VM of this node is defined in this driver.
    */
-  async create(caller: AuthenticatedUser, { cid, gid }: CatalogRef, definition: VmDefinition): Promise<VmRecord> {
-    checkAgainstHost(definition, this.hypervisor.capabilities);
-    const resources = await this.resolveResources(caller, definition);
+  async create(caller: AuthenticatedUser, { cid, gid }: CatalogRef, requested: VmDefinition): Promise<VmRecord> {
+    const { node, resources } = await this.placeAndResolve(caller, requested);
+    const definition = { ...requested, node: node.name };
     checkPortForwards(definition.port_forwards, resources.nics);
     const vmid = randomUUID();
     const attachments = this.attachmentRows(resources, []);
     let created: VmRecord;
     try {
-      await this.files.prepare(vmid);
+      if (node.local) await this.files.prepare(vmid);
       created = await this.unitOfWork.run(async (manager) => {
         await this.assertWritableFree(manager, resources);
         await assertPortsFree(this.repository, manager, definition.port_forwards, vmid);
@@ -84,7 +87,7 @@ export class VmsService {
         });
         const record = newRecord(vmid, cid, definition, resources, attachments);
         // Inside the transaction: a definition the driver refuses leaves no row behind.
-        await this.defineInDriver(record, { filesPrepared: true });
+        if (node.local) await this.defineInDriver(record, { filesPrepared: true });
         return record;
       });
     } catch (error) {
@@ -113,15 +116,24 @@ export class VmsService {
     return this.repository.viewPage(cid, limit, offset);
   }
 
-  /** Changes a stopped VM's definition; fields not given keep their value. `owner`: the group owning its catalog. */
+  /**
+   * Changes a stopped VM's definition; fields not given keep their value. `owner`: the group
+   * owning its catalog. A new `node` moves the VM there: its images must live there already
+   * (they do not travel), and a macOS VM stays where its platform identity is.
+   */
   update(caller: AuthenticatedUser, vmid: string, owner: string, changes: Partial<VmDefinition>): Promise<VmRecord> {
     return this.locks.run(vmid, async () => {
       const current = await this.get(vmid);
-      this.assertStopped(vmid);
+      this.assertStopped(current);
       const definition = { ...definitionOf(current), ...stripUndefined(changes) };
-      checkAgainstHost(definition, this.hypervisor.capabilities);
+      const from = this.nodes.placementOf(current.vm.node).node;
+      definition.node ??= from;
+      if (definition.node !== from && current.vm.type === 'MAC') {
+        throw new ApiError('VM_NOT_MOVABLE', `VM ${vmid} is a macOS VM; its platform identity stays on node ${from}`);
+      }
       const kept = new Set([...current.storage.map((a) => a.stid), ...current.nics.map((n) => n.nicid)]);
-      const resources = await this.resolveResources(caller, definition, kept);
+      const { node, resources } = await this.placeAndResolve(caller, definition, kept);
+      const wasLocal = this.nodes.isLocal(current.vm.node);
       checkPortForwards(definition.port_forwards, resources.nics);
       const updated = await this.unitOfWork.run(async (manager) => {
         await this.assertNameFree(manager, current.vm.cid, definition.name, vmid);
@@ -134,15 +146,17 @@ export class VmsService {
         // Keep a NIC's MAC across edits so the guest's network configuration stays valid.
         await this.repository.update(manager, vmid, current.vm.cid, definition, this.attachmentRows(resources, current.nics.map((n) => n.mac)));
         const updated = (await this.repository.load(vmid, manager))!;
-        if (this.hypervisor.knows(vmid)) await this.hypervisor.destroy(vmid);
+        if (wasLocal && this.hypervisor.knows(vmid)) await this.hypervisor.destroy(vmid);
         try {
-          await this.defineInDriver(updated);
+          if (node.local) await this.defineInDriver(updated);
         } catch (error) {
-          await this.defineInDriver(current); // the transaction rolls back to it
+          if (wasLocal) await this.defineInDriver(current); // the transaction rolls back to it
           throw error;
         }
         return updated;
       });
+      // Moved away: its directory (console log, firmware variables) belongs where it runs.
+      if (wasLocal && !node.local) await this.files.remove(vmid);
       this.events.publish({ type: 'changed', vmid, cid: updated.vm.cid, name: updated.vm.name });
       return updated;
     });
@@ -158,7 +172,7 @@ export class VmsService {
   clone(vmid: string, target: CatalogRef, name: string): Promise<{ record: VmRecord; cow: boolean }> {
     return this.locks.run(vmid, async () => {
       const source = await this.get(vmid);
-      const state = this.driverState(vmid);
+      const state = this.stateOf(source);
       if (state !== 'STOPPED') throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; stop it before cloning it`);
       const cloneVmid = randomUUID();
       /** The copies of the source's writable disks, by the source image's id. */
@@ -187,7 +201,7 @@ export class VmsService {
           // The final files before the definition: a hypervisor may check the disks exist.
           await this.storage.completeClones([...copies.values()]);
           const created = (await this.repository.load(cloneVmid, manager))!;
-          await this.defineInDriver(created);
+          if (this.nodes.isLocal(created.vm.node)) await this.defineInDriver(created);
           return created;
         });
         this.events.publish({ type: 'created', vmid: cloneVmid, cid: target.cid, name });
@@ -204,8 +218,9 @@ export class VmsService {
   /** Deletes a VM and its hypervisor files; its storage stays. A running VM needs `force`. */
   delete(vmid: string, force: boolean): Promise<void> {
     return this.locks.run(vmid, async () => {
-      const { vm } = await this.get(vmid);
-      const state = this.driverState(vmid);
+      const record = await this.get(vmid);
+      const { vm } = record;
+      const state = this.stateOf(record);
       if (state !== 'STOPPED') {
         if (!force) throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; stop it first or pass force`);
         // A forced stop's state changes are the request's doing.
@@ -295,9 +310,27 @@ export class VmsService {
     };
   }
 
-  private assertStopped(vmid: string): void {
-    const state = this.driverState(vmid);
-    if (state !== 'STOPPED') throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; its definition can only change while it is stopped`);
+  private assertStopped(record: VmRecord): void {
+    const state = this.stateOf(record);
+    if (state !== 'STOPPED') throw new ApiError('VM_NOT_STOPPED', `VM ${record.vm.vmid} is ${state}; its definition can only change while it is stopped`);
+  }
+
+  /** The state of a VM of this node as the driver has it; of another node's, as last recorded. */
+  private stateOf({ vm }: VmRecord): VmState {
+    return this.nodes.isLocal(vm.node) ? this.driverState(vm.vmid) : vm.state;
+  }
+
+  /**
+   * The node the VM is to run on (given or chosen), its definition checked against that
+   * node's host before its resources are looked up, and those resources (resolveResources).
+   */
+  private async placeAndResolve(caller: AuthenticatedUser, definition: VmDefinition, kept?: ReadonlySet<string>): Promise<{ node: PlacedNode; resources: ResolvedResources }> {
+    let resources: ResolvedResources | undefined;
+    const node = await this.nodes.place({ node: definition.node, fits: (capabilities) => checkAgainstHost(definition, capabilities) }, async () => {
+      resources = await this.resolveResources(caller, definition, kept);
+      return resources.storage.map(({ image }) => ({ stid: image.stid, node: this.nodes.placementOf(image.node).node }));
+    });
+    return { node, resources: resources! };
   }
 }
 

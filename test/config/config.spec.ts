@@ -16,6 +16,7 @@ describe('configuration from the environment', () => {
     assert.equal(config.trustProxy, false);
     assert.ok(config.dataDir.endsWith('/data'));
     assert.equal(config.forwardAddress, '127.0.0.1', 'forwarded ports listen on loopback only');
+    assert.equal(config.nodeHeartbeatSeconds, 2);
   });
 
   it('parses every variable', () => {
@@ -58,6 +59,7 @@ describe('configuration from the environment', () => {
     ['VELOCITY_FORWARD_ADDRESS', '::1'],
     ['VELOCITY_FORWARD_ADDRESS', '127.0.0.1,hostfwd=tcp::22-:22'],
     ['VELOCITY_DATABASE_URL', 'sqlite:///var/lib/velocity.db'],
+    ['VELOCITY_NODE_HEARTBEAT', '0'],
   ];
   for (const [name, value] of bad) {
     it(`the server refuses ${name}=${value} with one line naming it and a non-zero exit`, () => {

@@ -15,7 +15,7 @@ import { R_ENDPOINTS, V_ENDPOINTS } from '../vms/authorization-matrix.rows';
 
 /** The rows of every authorization matrix, by matrix. */
 const MATRIX_ROWS: Record<string, MatrixRoute[]> = {
-  '/u and /audit matrix': IDENTITY_ENDPOINTS,
+  '/u, /audit and /nodes matrix': IDENTITY_ENDPOINTS,
   '/c matrix': [...CATALOG_ENDPOINTS, ...CATALOG_COLLECTION_ENDPOINTS],
   '/v and /r matrix': [...V_ENDPOINTS, ...R_ENDPOINTS],
 };

@@ -1,6 +1,6 @@
 import { MatrixRoute, RequestParts } from '../support/matrix-route';
 
-// The rows of the /u (and /audit) authorization matrix (authorization-matrix.spec.ts), apart from it so
+// The rows of the /u (and /audit, /nodes) authorization matrix (authorization-matrix.spec.ts), apart from it so
 // the route-coverage test can read them without running the matrix.
 
 /** What /u requests are built from. */
@@ -49,4 +49,6 @@ export const IDENTITY_ENDPOINTS: IdentityEndpoint[] = [
   { method: 'GET', path: '/u/group/quota', variant: 'own group', needs: 'any', apiTokens: 'allowed', request: async (_i, f) => ({ query: { gid: f.plainGid } }) },
   // The audit log names every user's actions: root's alone, not a usermanager's.
   { method: 'GET', path: '/audit', needs: 'root', apiTokens: 'allowed', request: async () => ({ query: { limit: '10' } }) },
+  // The node registry holds no secret, and a caller choosing `node` for a VM needs it.
+  { method: 'GET', path: '/nodes', needs: 'any', apiTokens: 'allowed', request: async () => ({}) },
 ];

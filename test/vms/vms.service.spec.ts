@@ -18,6 +18,8 @@ import { VmEvents } from '../../src/vms/events/vm-events.service';
 import { VmStateCauses } from '../../src/vms/events/vm-state-causes';
 import { VmLocks } from '../../src/vms/vm-locks';
 import { AttachmentRows, NicAttachmentRow, StorageAttachmentRow, VmRecord, VmsRepository } from '../../src/vms/vms.repository';
+import { NodesService } from '../../src/nodes/nodes.service';
+import { ImageLocations, PlacementDemand } from '../../src/nodes/node-placement';
 import { VmsService } from '../../src/vms/vms.service';
 import { rejectionOf } from '../support/api-error';
 import { CallLog, strictFake } from '../support/strict-fake';
@@ -109,7 +111,17 @@ function world(setup: Setup = {}) {
   const events = strictFake<VmEvents>('events', { publish: () => undefined });
   // Quotas have tests of their own (test/quotas/); here the check only has to come before the writes.
   const quotas = strictFake<GroupQuotasService>('quotas', { assertRoom: log.track('quotas.check', async () => undefined) });
-  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), events, new VmStateCauses(hypervisor), quotas);
+  // Placement has tests of its own (test/nodes/); here there is one node, this one.
+  const nodes = strictFake<NodesService>('nodes', {
+    place: async (demand: PlacementDemand, images: () => Promise<ImageLocations>) => {
+      demand.fits(caps);
+      await images();
+      return { name: 'local', local: true };
+    },
+    placementOf: (node: string | null) => ({ node: node ?? 'local', online: true }),
+    isLocal: () => true,
+  });
+  const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), events, new VmStateCauses(hypervisor), quotas, nodes);
   return { service, log, written };
 }
 

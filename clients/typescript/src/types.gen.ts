@@ -171,6 +171,21 @@ export type AuthkeyDto = {
     expires: number;
 };
 
+export type CapacityAmountDto = {
+    /**
+     * total - used, never below 0 (VMs may be given more than the host has: overcommit)
+     */
+    free: number;
+    /**
+     * What the host offers VMs
+     */
+    total: number;
+    /**
+     * What the VMs placed on the node are given, whatever their state (a stopped VM may start any time)
+     */
+    used: number;
+};
+
 export type CatalogCreatedDto = {
     cid: string;
 };
@@ -295,6 +310,10 @@ export type ClonedStorageDto = {
      */
     gid: string;
     name: string;
+    /**
+     * The node whose data directory holds the image (GET /nodes); only VMs on that node attach it
+     */
+    node: string;
     read_only: boolean;
     /**
      * Size in bytes (the virtual size for sparse images)
@@ -406,6 +425,10 @@ export type CreateEfiVmDto = {
      */
     nics?: Array<string>;
     /**
+     * The node to run the VM on (GET /nodes); it must be online and hold the images the VM attaches. Default: the online node holding them, else the online node with the most free memory after the VMs already placed there.
+     */
+    node?: string;
+    /**
      * Host ports forwarded to the guest through its NAT NIC (the VM needs one); default none
      */
     port_forwards?: Array<PortForwardDto>;
@@ -480,6 +503,10 @@ export type CreateKbootVmDto = {
      */
     nics?: Array<string>;
     /**
+     * The node to run the VM on (GET /nodes); it must be online and hold the images the VM attaches. Default: the online node holding them, else the online node with the most free memory after the VMs already placed there.
+     */
+    node?: string;
+    /**
      * Host ports forwarded to the guest through its NAT NIC (the VM needs one); default none
      */
     port_forwards?: Array<PortForwardDto>;
@@ -530,6 +557,10 @@ export type CreateMacVmDto = {
      * Attached network devices (NICID)
      */
     nics?: Array<string>;
+    /**
+     * The node to run the VM on (GET /nodes); it must be online and hold the images the VM attaches. Default: the online node holding them, else the online node with the most free memory after the VMs already placed there.
+     */
+    node?: string;
     /**
      * Host ports forwarded to the guest through its NAT NIC (the VM needs one); default none
      */
@@ -659,7 +690,7 @@ export type ErrorResponseDto = {
     /**
      * Stable error identifier
      */
-    code: 'VALIDATION_FAILED' | 'MALFORMED_BODY' | 'UNSUPPORTED_MEDIA_TYPE' | 'BODY_TOO_LARGE' | 'REQUEST_REJECTED' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'AUTH_REQUIRED' | 'INVALID_CREDENTIALS' | 'AUTHKEY_INVALID' | 'PERMISSION_DENIED' | 'RATE_LIMITED' | 'PROTECTED_GROUP' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'USER_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'CATALOG_NOT_FOUND' | 'SHARE_NOT_FOUND' | 'VM_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'NIC_NOT_FOUND' | 'RESOURCE_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'USERNAME_TAKEN' | 'GROUPNAME_TAKEN' | 'TOKEN_NAME_TAKEN' | 'VM_NAME_TAKEN' | 'VM_NOT_STOPPED' | 'STORAGE_IN_USE' | 'GROUP_IN_USE' | 'VM_NOT_RUNNING' | 'PORT_FORWARD_TAKEN' | 'NIC_IN_USE' | 'NIC_NOT_REMOVABLE' | 'UPGRADE_REQUIRED' | 'STATE_CHANGE_NOT_ALLOWED' | 'STORAGE_CANNOT_GROW' | 'HOST_LIMIT_EXCEEDED' | 'UNSUPPORTED_ON_HOST' | 'PORT_FORWARD_NEEDS_NAT' | 'INVALID_VM_CONFIG' | 'QUOTA_EXCEEDED' | 'HYPERVISOR_FAILURE' | 'HOST_STORAGE_FULL' | 'INTERNAL_ERROR' | 'EVENT_STREAM_BEHIND' | 'SERVICE_UNAVAILABLE';
+    code: 'VALIDATION_FAILED' | 'MALFORMED_BODY' | 'UNSUPPORTED_MEDIA_TYPE' | 'BODY_TOO_LARGE' | 'REQUEST_REJECTED' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'AUTH_REQUIRED' | 'INVALID_CREDENTIALS' | 'AUTHKEY_INVALID' | 'PERMISSION_DENIED' | 'RATE_LIMITED' | 'PROTECTED_GROUP' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'USER_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'CATALOG_NOT_FOUND' | 'SHARE_NOT_FOUND' | 'VM_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'NIC_NOT_FOUND' | 'RESOURCE_NOT_FOUND' | 'NODE_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'USERNAME_TAKEN' | 'GROUPNAME_TAKEN' | 'TOKEN_NAME_TAKEN' | 'VM_NAME_TAKEN' | 'VM_NOT_STOPPED' | 'STORAGE_IN_USE' | 'GROUP_IN_USE' | 'VM_NOT_RUNNING' | 'PORT_FORWARD_TAKEN' | 'NODE_OFFLINE' | 'STORAGE_NOT_ON_NODE' | 'VM_NOT_MOVABLE' | 'NIC_IN_USE' | 'NIC_NOT_REMOVABLE' | 'UPGRADE_REQUIRED' | 'STATE_CHANGE_NOT_ALLOWED' | 'STORAGE_CANNOT_GROW' | 'HOST_LIMIT_EXCEEDED' | 'UNSUPPORTED_ON_HOST' | 'PORT_FORWARD_NEEDS_NAT' | 'INVALID_VM_CONFIG' | 'QUOTA_EXCEEDED' | 'HYPERVISOR_FAILURE' | 'HOST_STORAGE_FULL' | 'INTERNAL_ERROR' | 'EVENT_STREAM_BEHIND' | 'SERVICE_UNAVAILABLE';
     /**
      * Human-readable explanation
      */
@@ -824,6 +855,88 @@ export type NicIdDto = {
 
 export type NicListDto = {
     nics: Array<NicDto>;
+};
+
+export type NodeCapabilitiesDto = {
+    /**
+     * qemu only: KVM, or TCG (software emulation, much slower)
+     */
+    accelerator?: 'kvm' | 'tcg';
+    /**
+     * macOS guests (PUT /v/mac)
+     */
+    macos_guests: boolean;
+    /**
+     * The most virtual CPUs one VM may have
+     */
+    max_cpu_count: number;
+    /**
+     * The most memory one VM may have, MiB
+     */
+    max_memory_mb: number;
+    /**
+     * Rosetta for Linux guests
+     */
+    rosetta: boolean;
+    /**
+     * Display screenshots (GET /v/screenshot)
+     */
+    screenshots: boolean;
+    /**
+     * The VM types the node runs
+     */
+    vm_types: Array<'EFI' | 'KBOOT' | 'MAC'>;
+};
+
+export type NodeCapacityDto = {
+    /**
+     * Virtual CPUs
+     */
+    cpus: CapacityAmountDto;
+    /**
+     * Memory, MiB
+     */
+    memory_mb: CapacityAmountDto;
+    /**
+     * VMs placed on the node
+     */
+    vms: number;
+};
+
+export type NodeDto = {
+    capabilities: NodeCapabilitiesDto;
+    capacity: NodeCapacityDto;
+    /**
+     * Its hypervisor driver
+     */
+    driver: 'vz' | 'qemu' | 'sim';
+    /**
+     * Its last heartbeat
+     */
+    heartbeat_at: string;
+    /**
+     * The node's name (VELOCITY_NODE_NAME); the `node` of VMs and storage
+     */
+    name: string;
+    /**
+     * True while it heart-beats: its last heartbeat is under three VELOCITY_NODE_HEARTBEAT intervals old
+     */
+    online: boolean;
+    /**
+     * When the node's server started
+     */
+    started_at: string;
+    /**
+     * How the other nodes reach it (VELOCITY_NODE_URL)
+     */
+    url: string;
+};
+
+export type NodeListDto = {
+    /**
+     * Every registered node, by name
+     */
+    nodes: Array<NodeDto>;
 };
 
 export type PermissionsDto = {
@@ -1117,6 +1230,10 @@ export type StorageDto = {
      */
     gid: string;
     name: string;
+    /**
+     * The node whose data directory holds the image (GET /nodes); only VMs on that node attach it
+     */
+    node: string;
     read_only: boolean;
     /**
      * Size in bytes (the virtual size for sparse images)
@@ -1211,6 +1328,10 @@ export type UpdateVmDto = {
      */
     nics?: Array<string>;
     /**
+     * Moves the stopped VM to this node (online, holding every image the VM attaches; not for macOS VMs); its directory (console log, firmware variables) starts afresh there
+     */
+    node?: string;
+    /**
      * Replaces the port forwards
      */
     port_forwards?: Array<PortForwardDto>;
@@ -1284,6 +1405,14 @@ export type VmCloneDto = {
     name: string;
     nics: Array<VmNicDto>;
     /**
+     * The node that runs the VM (GET /nodes)
+     */
+    node: string;
+    /**
+     * Whether that node heart-beats; false: `state` is the last one it recorded, and may be stale
+     */
+    node_online: boolean;
+    /**
      * What the driver does differently from the definition (e.g. Rosetta unavailable)
      */
     notes: Array<string>;
@@ -1344,6 +1473,14 @@ export type VmDetailsDto = {
     memory_size_mb: number;
     name: string;
     nics: Array<VmNicDto>;
+    /**
+     * The node that runs the VM (GET /nodes)
+     */
+    node: string;
+    /**
+     * Whether that node heart-beats; false: `state` is the last one it recorded, and may be stale
+     */
+    node_online: boolean;
     /**
      * What the driver does differently from the definition (e.g. Rosetta unavailable)
      */
@@ -1412,6 +1549,14 @@ export type VmDto = {
     memory_size_mb: number;
     name: string;
     nics: Array<VmNicDto>;
+    /**
+     * The node that runs the VM (GET /nodes)
+     */
+    node: string;
+    /**
+     * Whether that node heart-beats; false: `state` is the last one it recorded, and may be stale
+     */
+    node_online: boolean;
     /**
      * What the driver does differently from the definition (e.g. Rosetta unavailable)
      */
@@ -1874,6 +2019,48 @@ export type HealthResponses = {
 };
 
 export type HealthResponse = HealthResponses[keyof HealthResponses];
+
+export type ListNodesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/nodes';
+};
+
+export type ListNodesErrors = {
+    /**
+     * Bad request: `MALFORMED_BODY` — The request body is not valid JSON, or nests objects and arrays deeper than 32 levels.
+     */
+    400: ErrorResponseDto;
+    /**
+     * Unauthorized: `AUTH_REQUIRED` — No authkey, or an unknown or expired one. `PERMISSION_DENIED` — The caller lacks the group membership or permission this action needs, or calls with an API token whose scope does not allow the action (read-only, limited to other catalogs, or an action tokens never may: managing tokens, changing users, groups or memberships, renewing or dropping authkeys).
+     */
+    401: ErrorResponseDto;
+    /**
+     * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
+     */
+    413: ErrorResponseDto;
+    /**
+     * Unsupported media type: `UNSUPPORTED_MEDIA_TYPE` — The request body has a content type this endpoint does not take.
+     */
+    415: ErrorResponseDto;
+    /**
+     * Internal server error: `INTERNAL_ERROR` — An unexpected failure; details are in the server log under the request id.
+     */
+    500: ErrorResponseDto;
+    /**
+     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto;
+};
+
+export type ListNodesError = ListNodesErrors[keyof ListNodesErrors];
+
+export type ListNodesResponses = {
+    200: NodeListDto;
+};
+
+export type ListNodesResponse = ListNodesResponses[keyof ListNodesResponses];
 
 export type DeleteNicData = {
     body: NicIdDto;
@@ -3398,17 +3585,19 @@ export type UpdateVmErrors = {
      */
     401: ErrorResponseDto;
     /**
-     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it.
+     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it. `NODE_NOT_FOUND` — No node of that name is registered (GET /nodes lists them); `node` names it.
      *
      * Not found: `VM_NOT_FOUND` — No such virtual machine, or the caller cannot see it.
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it.
+     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_NOT_MOVABLE` — macOS VMs cannot move between nodes: their platform identity lives beside them on their node. `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
+        node?: string;
         protocol?: string;
+        stid?: string;
         vmid?: string;
     };
     /**
@@ -3472,7 +3661,9 @@ export type CloneVmErrors = {
      */
     409: ErrorResponseDto & {
         host_port?: number;
+        node?: string;
         protocol?: string;
+        stid?: string;
         vmid?: string;
     };
     /**
@@ -3637,17 +3828,19 @@ export type CreateEfiVmErrors = {
      */
     401: ErrorResponseDto;
     /**
-     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it.
+     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it. `NODE_NOT_FOUND` — No node of that name is registered (GET /nodes lists them); `node` names it.
      *
      * Not found: `CATALOG_NOT_FOUND` — No such catalog, or the caller cannot see it.
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it.
+     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
+        node?: string;
         protocol?: string;
+        stid?: string;
         vmid?: string;
     };
     /**
@@ -3773,17 +3966,19 @@ export type CreateKbootVmErrors = {
      */
     401: ErrorResponseDto;
     /**
-     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it.
+     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it. `NODE_NOT_FOUND` — No node of that name is registered (GET /nodes lists them); `node` names it.
      *
      * Not found: `CATALOG_NOT_FOUND` — No such catalog, or the caller cannot see it.
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it.
+     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
+        node?: string;
         protocol?: string;
+        stid?: string;
         vmid?: string;
     };
     /**
@@ -3898,17 +4093,19 @@ export type CreateMacVmErrors = {
      */
     401: ErrorResponseDto;
     /**
-     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it.
+     * Not found: `RESOURCE_NOT_FOUND` — A resource the VM links to does not exist or is not visible; `type` and `rid` name it. `NODE_NOT_FOUND` — No node of that name is registered (GET /nodes lists them); `node` names it.
      *
      * Not found: `CATALOG_NOT_FOUND` — No such catalog, or the caller cannot see it.
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it.
+     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
+        node?: string;
         protocol?: string;
+        stid?: string;
         vmid?: string;
     };
     /**

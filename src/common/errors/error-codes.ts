@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   STORAGE_NOT_FOUND: { status: 404, description: 'No such storage image, or the caller cannot see it.' },
   NIC_NOT_FOUND: { status: 404, description: 'No such NIC, or the caller cannot see it.' },
   RESOURCE_NOT_FOUND: { status: 404, description: 'A resource the VM links to does not exist or is not visible; `type` and `rid` name it.' },
+  NODE_NOT_FOUND: { status: 404, description: 'No node of that name is registered (GET /nodes lists them); `node` names it.' },
   TOKEN_NOT_FOUND: { status: 404, description: 'No such API token, or it is not the caller\'s.' },
   USERNAME_TAKEN: { status: 409, description: 'A user with that name exists.' },
   GROUPNAME_TAKEN: { status: 409, description: 'A group with that name exists.' },
@@ -47,6 +48,13 @@ export const ERROR_CODES = {
   GROUP_IN_USE: { status: 409, description: 'The user or group owns storage or NICs that VMs outside it still use; detach them first.' },
   VM_NOT_RUNNING: { status: 409, description: 'The console, display or remote screen needs a running (or paused) VM.' },
   PORT_FORWARD_TAKEN: { status: 409, description: 'Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it.' },
+  NODE_OFFLINE: { status: 409, description: 'The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it.' },
+  STORAGE_NOT_ON_NODE: {
+    status: 409,
+    description:
+      'A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.',
+  },
+  VM_NOT_MOVABLE: { status: 409, description: 'macOS VMs cannot move between nodes: their platform identity lives beside them on their node.' },
   NIC_IN_USE: { status: 409, description: 'The NIC is attached to a VM; `vmid` names it.' },
   NIC_NOT_REMOVABLE: { status: 409, description: 'NAT and host-interface NICs are built in and cannot be deleted.' },
   UPGRADE_REQUIRED: { status: 426, description: 'The endpoint is a WebSocket: send the request as a WebSocket upgrade.' },

@@ -84,6 +84,7 @@ export class StorageDto {
   @ApiProperty({ example: true }) read_only: boolean;
   @ApiProperty({ description: 'A template: attached to VMs read-only only, the natural source of POST /r/storage/clone', example: false }) template: boolean;
   @ApiProperty({ description: 'Size in bytes (the virtual size for sparse images)', example: 657457152 }) size_bytes: number;
+  @ApiProperty({ description: 'The node whose data directory holds the image (GET /nodes); only VMs on that node attach it', example: 'mac-mini-01' }) node: string;
 }
 
 export class ClonedStorageDto extends StorageDto {
@@ -103,5 +104,7 @@ export function mapStorage(image: StorageEntity): StorageDto {
     read_only: image.readOnly,
     template: image.template,
     size_bytes: image.sizeBytes,
+    // Every row has a node once a node has started: NodesService claims those from before nodes existed.
+    node: image.node!,
   };
 }

@@ -32,6 +32,14 @@ export class StorageEntity {
   @Column('boolean', { default: false })
   template: boolean;
 
+  /**
+   * The node whose data directory holds the file (nodes.name); only VMs on that node attach
+   * it. Null only for an image written before nodes existed, until a node claims it at start.
+   */
+  @Index()
+  @Column('varchar', { length: 63, nullable: true })
+  node: string | null;
+
   @BigIntegerColumn({ name: 'size_bytes' })
   sizeBytes: number;
 

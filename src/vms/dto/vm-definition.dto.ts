@@ -3,6 +3,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsIP, IsNumber, IsObject, IsOptional, Max, Min, ValidateNested } from 'class-validator';
 import { BooleanField, IntegerField, NameField, TextField, UuidArrayField, UuidField } from '../../common/validation/fields';
+import { NODE_NAME_PATTERN } from '../../config/app-config';
 
 const CID_EXAMPLE = '3f2a8c1e-7b4d-4e9a-a1c2-5d6e7f8a9b0c';
 const STID_EXAMPLE = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
@@ -89,6 +90,11 @@ function PortForwardsField(description: string) {
   );
 }
 
+/** A node name (GET /nodes): where the VM runs. */
+function NodeField(description: string) {
+  return TextField({ description, example: 'mac-mini-01', minLength: 1, maxLength: 63, pattern: NODE_NAME_PATTERN, optional: true });
+}
+
 /** Fields every VM type has; the seed's PUT /v/efi body. */
 export class CreateEfiVmDto {
   @NameField({ description: 'A unique name in the catalog', example: 'build-01' })
@@ -96,6 +102,12 @@ export class CreateEfiVmDto {
 
   @UuidField({ description: 'The catalog (CID) to create the VM in; needs the `create` permission', example: CID_EXAMPLE })
   catalog: string;
+
+  @NodeField(
+    'The node to run the VM on (GET /nodes); it must be online and hold the images the VM attaches. Default: the online node holding them, ' +
+      'else the online node with the most free memory after the VMs already placed there.',
+  )
+  node?: string;
 
   @IntegerField({ description: 'Virtual CPUs (a number or a numeric string)', example: 2, min: 1, max: 1024 })
   cpu_count: number;
@@ -199,6 +211,9 @@ export class UpdateVmDto {
 
   @TextField({ description: 'KBOOT: kernel command line', example: 'console=hvc0', maxLength: 4096, optional: true })
   cmdline?: string;
+
+  @NodeField('Moves the stopped VM to this node (online, holding every image the VM attaches; not for macOS VMs); its directory (console log, firmware variables) starts afresh there')
+  node?: string;
 }
 
 export class VmCreatedDto {

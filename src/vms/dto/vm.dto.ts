@@ -76,6 +76,8 @@ export class VmDto {
   @NullableStringProperty({ format: 'uuid', description: 'KBOOT: initrd (STID)' }) initrd: string | null;
   @NullableStringProperty({ description: 'KBOOT: kernel command line' }) cmdline: string | null;
   @NullableStringProperty({ format: 'uuid', description: 'MAC: restore image (STID)' }) restore_image: string | null;
+  @ApiProperty({ description: 'The node that runs the VM (GET /nodes)', example: 'mac-mini-01' }) node: string;
+  @ApiProperty({ description: 'Whether that node heart-beats; false: `state` is the last one it recorded, and may be stale', example: true }) node_online: boolean;
   @ApiProperty({ enum: VM_STATES, example: 'STOPPED' }) state: string;
   @NullableStringProperty({ description: 'The last hypervisor error outside a request' }) last_error: string | null;
   @ApiProperty({ type: [String], description: 'What the driver does differently from the definition (e.g. Rosetta unavailable)', example: [] })

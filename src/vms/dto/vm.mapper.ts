@@ -1,12 +1,13 @@
 import { HostCapabilities, VmState } from '../../hypervisor/hypervisor-driver';
+import type { VmPlacement } from '../../nodes/nodes.service';
 import { definitionOf } from '../vm-definition';
 import { VmRows } from '../vms.repository';
 import { VmDto } from './vm.dto';
 
-/** The wire form of a VM; `state` is the driver's, `notes` what the host cannot honour. */
-export function mapVm(record: VmRows, state: VmState, caps: HostCapabilities): VmDto {
+/** The wire form of a VM; `state` is the driver's, `notes` what the host cannot honour, `placement` where it runs. */
+export function mapVm(record: VmRows, state: VmState, caps: HostCapabilities, placement: VmPlacement): VmDto {
   const { vm, nics, storage } = record;
-  const { sim: _sim, nics: _nicIds, displays, kernel, initrd, cmdline, restore_image, ...definition } = definitionOf(record);
+  const { sim: _sim, nics: _nicIds, node: _node, displays, kernel, initrd, cmdline, restore_image, ...definition } = definitionOf(record);
   const notes: string[] = [];
   if (vm.rosetta && !caps.rosetta) notes.push(`rosetta: not available with the ${caps.driver} driver on this host; ignored`);
   return {
@@ -20,6 +21,8 @@ export function mapVm(record: VmRows, state: VmState, caps: HostCapabilities): V
     initrd: initrd ?? null,
     cmdline: cmdline ?? null,
     restore_image: restore_image ?? null,
+    node: placement.node,
+    node_online: placement.online,
     state,
     last_error: vm.lastError,
     notes,

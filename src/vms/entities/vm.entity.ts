@@ -46,6 +46,14 @@ export class VmEntity {
   @Column('simple-json', { name: 'sim_options', nullable: true })
   simOptions: SimOptions | null;
 
+  /**
+   * The node that runs the VM (nodes.name). Null only for a VM written before nodes existed,
+   * until a node claims it at start (NodesService).
+   */
+  @Index()
+  @Column('varchar', { length: 63, nullable: true })
+  node: string | null;
+
   /** The state last reported by the hypervisor; reconciled with the driver at start. */
   @Column('varchar', { length: 16, default: 'STOPPED' })
   state: VmState;
