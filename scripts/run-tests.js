@@ -65,12 +65,23 @@ const failedCommands = groups
     const run = spawnSync(process.execPath, group.command, { stdio: 'inherit', cwd: join(__dirname, '..') });
     return run.status !== 0;
   });
+// One PostgreSQL server for the whole run when its tests are selected (each test makes its own
+// databases on it): the one VELOCITY_TEST_POSTGRES_URL names, or a private one started here.
+const postgresSupport = () => require('../dist/test/support/postgres');
+const postgres =
+  !process.env.VELOCITY_TEST_POSTGRES_URL && groups.some((group) => group.postgres && files.some(inGroup(group)))
+    ? postgresSupport().startPostgresServer()
+    : undefined;
+if (postgres) {
+  postgresSupport().stopAtExit(postgres);
+  console.log(`# PostgreSQL for this run: ${postgres.url}`);
+}
 // Test files run in parallel processes (one per core); each uses its own data directory.
 const result = spawnSync(
   process.execPath,
   // A test that hangs fails after 5 minutes instead of running CI out of time.
   ['--test', '--test-reporter=spec', '--test-timeout=300000', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files],
-  { stdio: 'inherit', env: { ...process.env, ...toolEnvironment() } },
+  { stdio: 'inherit', env: { ...process.env, ...toolEnvironment(), ...(postgres && { VELOCITY_TEST_POSTGRES_URL: postgres.url }) } },
 );
 if (unmet.length) {
   console.error(`# FAILED: ${unmet.map((group) => group.name).join(', ')} tests could not run (see the start of this output)`);

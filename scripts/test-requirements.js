@@ -35,6 +35,17 @@ function readable(path) {
   }
 }
 
+/** The newest Debian PostgreSQL's programs directory (/usr/lib/postgresql/<version>/bin). */
+function postgresBin() {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const bins = readdirSync(root)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((version) => join(root, version, 'bin'))
+    .filter((bin) => existsSync(join(bin, 'initdb')) && existsSync(join(bin, 'postgres')));
+  return bins[bins.length - 1];
+}
+
 /** Newest readable /boot/vmlinu[xz]-* (the KBOOT test boots the host's own kernel). */
 function hostKernel() {
   if (!existsSync('/boot')) return undefined;
@@ -119,6 +130,11 @@ const needs = {
     find: () => onPath('debootstrap') ?? firstExisting(['/usr/sbin/debootstrap']),
     apt: [['debootstrap']],
   },
+  postgresql: {
+    what: 'PostgreSQL (initdb and postgres in /usr/lib/postgresql/*/bin), or a server named by VELOCITY_TEST_POSTGRES_URL',
+    find: () => process.env.VELOCITY_TEST_POSTGRES_URL || postgresBin(),
+    apt: [['postgresql']],
+  },
   root: {
     what: 'root (to mount the filesystems the clone tests run on; no package brings it)',
     find: () => (process.getuid?.() === 0 ? 'root' : undefined),
@@ -144,7 +160,8 @@ const needs = {
  * (as TEST_EXCLUDE takes them); `platforms` (and `arches`) list where the group applies at all
  * (the qemu driver is Linux's; on macOS the vz binding tests take its place). A group with a
  * `command` (a script and its arguments, run with node before the test files) is selected
- * with its `files` but leaves them in the main run.
+ * with its `files` but leaves them in the main run. A group marked `postgres` gets a
+ * PostgreSQL server for the run (VELOCITY_TEST_POSTGRES_URL).
  */
 const groups = [
   {
@@ -185,6 +202,9 @@ const groups = [
     arches: ['x64'],
     needs: ['debootstrap', 'root'],
   },
+  // The runner starts one server for the run (scripts/run-tests.js); each test file takes
+  // fresh databases from it (test/support/postgres.ts).
+  { name: 'PostgreSQL', files: ['database/migrations-postgres', 'cluster/'], needs: ['postgresql'], postgres: true },
   // Needs nothing but a filesystem without copy-on-write for its temporary directory, which
   // macOS does not have (APFS always clones).
   { name: 'sparse storage clones', files: ['resources/storage-clone-sparse'], platforms: ['linux'], needs: [] },

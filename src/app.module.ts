@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuditModule } from './audit/audit.module';
 import { CatalogsModule } from './catalogs/catalogs.module';
+import { ClusterModule } from './cluster/cluster.module';
 import { CommonModule } from './common/common.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -29,6 +30,7 @@ export class AppModule {
         VmsModule,
         HealthModule,
         AuditModule,
+        ClusterModule,
       ],
     };
   }

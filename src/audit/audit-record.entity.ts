@@ -1,4 +1,5 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { BigIntegerColumn } from '../database/big-integer-column';
 
 /**
  * One audited request: who, from where, what, and how it ended. Holds no request body and no
@@ -12,7 +13,7 @@ export class AuditRecordEntity {
 
   /** When the request arrived, unix milliseconds. */
   @Index()
-  @Column('integer')
+  @BigIntegerColumn()
   at: number;
 
   /** The authenticated caller; null when the request carried no valid authkey. */

@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 
 /**
  * A committed (or rolled back) write that may change who may do what. Each is a plain,
- * serializable message naming what changed, so that the same messages can later travel
- * between servers sharing one database; today they are delivered in-process.
+ * serializable message naming what changed, so that the same messages travel between the
+ * servers of a cluster (src/cluster) as they are delivered in-process.
  */
 export type AccessChange =
   /** An authkey was revoked or renewed, or an API token revoked (`keyHash`: the hash of its secret). */
@@ -24,7 +24,13 @@ export type AccessChange =
   /** A VM was added to, removed from or renamed in catalog `cid`: its list of VMs changed. */
   | { kind: 'catalog-vms-changed'; cid: string }
   /** A group's quota limits were set or cleared. */
-  | { kind: 'quota-changed'; gid: string };
+  | { kind: 'quota-changed'; gid: string }
+  /**
+   * Anything may have changed: this server may have missed changes made on another node (its
+   * connection to the cluster's database broke). Every cache drops everything, every stream
+   * is checked again.
+   */
+  | { kind: 'everything-changed' };
 
 export type AccessChangeListener = (change: AccessChange) => void;
 
@@ -40,13 +46,26 @@ export type AccessChangeListener = (change: AccessChange) => void;
 @Injectable()
 export class AccessChanges {
   private readonly listeners: AccessChangeListener[] = [];
+  private outbound: AccessChangeListener | undefined;
 
   subscribe(listener: AccessChangeListener): void {
     this.listeners.push(listener);
   }
 
+  /** A change made here: this server's listeners hear it, then the other nodes (relayTo). */
   publish(change: AccessChange): void {
+    this.deliver(change);
+    this.outbound?.(change);
+  }
+
+  /** A change to be heard here only: one another node published (never sent back out). */
+  deliver(change: AccessChange): void {
     for (const listener of this.listeners) listener(change);
+  }
+
+  /** In a cluster, every change published here is also handed to `outbound` (the cluster relay). */
+  relayTo(outbound: AccessChangeListener): void {
+    this.outbound = outbound;
   }
 }
 

@@ -137,6 +137,7 @@ export class LiveStreams implements OnModuleInit, OnModuleDestroy {
         return this.authkeyDropped(change.keyHash);
       case 'memberships-changed':
       case 'group-deleted':
+      case 'everything-changed':
         return this.membershipsChanged();
       case 'catalog-changed':
       case 'vm-changed':
@@ -176,7 +177,7 @@ export class LiveStreams implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** A user was deleted, or memberships or groups were removed: every stream is checked again. */
+  /** A user was deleted, memberships or groups were removed, or anything may have changed: every stream is checked again. */
   membershipsChanged(): void {
     for (const stream of this.streams) stream.recheck();
   }

@@ -1,7 +1,10 @@
 import { join } from 'node:path';
 import * as sqlite3 from 'sqlite3';
-import type { DataSourceOptions } from 'typeorm';
-import type { LoggerOptions, Logger } from 'typeorm';
+import { DataSource } from 'typeorm';
+import type { DataSourceOptions, LoggerOptions, Logger } from 'typeorm';
+import type { AppConfig } from '../config/app-config';
+import { widenIntegerColumns } from './big-integer-column';
+import { isPostgres } from './dialect';
 
 /**
  * TypeORM calls `verbose()` on the sqlite3 module, which makes every statement capture a
@@ -10,24 +13,42 @@ import type { LoggerOptions, Logger } from 'typeorm';
  */
 const quietSqlite3: typeof sqlite3 = Object.create(sqlite3, { verbose: { value: () => quietSqlite3 } });
 
+/** Where the database is: the cluster's PostgreSQL URL if there is one, else the SQLite file. */
+export type DatabaseLocation = Pick<AppConfig, 'databasePath' | 'databaseUrl'>;
+
 /**
  * The one description of Velocity's database, used by the running server and by the
- * TypeORM CLI (ormconfig.ts). The schema comes from migrations only.
+ * TypeORM CLI (ormconfig.ts): the embedded SQLite file, or PostgreSQL when a URL is given.
+ * The schema comes from migrations only.
  */
-export function dataSourceOptions(databasePath: string, logger?: Logger, logging: LoggerOptions = false): DataSourceOptions {
-  return {
-    type: 'sqlite',
-    driver: quietSqlite3,
-    database: databasePath,
+export function dataSourceOptions(location: DatabaseLocation, logger?: Logger, logging: LoggerOptions = false): DataSourceOptions {
+  const common = {
     // Compiled paths: this file lives in dist/src/database at run time.
     entities: [join(__dirname, '..', '**', '*.entity.js')],
     migrations: [join(__dirname, 'migrations', '*.js')],
     migrationsTableName: 'migrations',
     migrationsRun: false,
     synchronize: false,
-    enableWAL: true,
-    busyTimeout: 5000,
     logger,
     logging,
   };
+  if (location.databaseUrl) {
+    // Counts and bigint columns come back as numbers, as from SQLite (all stay below 2^53).
+    return { ...common, type: 'postgres', url: location.databaseUrl, parseInt8: true, applicationName: 'velocity' };
+  }
+  return { ...common, type: 'sqlite', driver: quietSqlite3, database: location.databasePath, enableWAL: true, busyTimeout: 5000 };
+}
+
+/** A DataSource whose entity metadata matches the schema the migrations build on its dialect. */
+export class VelocityDataSource extends DataSource {
+  protected override async buildMetadatas(): Promise<void> {
+    if (isPostgres(this)) {
+      // Creation and update times as instants (`timestamptz`), not wall-clock times read in
+      // whatever zone each node and the server happen to be in. (SQLite's are UTC text.)
+      const types = this.driver.mappedDataTypes;
+      types.createDate = types.updateDate = 'timestamptz';
+    }
+    await super.buildMetadatas();
+    widenIntegerColumns(this);
+  }
 }

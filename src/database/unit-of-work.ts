@@ -1,12 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { RequestAudit } from '../audit/request-audit';
+import { isPostgres } from './dialect';
 
 /**
  * Runs database transactions one at a time. TypeORM's sqlite driver shares one
  * connection and one query runner, so two concurrent `dataSource.transaction()` calls
  * would nest into each other as savepoints; queuing them keeps each transaction whole
- * and makes check-then-insert sequences (unique names) race-free.
+ * and makes check-then-insert sequences (unique names) race-free. On PostgreSQL each
+ * transaction has a pooled connection of its own, and reads outside one see only committed
+ * rows, but the queue stays: the same check-then-insert sequences rely on it within a
+ * process (between processes sharing one database it is not enough).
  *
  * A transaction run for a request that changes something also writes that request's audit
  * record (see RequestAudit), after the work and before the commit: the change and its
@@ -63,12 +67,36 @@ export class UnitOfWork {
   }
 }
 
-/** True for SQLite's refusal to delete a row that another row still references. */
+/** True for the refusal to delete a row that another row still references (SQLite's message, PostgreSQL's SQLSTATE). */
 export function isForeignKeyViolation(error: unknown): boolean {
-  return error instanceof Error && /FOREIGN KEY constraint failed/.test(error.message);
+  return error instanceof Error && (/FOREIGN KEY constraint failed/.test(error.message) || sqlState(error) === '23503');
 }
 
-/** True for SQLite's refusal of a row that repeats a unique key. */
+/** True for the refusal of a row that repeats a unique key (SQLite's message, PostgreSQL's SQLSTATE). */
 export function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Error && /UNIQUE constraint failed/.test(error.message);
+  return error instanceof Error && (/UNIQUE constraint failed/.test(error.message) || sqlState(error) === '23505');
+}
+
+/** PostgreSQL's error code, which TypeORM's QueryFailedError copies from the driver's error. */
+function sqlState(error: Error): unknown {
+  return (error as { code?: unknown }).code;
+}
+
+/**
+ * Runs a statement of a transaction whose failure the caller answers with more queries in
+ * that transaction. PostgreSQL aborts the whole transaction at an error, so there a savepoint
+ * undoes just the statement; SQLite undoes only the failed statement anyway, and outside a
+ * transaction there is nothing to keep, so there it runs as is.
+ */
+export async function withSavepoint<T>(manager: EntityManager, statement: () => Promise<T>): Promise<T> {
+  if (!isPostgres(manager.connection) || !manager.queryRunner?.isTransactionActive) return statement();
+  await manager.query('SAVEPOINT statement');
+  try {
+    const result = await statement();
+    await manager.query('RELEASE SAVEPOINT statement');
+    return result;
+  } catch (error) {
+    await manager.query('ROLLBACK TO SAVEPOINT statement');
+    throw error;
+  }
 }

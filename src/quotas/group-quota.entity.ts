@@ -1,4 +1,5 @@
 import { Column, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { BigIntegerColumn } from '../database/big-integer-column';
 import { GroupEntity } from '../identity/entities/group.entity';
 
 /**
@@ -27,6 +28,6 @@ export class GroupQuotaEntity {
   memoryMb: number | null;
 
   /** The sizes of the storage images the group owns (size_bytes), summed. */
-  @Column('integer', { name: 'storage_bytes', nullable: true })
+  @BigIntegerColumn({ name: 'storage_bytes', nullable: true })
   storageBytes: number | null;
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { ApiError } from '../common/errors/api-error';
 import { AccessChanges, ReadThroughCache } from '../common/access-changes';
+import { withPlaceholders } from '../database/dialect';
 import { UnitOfWork } from '../database/unit-of-work';
 import { AuthenticatedUser } from '../identity/auth/authenticated-user';
 import { GroupEntity } from '../identity/entities/group.entity';
@@ -42,6 +43,7 @@ export class GroupQuotasService {
   ) {
     accessChanges.subscribe((change) => {
       if (change.kind === 'quota-changed' || change.kind === 'group-deleted') this.limits.delete(change.gid);
+      else if (change.kind === 'everything-changed') this.limits.clear();
     });
   }
 
@@ -110,17 +112,23 @@ export class GroupQuotasService {
 
   /** As the transaction of `manager` sees them (which may have just set them). */
   private async readLimits(manager: EntityManager, gid: string): Promise<Limits> {
-    const [row]: QuotaColumns[] = await manager.query('SELECT vms, vcpus, memory_mb, storage_bytes FROM group_quotas WHERE gid = ?', [gid]);
+    const [row]: QuotaColumns[] = await manager.query(
+      withPlaceholders(manager.connection, 'SELECT vms, vcpus, memory_mb, storage_bytes FROM group_quotas WHERE gid = ?'),
+      [gid],
+    );
     return row ? limitsFrom(row) : NO_LIMITS;
   }
 
   /** The VMs of the group's catalogs (count, vCPUs, MiB) and the bytes of its storage images. */
   private async usageOf(manager: EntityManager, gid: string): Promise<Quantities> {
     const [row]: Quantities[] = await manager.query(
-      `SELECT COUNT(v.vmid) AS vms, COALESCE(SUM(v.cpu_count), 0) AS vcpus, COALESCE(SUM(v.memory_size_mb), 0) AS memory,
+      withPlaceholders(
+        manager.connection,
+        `SELECT COUNT(v.vmid) AS vms, COALESCE(SUM(v.cpu_count), 0) AS vcpus, COALESCE(SUM(v.memory_size_mb), 0) AS memory,
               (SELECT COALESCE(SUM(s.size_bytes), 0) FROM storage s WHERE s.gid = ?) AS storage
          FROM catalogs c JOIN vms v ON v.cid = c.cid
         WHERE c.gid = ?`,
+      ),
       [gid, gid],
     );
     return { vms: Number(row.vms), vcpus: Number(row.vcpus), memory: Number(row.memory), storage: Number(row.storage) };

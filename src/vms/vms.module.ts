@@ -43,7 +43,7 @@ import { VmsService } from './vms.service';
     VmChangeRecorder,
     VmEventStreams,
   ],
-  // Deleting a catalog deletes its VMs (CatalogsService).
-  exports: [VmsService],
+  // Deleting a catalog deletes its VMs (CatalogsService); a cluster relays the events (ClusterModule).
+  exports: [VmsService, VmEvents],
 })
 export class VmsModule {}

@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, EntityTarget, In } from 'typeorm';
 import { CatalogIdResolver } from '../catalogs/permissions/catalog-references';
 import { AccessChanges, ReadThroughCache } from '../common/access-changes';
-import { UnitOfWork } from '../database/unit-of-work';
+import { withPlaceholders } from '../database/dialect';
+import { UnitOfWork, withSavepoint } from '../database/unit-of-work';
 import type { VmState } from '../hypervisor/hypervisor-driver';
 import { NicEntity } from '../resources/entities/nic.entity';
 import { StorageEntity } from '../resources/entities/storage.entity';
@@ -124,6 +125,11 @@ export class VmsRepository implements CatalogIdResolver {
         this.rows.delete(change.vmid);
       } else if (change.kind === 'vm-record-changed') this.rows.delete(change.vmid);
       else if (change.kind === 'catalog-vms-changed') this.catalogVms.delete(change.cid);
+      else if (change.kind === 'everything-changed') {
+        this.catalogs.clear();
+        this.rows.clear();
+        this.catalogVms.clear();
+      }
     });
   }
 
@@ -159,7 +165,7 @@ export class VmsRepository implements CatalogIdResolver {
   async writableHolder(manager: EntityManager, stid: string, exceptVmid?: string): Promise<string | null> {
     const row = await manager
       .createQueryBuilder(VmStorageEntity, 'a')
-      .where('a.stid = :stid AND a.writable = 1', { stid })
+      .where('a.stid = :stid AND a.writable = :writable', { stid, writable: true })
       .andWhere(exceptVmid ? 'a.vmid != :exceptVmid' : '1=1', { exceptVmid })
       .getOne();
     return row?.vmid ?? null;
@@ -183,12 +189,15 @@ export class VmsRepository implements CatalogIdResolver {
   async usingGroupResourcesOutside(gids: string[]): Promise<string | null> {
     const list = gids.map(() => '?').join(', ');
     const rows: Array<{ vmid: string }> = await this.dataSource.query(
-      `SELECT v.vmid FROM vm_storage a JOIN storage s ON s.stid = a.stid JOIN vms v ON v.vmid = a.vmid JOIN catalogs c ON c.cid = v.cid
+      withPlaceholders(
+        this.dataSource,
+        `SELECT v.vmid FROM vm_storage a JOIN storage s ON s.stid = a.stid JOIN vms v ON v.vmid = a.vmid JOIN catalogs c ON c.cid = v.cid
         WHERE s.gid IN (${list}) AND c.gid NOT IN (${list})
        UNION
        SELECT v.vmid FROM vm_nics n JOIN nics x ON x.nicid = n.nicid JOIN vms v ON v.vmid = n.vmid JOIN catalogs c ON c.cid = v.cid
         WHERE x.gid IN (${list}) AND c.gid NOT IN (${list})
        LIMIT 1`,
+      ),
       [...gids, ...gids, ...gids, ...gids],
     );
     return rows[0]?.vmid ?? null;
@@ -221,17 +230,19 @@ export class VmsRepository implements CatalogIdResolver {
   /**
    * Writes a new VM: its row, its attachments and its port forwards, one statement each (none
    * for what it does not have). A name the catalog already holds fails on the unique index
-   * (isUniqueViolation).
+   * (isUniqueViolation), leaving the transaction usable for finding out which VM holds it.
    */
   async insert(manager: EntityManager, vmid: string, cid: string, definition: VmDefinition, attachments: AttachmentRows): Promise<void> {
     this.changed(manager, vmid, cid);
-    await manager
-      .createQueryBuilder()
-      .insert()
-      .into(VmEntity)
-      .values({ vmid, cid, state: 'STOPPED', lastError: null, ...columnsOf(definition) })
-      .updateEntity(false)
-      .execute();
+    await withSavepoint(manager, () =>
+      manager
+        .createQueryBuilder()
+        .insert()
+        .into(VmEntity)
+        .values({ vmid, cid, state: 'STOPPED', lastError: null, ...columnsOf(definition) })
+        .updateEntity(false)
+        .execute(),
+    );
     await this.insertAttachments(manager, vmid, attachments, definition.port_forwards);
   }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../../src/config/app-config';
+import { ConfigError, loadConfig } from '../../src/config/app-config';
 
 const MAIN = join(__dirname, '..', '..', 'src', 'main.js');
 
@@ -37,6 +37,16 @@ describe('configuration from the environment', () => {
     );
   });
 
+  it('VELOCITY_DATABASE_URL: unset keeps the SQLite file; a postgres:// URL is taken as given; anything else is a ConfigError', () => {
+    assert.equal(loadConfig({}).databaseUrl, undefined);
+    const url = 'postgres://velocity:secret@db.example:5432/velocity';
+    assert.equal(loadConfig({ VELOCITY_DATABASE_URL: ` ${url} ` }).databaseUrl, url);
+    assert.equal(loadConfig({ VELOCITY_DATABASE_URL: 'postgresql://db/velocity' }).databaseUrl, 'postgresql://db/velocity');
+    for (const wrong of ['mysql://db/velocity', 'db.example:5432', 'postgres://', 'postgres://db/has space']) {
+      assert.throws(() => loadConfig({ VELOCITY_DATABASE_URL: wrong }), (error: unknown) => error instanceof ConfigError && /VELOCITY_DATABASE_URL/.test(error.message), wrong);
+    }
+  });
+
   const bad: Array<[string, string]> = [
     ['VELOCITY_PORT', 'eighty'],
     ['VELOCITY_PORT', '70000'],
@@ -47,6 +57,7 @@ describe('configuration from the environment', () => {
     ['VELOCITY_ADMIN_PASSWORD', 'short'],
     ['VELOCITY_FORWARD_ADDRESS', '::1'],
     ['VELOCITY_FORWARD_ADDRESS', '127.0.0.1,hostfwd=tcp::22-:22'],
+    ['VELOCITY_DATABASE_URL', 'sqlite:///var/lib/velocity.db'],
   ];
   for (const [name, value] of bad) {
     it(`the server refuses ${name}=${value} with one line naming it and a non-zero exit`, () => {

@@ -690,7 +690,7 @@ export const createEfiVm = <ThrowOnError extends boolean = false>(options: Optio
  * - `deleted`;
  * - `error`: `last_error`, as GET /v reports it.
  *
- * Events are sent once committed, in order (per VM and overall). Filters: `cid` (a catalog), `vmid` (a VM). Reconnect with `Last-Event-ID` (or `last_event_id`) to get exactly the events missed, from a backlog of VELOCITY_EVENT_BACKLOG events; an id the backlog no longer covers gets `event: reset` (reload what you need; its `id` is the latest event's), then live events. A comment line (`: heartbeat`) comes every VELOCITY_EVENT_HEARTBEAT seconds.
+ * Events are sent once committed, in order (per VM and overall). Filters: `cid` (a catalog), `vmid` (a VM). Reconnect with `Last-Event-ID` (or `last_event_id`) to get exactly the events missed, from a backlog of VELOCITY_EVENT_BACKLOG events; an id the backlog no longer covers (or one another node of a cluster gave out: ids are per node) gets `event: reset` (reload what you need; its `id` is the latest event's), then live events. In a cluster, `event: reset` also comes in an open stream when the node may have missed other nodes' events (its database connection broke). A comment line (`: heartbeat`) comes every VELOCITY_EVENT_HEARTBEAT seconds.
  *
  * Authorization is checked per event: events of a catalog stop the moment the caller loses `view` on it. The stream ends with `event: end` and `data: {code, message}` when the authkey is revoked, renewed or expires (`AUTH_REQUIRED`), when a `cid`/`vmid` filter's catalog is no longer visible (`PERMISSION_DENIED`, `CATALOG_NOT_FOUND`), when the client fell more than the backlog behind (`EVENT_STREAM_BEHIND`: resume with Last-Event-ID), or at server shutdown (`SERVICE_UNAVAILABLE`).
  */

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AccessChanges, ReadThroughCache } from '../../common/access-changes';
+import { isPostgres, withPlaceholders } from '../../database/dialect';
 import { AuthenticatedUser } from '../../identity/auth/authenticated-user';
 import { ALL_PERMISSIONS, anyPermission, CATALOG_PERMISSIONS, CatalogPermission, PermissionSet, permissionSet, Share } from './catalog-permission';
 
@@ -18,7 +19,7 @@ export interface Page {
   offset: number;
 }
 
-type Row = { cid: string; label: string; gid: string; groupname: string } & Record<CatalogPermission, number | null>;
+type Row = { cid: string; label: string; gid: string; groupname: string } & Record<CatalogPermission, number | boolean | null>;
 
 /** What decides access to one catalog, whoever asks: its owner and its shares. */
 interface CatalogFacts {
@@ -30,7 +31,8 @@ interface CatalogFacts {
   shares: Map<string, PermissionSet>;
 }
 
-const FLAG_COLUMNS = CATALOG_PERMISSIONS.map((p) => `MAX(s."${p}") AS "${p}"`).join(', ');
+/** Whether any of the caller's groups' shares grants each permission (SQLite's booleans are 0/1, PostgreSQL's are not numbers). */
+const flagColumns = (aggregate: 'MAX' | 'BOOL_OR') => CATALOG_PERMISSIONS.map((p) => `${aggregate}(s."${p}") AS "${p}"`).join(', ');
 
 /** Catalogs whose facts are kept; a catalog not among them costs two indexed queries. */
 const MAX_CACHED_CATALOGS = 100_000;
@@ -55,16 +57,19 @@ export class CatalogPermissionsService {
   private readonly catalogs = new ReadThroughCache<string, CatalogFacts>(MAX_CACHED_CATALOGS);
   private readonly lists = new ReadThroughCache<string, { items: CatalogAccess[]; total: number }>(MAX_CACHED_LISTS);
 
+  private readonly flagColumns: string;
+
   constructor(
     private readonly dataSource: DataSource,
     changes: AccessChanges,
   ) {
+    this.flagColumns = flagColumns(isPostgres(dataSource) ? 'BOOL_OR' : 'MAX');
     changes.subscribe((change) => {
       if (change.kind === 'catalog-changed') {
         this.catalogs.delete(change.cid);
         this.lists.clear();
-      } else if (change.kind === 'group-deleted') {
-        // Its shares went with it, from catalogs that cannot be named here.
+      } else if (change.kind === 'group-deleted' || change.kind === 'everything-changed') {
+        // A group's shares went with it, from catalogs that cannot be named here (or anything changed).
         this.catalogs.clear();
         this.lists.clear();
       }
@@ -110,13 +115,13 @@ export class CatalogPermissionsService {
   /** One catalog's owner and shares: two indexed queries. */
   private async readFacts(cid: string): Promise<CatalogFacts | null> {
     const [catalog]: Array<{ cid: string; label: string; gid: string; groupname: string }> = await this.dataSource.query(
-      'SELECT c.cid, c.label, c.gid, g.groupname FROM catalogs c JOIN groups g ON g.gid = c.gid WHERE c.cid = ?',
+      withPlaceholders(this.dataSource, 'SELECT c.cid, c.label, c.gid, g.groupname FROM catalogs c JOIN groups g ON g.gid = c.gid WHERE c.cid = ?'),
       [cid],
     );
     if (!catalog) return null;
     const columns = CATALOG_PERMISSIONS.map((p) => `"${p}"`).join(', ');
-    const shares: Array<{ gid: string } & Record<CatalogPermission, number>> = await this.dataSource.query(
-      `SELECT gid, ${columns} FROM catalog_shares WHERE cid = ?`,
+    const shares: Array<{ gid: string } & Record<CatalogPermission, number | boolean>> = await this.dataSource.query(
+      withPlaceholders(this.dataSource, `SELECT gid, ${columns} FROM catalog_shares WHERE cid = ?`),
       [cid],
     );
     return { ...catalog, shares: new Map(shares.map((row) => [row.gid, permissionSet((p) => Number(row[p]) === 1)])) };
@@ -135,17 +140,20 @@ export class CatalogPermissionsService {
          UNION SELECT cid FROM catalog_shares WHERE gid IN (${inGroups}) AND (${anyFlag})`;
     const visibleParams = user.isRoot ? [] : [...gids, ...gids];
     const rows: Row[] = await this.dataSource.query(
-      `SELECT c.cid, c.label, c.gid, g.groupname, ${FLAG_COLUMNS}
+      withPlaceholders(
+        this.dataSource,
+        `SELECT c.cid, c.label, c.gid, g.groupname, ${this.flagColumns}
          FROM catalogs c
          JOIN groups g ON g.gid = c.gid
          LEFT JOIN catalog_shares s ON s.cid = c.cid AND s.gid IN (${inGroups})
         WHERE c.cid IN (${visible})
-        GROUP BY c.cid
+        GROUP BY c.cid, g.groupname
         ORDER BY c.label, c.cid
         LIMIT ? OFFSET ?`,
+      ),
       [...gids, ...visibleParams, page.limit, page.offset],
     );
-    const [{ total }] = await this.dataSource.query(`SELECT COUNT(*) AS total FROM (${visible})`, visibleParams);
+    const [{ total }] = await this.dataSource.query(withPlaceholders(this.dataSource, `SELECT COUNT(*) AS total FROM (${visible}) AS visible`), visibleParams);
     return { items: rows.map((row) => this.toAccess(user, row)), total: Number(total) };
   }
 

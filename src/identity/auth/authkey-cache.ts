@@ -25,7 +25,7 @@ export class AuthkeyCache {
     changes.subscribe((change) => {
       if (change.kind === 'authkey-dropped') this.entries.delete(change.keyHash);
       // Memberships are part of every entry.
-      else if (change.kind === 'memberships-changed' || change.kind === 'group-deleted') this.entries.clear();
+      else if (change.kind === 'memberships-changed' || change.kind === 'group-deleted' || change.kind === 'everything-changed') this.entries.clear();
     });
   }
 

@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn, Unique } from 'typeorm';
+import { BigIntegerColumn } from '../../database/big-integer-column';
 import type { CatalogPermission } from '../../catalogs/permissions/catalog-permission';
 import { UserEntity } from './user.entity';
 
@@ -41,7 +42,7 @@ export class ApiTokenEntity {
   readOnly: boolean;
 
   /** Unix time in seconds; null: valid until revoked. */
-  @Column('integer', { name: 'expires_at', nullable: true })
+  @BigIntegerColumn({ name: 'expires_at', nullable: true })
   expiresAt: number | null;
 
   @CreateDateColumn({ name: 'created_at' })

@@ -1,4 +1,5 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { BigIntegerColumn } from '../../database/big-integer-column';
 import { UserEntity } from './user.entity';
 
 /** An issued authkey. Only the SHA-256 of the key is stored; the key itself is shown once. */
@@ -18,6 +19,6 @@ export class AuthkeyEntity {
 
   /** Unix time in seconds. */
   @Index()
-  @Column('integer', { name: 'expires_at' })
+  @BigIntegerColumn({ name: 'expires_at' })
   expiresAt: number;
 }

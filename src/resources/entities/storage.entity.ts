@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { BigIntegerColumn } from '../../database/big-integer-column';
 import { GroupEntity } from '../../identity/entities/group.entity';
 
 export type StorageFormat = 'raw' | 'iso';
@@ -31,7 +32,7 @@ export class StorageEntity {
   @Column('boolean', { default: false })
   template: boolean;
 
-  @Column('integer', { name: 'size_bytes' })
+  @BigIntegerColumn({ name: 'size_bytes' })
   sizeBytes: number;
 
   @CreateDateColumn({ name: 'created_at' })

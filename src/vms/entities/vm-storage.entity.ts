@@ -6,7 +6,8 @@ export type StorageRole = 'disk' | 'kernel' | 'initrd' | 'restore_image';
 
 /** A storage image a VM uses: as a disk (in order), or as its kernel, initrd or restore image. */
 @Entity('vm_storage')
-@Index('IDX_vm_storage_writable_once', ['stid'], { unique: true, where: 'writable = 1' })
+// `true` is 1 to SQLite (whose databases keep the `writable = 1` they were made with: the same index) and a boolean to PostgreSQL.
+@Index('IDX_vm_storage_writable_once', ['stid'], { unique: true, where: 'writable = true' })
 export class VmStorageEntity {
   @PrimaryColumn('varchar', { length: 36 })
   vmid: string;

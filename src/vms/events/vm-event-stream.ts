@@ -18,18 +18,28 @@ export interface VmEventStreamOptions {
 
 const logger = new Logger('Events');
 
+/** What waits to be written: an event (sent if the caller may view its catalog `cid`) or a reset (sent to everyone). */
+type Unsent = Pick<VmEvent, 'frame'> & { cid?: string };
+
+/** The frame telling a client to reload what it needs: events it should have had are not coming; later ones follow `latestId`. */
+function resetFrame(latestId: number, reason: string): string {
+  return `id: ${latestId}\nevent: reset\ndata: ${JSON.stringify({ reason })}\n\n`;
+}
+
 /**
  * One open `GET /v/events` response. Events arrive from the event log in publication order
  * and wait in one queue; each is sent once the stream's right is settled (`live.allowed()`
  * waits for a re-check under way) and only if the caller may view its catalog. A client that
  * reads slower than events come is not buffered without bound: once more than `maxUnsent`
  * events wait (the socket's own buffer being full), the stream ends with EVENT_STREAM_BEHIND,
- * which a client can resume from, since the backlog is at least as long. The queue holds
+ * which a client can resume from, since the backlog is at least as long. Word of a gap in a
+ * cluster's signals (VmEvents.missed) waits in the same queue, as a reset, so it comes after
+ * the events before it and before those after it. The queue holds
  * references to the shared events: an open stream costs a few KiB beyond its socket
  * (test/vms/events/vm-events-memory.spec.ts measures it).
  */
 export class VmEventStream {
-  private unsent: VmEvent[] = [];
+  private unsent: Unsent[] = [];
   private sending = false;
   private closed = false;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -49,9 +59,9 @@ export class VmEventStream {
    * right ends.
    */
   start(events: VmEvents, lastId: number | undefined): void {
-    const { replay, stop } = events.follow((event) => this.offer(event), lastId);
+    const { replay, stop } = events.follow({ event: (event) => this.offer(event), missed: (latestId) => this.missed(latestId) }, lastId);
     this.stopFollowing = stop;
-    if (replay.kind === 'reset') this.reset(replay.latestId);
+    if (replay.kind === 'reset') this.response.write(resetFrame(replay.latestId, 'the events after your Last-Event-ID are not kept here (too old, or the id is from another run or node); reload the state you need'));
     else for (const event of replay.events) this.offer(event);
     // A comment line: EventSource ignores it, proxies see traffic. Skipped while the socket is full.
     this.heartbeat = setInterval(() => {
@@ -62,15 +72,19 @@ export class VmEventStream {
     this.live.onEnd(({ reason }) => this.finish(reason === '' ? undefined : (reason as ErrorCode)));
   }
 
-  /** Tells a client whose Last-Event-ID is older than the backlog to reload; later events follow. */
-  private reset(latestId: number): void {
-    this.response.write(`id: ${latestId}\nevent: reset\ndata: ${JSON.stringify({ reason: 'the events after your Last-Event-ID are no longer kept; reload the state you need' })}\n\n`);
+  /** Tells the client, after the events before it, that some may have been missed (a gap in the cluster's signals). */
+  private missed(latestId: number): void {
+    this.queue({ frame: resetFrame(latestId, 'events may have been missed (this server lost its connection to the cluster); reload the state you need') });
   }
 
   private offer(event: VmEvent): void {
-    if (this.closed) return;
     if ((this.options.vmid && event.vmid !== this.options.vmid) || (this.options.cid && event.cid !== this.options.cid)) return;
-    this.unsent.push(event);
+    this.queue(event);
+  }
+
+  private queue(unsent: Unsent): void {
+    if (this.closed) return;
+    this.unsent.push(unsent);
     if (this.unsent.length > this.options.maxUnsent) return this.finish('EVENT_STREAM_BEHIND');
     if (!this.sending) void this.send();
   }
@@ -90,8 +104,8 @@ export class VmEventStream {
     try {
       while (this.unsent.length > 0 && !this.closed) {
         if (!(await this.live.allowed())) return; // the stream's end is being written
-        const event = this.unsent[0];
-        if ((await this.views.mayView(event.cid)) && !this.closed && !this.response.write(event.frame)) await this.drained();
+        const next = this.unsent[0];
+        if ((next.cid === undefined || (await this.views.mayView(next.cid))) && !this.closed && !this.response.write(next.frame)) await this.drained();
         this.unsent.shift();
       }
     } catch (error) {

@@ -22,6 +22,13 @@ export const VM_EVENT_TYPES: readonly VmEventType[] = ['state', 'created', 'chan
 /** A published event: its body with the id and time the event log gave it. */
 export type VmEventData = VmEventBody & { id: number; timestamp: string };
 
+/** An event as it travels between the nodes of a cluster: each node numbers it itself (VmEvents). */
+export interface RelayedVmEvent {
+  body: VmEventBody;
+  /** When it happened, on the node that published it (ISO 8601). */
+  timestamp: string;
+}
+
 /**
  * One published event as every stream sends it. The Server-Sent Events frame is made once
  * here, so a thousand open streams share one string instead of serializing it a thousand times.

@@ -9,7 +9,7 @@ import { AppConfig } from '../../../src/config/app-config';
 import { HypervisorService } from '../../../src/hypervisor/hypervisor.service';
 import { AuthenticatedUser } from '../../../src/identity/auth/authenticated-user';
 import { CatalogViews } from '../../../src/vms/events/catalog-views';
-import { toVmEvent } from '../../../src/vms/events/vm-event';
+import { RelayedVmEvent, toVmEvent } from '../../../src/vms/events/vm-event';
 import { VmEventBacklog } from '../../../src/vms/events/vm-event-backlog';
 import { VmEventStream } from '../../../src/vms/events/vm-event-stream';
 import { VmEvents } from '../../../src/vms/events/vm-events.service';
@@ -124,5 +124,57 @@ describe('VmEventStream', () => {
     const last = response.written[response.written.length - 1];
     assert.match(last, /^event: end\ndata: \{"code":"EVENT_STREAM_BEHIND"/);
     assert.equal(response.written.filter((w) => w.startsWith('id: ')).length, 1, 'only the first event reached the socket');
+  });
+});
+
+/** A response whose client reads everything at once. */
+class ReadingResponse extends StalledResponse {
+  override write(chunk: string): boolean {
+    this.written.push(chunk);
+    return true;
+  }
+}
+
+describe('VmEvents in a cluster', () => {
+  const config = strictFake<AppConfig>('config', { eventBacklog: 100 });
+
+  it('another node\'s event is numbered here; an id this node did not give out gets reset', () => {
+    const events = new VmEvents(config);
+    const relayed: RelayedVmEvent[] = [];
+    events.relayTo((event) => relayed.push(event));
+    events.publish({ type: 'deleted', vmid: VMID, cid: CID });
+    assert.deepEqual(relayed.map((e) => e.body), [{ type: 'deleted', vmid: VMID, cid: CID }], 'published here: sent on');
+    const seen: number[] = [];
+    const { replay } = events.follow({ event: (e) => seen.push(e.id), missed: () => assert.fail('no gap') }, undefined);
+    assert.deepEqual(replay, { kind: 'missed', events: [] });
+    events.deliver({ body: { type: 'created', vmid: VMID, cid: CID, name: 'x' }, timestamp: '2026-12-02T08:00:00.000Z' });
+    assert.equal(relayed.length, 1, 'delivered from another node: never sent back out');
+    assert.equal(seen.length, 1);
+    const [id] = seen;
+    assert.ok(id >= 1e15 && id < 8e15 + 100, 'a random start in a cluster');
+    assert.equal(events.follow({ event: () => undefined, missed: () => undefined }, id + 1).replay.kind, 'reset');
+  });
+
+  it('a gap reaches an open stream as `event: reset`, after the events before it and before those after it, with the new numbering\'s id', async () => {
+    const events = new VmEvents(config);
+    events.relayTo(() => undefined);
+    const live = new LiveStream({ keyHash: 'k', expiresAt: Number.MAX_SAFE_INTEGER }, async () => null, new Clock());
+    await live.start();
+    const authorizer = strictFake<CatalogAuthorizer>('authorizer', { authorize: async () => ({}) as never });
+    const views = new CatalogViews(new AuthenticatedUser('u', 'user', []), authorizer);
+    const response = new ReadingResponse();
+    const stream = new VmEventStream(response as unknown as ServerResponse, live, views, { maxUnsent: 10, heartbeatMs: 60_000 }, () => undefined);
+    stream.start(events, undefined);
+    events.publish({ type: 'deleted', vmid: VMID, cid: CID });
+    events.missed();
+    events.publish({ type: 'deleted', vmid: VMID, cid: CID });
+    await sleep(10);
+    const frames = response.written.map((frame) => frame.split('\n').slice(0, 2));
+    assert.equal(frames.length, 3);
+    assert.deepEqual(frames.map(([, name]) => name), ['event: deleted', 'event: reset', 'event: deleted']);
+    const ids = frames.map(([id]) => Number(id.slice('id: '.length)));
+    assert.equal(ids[2], ids[1] + 1, 'the events after the reset follow its id');
+    assert.equal(events.follow({ event: () => undefined, missed: () => undefined }, ids[0]).replay.kind, 'reset', 'ids from before the gap resume nothing');
+    stream.finish();
   });
 });
