@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { AsyncResource } from 'node:async_hooks';
 import { Clock } from '../common/clock';
 import { mapError } from '../common/errors/error-body';
+import { forwardedClientAddress } from '../common/http/forwarded-by-node';
 import { proxyTrust, ProxyTrust } from '../common/http/proxy-trust';
 import { requestIdFor } from '../common/http/request-id';
 import { AppConfig } from '../config/app-config';
@@ -188,7 +189,7 @@ export class AuditTrail implements AuditSink, OnModuleDestroy {
     return {
       at: facts.at,
       ...this.who(user, typeof attempted === 'string' ? attempted.slice(0, 64) : null),
-      address: request.ip ?? null,
+      address: forwardedClientAddress(request) ?? request.ip ?? null,
       operation: operation?.operationId ?? null,
       method: request.method,
       path: pathOf(request.url),

@@ -79,6 +79,14 @@ export class RequestAudit {
     this.settle();
   }
 
+  /**
+   * Another node serves the request and records it in the same transaction as its change
+   * (a cluster's forwarding): this node writes nothing for it.
+   */
+  handOver(): void {
+    if (this.phase === 'open') this.phase = 'settled';
+  }
+
   /** The answer is final (sent, or the client left); later transactions of the request carry nothing. */
   finish(outcome: AuditOutcome): void {
     if (this.outcome) return;

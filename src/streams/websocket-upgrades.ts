@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
@@ -10,6 +10,8 @@ import { ApiError, shuttingDown } from '../common/errors/api-error';
 import { mapError } from '../common/errors/error-body';
 import { rawErrorResponse } from '../common/http/raw-error-response';
 import { LiveStream } from '../common/live-streams';
+import { NodeForwarder } from '../cluster/forwarding/node-forwarder';
+import { OwningNodes } from '../cluster/forwarding/owning-nodes';
 import { AppConfig } from '../config/app-config';
 import { extractAuthkey } from '../identity/auth/authkey-extractor';
 import { StreamAuthorizer } from './stream-authorizer';
@@ -36,6 +38,8 @@ export interface WebSocketRoute<Prepared = undefined> {
    * what the client sends only while `stream.allowed()`.
    */
   connect(ws: WebSocket, id: string, stream: LiveStream, prepared: Prepared): void;
+  /** The id names a VM whose own node must serve the socket (in a cluster, others forward it there). */
+  onVmNode?: boolean;
 }
 
 /** An authorized upgrade whose route has what it needs: how it takes over the socket, or lets go. */
@@ -46,6 +50,7 @@ interface Admission {
 
 interface Endpoint {
   requirement: CatalogPermissionRequirement;
+  onVmNode: boolean;
   server: WebSocketServer;
   admit(id: string, stream: LiveStream): Promise<Admission>;
 }
@@ -74,6 +79,9 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
     private readonly streams: StreamAuthorizer,
     private readonly config: AppConfig,
     private readonly audit: AuditTrail,
+    // Present in a cluster only (ForwardingModule).
+    @Optional() private readonly forwarder?: NodeForwarder,
+    @Optional() private readonly owners?: OwningNodes,
   ) {}
 
   onModuleInit(): void {
@@ -104,7 +112,7 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
       const prepared = prepare ? await prepare.open(id) : (undefined as Prepared);
       return { connect: (ws) => route.connect(ws, id, stream, prepared), abandon: () => prepare?.discard(prepared) };
     };
-    this.endpoints.set(path, { requirement: route.requirement, server, admit });
+    this.endpoints.set(path, { requirement: route.requirement, onVmNode: route.onVmNode ?? false, server, admit });
     return () => {
       this.endpoints.delete(path);
       for (const client of server.clients) client.terminate();
@@ -130,6 +138,10 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
       const { requirement, server } = endpoint;
       const id = query[requirement.reference.field];
       const stream = await this.streams.open(extractAuthkey({ headers: request.headers, query }), requirement, id);
+      if (endpoint.onVmNode && (await this.forwardToOwner(request, socket, head, id, stream))) {
+        clearTimeout(deadline);
+        return;
+      }
       const admission = await endpoint.admit(id, stream).catch((error: unknown) => {
         stream.release();
         throw error;
@@ -156,6 +168,23 @@ export class WebSocketUpgrades implements OnModuleInit, OnModuleDestroy {
       this.recordRefusal(request, error);
       this.refuse(socket, error);
     }
+  }
+
+  /**
+   * In a cluster, hands the socket of a VM another node runs to that node (authorized here
+   * first; the owner checks again and holds the live stream from then on). True when handed over.
+   */
+  private async forwardToOwner(request: IncomingMessage, socket: Duplex, head: Buffer, vmid: string, stream: LiveStream): Promise<boolean> {
+    if (!this.forwarder || !this.owners || this.forwarder.isFromNode(request.headers)) return false;
+    const node = await this.owners.ofVm(vmid).catch((error: unknown) => {
+      stream.release();
+      throw error;
+    });
+    if (!node) return false;
+    stream.release();
+    this.forwarder.assertOnline(node, `VM ${vmid}`);
+    await this.forwarder.forwardUpgrade(request, socket, head, node);
+    return true;
   }
 
   /** Puts a refused upgrade in the audit log, with whom its authkey names; never fails the refusal itself. */

@@ -28,6 +28,7 @@ export class VmConsoleGateway implements OnModuleInit, OnModuleDestroy {
     this.unregister = this.upgrades.register({
       path: CONSOLE_STREAM_PATH,
       requirement: { permission: 'interact', reference: VM_BY_VMID },
+      onVmNode: true,
       maxPayload: 64 * 1024,
       connect: (ws, vmid, stream) => void this.attach(ws, vmid, stream),
     });

@@ -1,3 +1,4 @@
+import { OnVmNode } from '../cluster/forwarding/on-owning-node.decorator';
 import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
@@ -29,6 +30,7 @@ export class VmInteractController {
       'when the caller loses `interact` (share, membership, catalog) or the VM is deleted; the close reason is the error code.',
   })
   @Get('console')
+  @OnVmNode()
   @RequireCatalogPermission('interact', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: ConsoleOutputDto })
   async getConsoleOutput(@Query() query: ConsoleQueryDto): Promise<ConsoleOutputDto> {
@@ -38,6 +40,7 @@ export class VmInteractController {
 
   @ApiOperation({ summary: 'Type text on the serial console (`interact`).' })
   @Post('console')
+  @OnVmNode()
   @HttpCode(200)
   @RequireCatalogPermission('interact', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmIdDto })
@@ -49,6 +52,7 @@ export class VmInteractController {
 
   @ApiOperation({ summary: 'A PNG of one display of a running VM, where the driver can capture frames (`interact`).' })
   @Get('screenshot')
+  @OnVmNode()
   @RequireCatalogPermission('interact', { reference: VM_BY_VMID })
   @ApiProduces('image/png')
   @ApiOkResponse({ description: 'The frame as PNG', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } })

@@ -35,6 +35,7 @@ export class VmRemoteScreenGateway implements OnModuleInit, OnModuleDestroy {
     this.unregister = this.upgrades.register<Duplex>({
       path: REMOTE_SCREEN_PATH,
       requirement: { permission: 'interact', reference: VM_BY_VMID },
+      onVmNode: true,
       maxPayload: MAX_VIEWER_MESSAGE_BYTES,
       subprotocol: 'binary',
       prepare: { open: (vmid) => this.display.openRemoteScreen(vmid), discard: (screen) => screen.destroy() },

@@ -1,3 +1,4 @@
+import { OnVmNode } from '../cluster/forwarding/on-owning-node.decorator';
 import { Body, Controller, Get, Post, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
@@ -18,6 +19,7 @@ export class VmStateController {
 
   @ApiOperation({ summary: 'The VM\'s current state (`view`).' })
   @Get()
+  @OnVmNode()
   @RequireCatalogPermission('view', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmStateDto })
   async getVmState(@Query() query: VmIdDto): Promise<VmStateDto> {
@@ -26,6 +28,7 @@ export class VmStateController {
 
   @ApiOperation({ summary: 'Request RUNNING, PAUSED or STOPPED (`state`).', description: 'Answers once the transition is done; a graceful stop the guest has not finished within VELOCITY_STOP_TIMEOUT answers STOPPING.' })
   @Post()
+  @OnVmNode()
   @RequireCatalogPermission('state', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmStateDto, description: 'State changed' })
   @ApiResponse({ status: 208, type: VmStateDto, description: 'Already reported: the VM already is in the requested state' })

@@ -1,3 +1,4 @@
+import { OnVmNode } from '../cluster/forwarding/on-owning-node.decorator';
 import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
@@ -85,6 +86,7 @@ export class VmsController {
 
   @ApiOperation({ summary: 'One VM\'s definition and state (`view`).' })
   @Get()
+  @OnVmNode()
   @RequireCatalogPermission('view', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmDetailsDto })
   async getVm(@Query() query: VmIdDto): Promise<VmDetailsDto> {
@@ -103,6 +105,7 @@ export class VmsController {
 
   @ApiOperation({ summary: 'Change a stopped VM\'s definition; fields left out keep their value (`alter`).' })
   @Patch()
+  @OnVmNode()
   @RequireCatalogPermission('alter', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmDto })
   @ApiErrors(['VM_NOT_STOPPED', 'VM_NOT_MOVABLE', ...CREATE_ERRORS], CREATE_EXTRAS)
@@ -120,6 +123,7 @@ export class VmsController {
       'A clone that fails halfway leaves nothing behind.',
   })
   @Post('clone')
+  @OnVmNode()
   @HttpCode(200)
   @RequireCatalogPermission('view', { reference: VM_BY_VMID, also: { permission: 'create', reference: CATALOG_BY_CATALOG_FIELD } })
   @ApiOkResponse({ type: VmCloneDto })
@@ -131,6 +135,7 @@ export class VmsController {
 
   @ApiOperation({ summary: 'Remove a VM and its hypervisor files; its storage stays (`remove`).' })
   @Delete()
+  @OnVmNode()
   @RequireCatalogPermission('remove', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmIdDto })
   @ApiErrors(['VM_NOT_STOPPED', 'HYPERVISOR_FAILURE'])

@@ -77,6 +77,11 @@ export const ERROR_CODES = {
     description:
       'Only as the `code` of an event stream\'s `end` event: the client read so slowly that more events than VELOCITY_EVENT_BACKLOG waited for it; reconnect with Last-Event-ID.',
   },
+  NODE_OFFLINE: {
+    status: 503,
+    description: 'The VM (or the placement asked for) is on a node of the cluster that stopped heart-beating; nothing was done and nothing is guessed. `node` names it; retry once it is back.',
+  },
+  NODE_UNREACHABLE: { status: 502, description: 'The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.' },
   SERVICE_UNAVAILABLE: { status: 503, description: 'A dependency (the database) is not reachable.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

@@ -1,0 +1,48 @@
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { from, Observable, switchMap } from 'rxjs';
+import { RequestAudit } from '../../audit/request-audit';
+import { isForwardedByNode } from '../../common/http/forwarded-by-node';
+import { NodeForwarder } from './node-forwarder';
+import { OWNING_NODE, OwningNodeTarget } from './on-owning-node.decorator';
+import { OwningNodes } from './owning-nodes';
+
+/**
+ * In a cluster, runs a handler marked @OnVmNode / @OnNamedNode on the node its request
+ * concerns: here when that is this node, else forwarded (after this node's guard has
+ * authorized it, so a refusal costs no hop). A forwarded request is served where it arrives,
+ * never forwarded again. The owner records the request in its audit log; this node does not.
+ */
+@Injectable()
+export class OwningNodeInterceptor implements NestInterceptor {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly owners: OwningNodes,
+    private readonly forwarder: NodeForwarder,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const target = this.reflector.get<OwningNodeTarget | undefined>(OWNING_NODE, context.getHandler());
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    if (!target || isForwardedByNode(request)) return next.handle();
+    const id = fieldOf(request, target.field);
+    // A missing or malformed id is the handler's to refuse (validation runs after interceptors).
+    if (typeof id !== 'string') return next.handle();
+    const audit = RequestAudit.active();
+    return from(target.kind === 'vm' ? this.owners.ofVm(id) : this.owners.byName(id)).pipe(
+      switchMap((node) => {
+        if (!node) return next.handle();
+        this.forwarder.assertOnline(node, target.kind === 'vm' ? `VM ${id}` : 'The requested placement');
+        audit?.handOver();
+        return from(this.forwarder.forward(request, context.switchToHttp().getResponse<FastifyReply>(), node));
+      }),
+    );
+  }
+}
+
+function fieldOf(request: FastifyRequest, field: string): unknown {
+  const body = request.body as Record<string, unknown> | undefined;
+  if (body && typeof body === 'object' && field in body) return body[field];
+  return (request.query as Record<string, unknown> | undefined)?.[field];
+}
