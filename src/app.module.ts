@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { AuditModule } from './audit/audit.module';
 import { CatalogsModule } from './catalogs/catalogs.module';
 import { ClusterModule } from './cluster/cluster.module';
+import { ForwardingModule } from './cluster/forwarding/forwarding.module';
 import { CommonModule } from './common/common.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -33,6 +34,8 @@ export class AppModule {
         HealthModule,
         AuditModule,
         ClusterModule,
+        // Forwarding to the VMs' own nodes: a single server has no other node, and no interceptor.
+        ...(config.databaseUrl ? [ForwardingModule] : []),
       ],
     };
   }

@@ -29,7 +29,7 @@ export type ImageLocations = Array<{ stid: string; node: string }>;
 /**
  * Placement, first half: the nodes that could run the VM, best first, judged before its
  * images are looked up (so a definition no host takes is refused first, as on one host).
- * A node given must exist (404 NODE_NOT_FOUND), be online (409 NODE_OFFLINE) and take the
+ * A node given must exist (404 NODE_NOT_FOUND), be online (503 NODE_OFFLINE) and take the
  * definition. Otherwise the online nodes, by most free memory (then CPUs, then name); free
  * is capacity minus what the VMs placed there are given, and may go below zero (overcommit
  * is the operator's call, as on Proxmox): a full cluster still places VMs, on its least

@@ -6,6 +6,8 @@ import { NodeEntity } from './node.entity';
 import { NodesController } from './nodes.controller';
 import { NodesRepository } from './nodes.repository';
 import { NodesService } from './nodes.service';
+import { VmOwners } from './vm-owners';
+import { OwningNodes } from '../cluster/forwarding/owning-nodes';
 
 /**
  * The node registry (`/nodes`): this server's registration and heartbeat, which nodes are
@@ -15,7 +17,7 @@ import { NodesService } from './nodes.service';
 @Module({
   imports: [TypeOrmModule.forFeature([NodeEntity]), HypervisorModule, VmsRepositoryModule],
   controllers: [NodesController],
-  providers: [NodesRepository, NodesService],
-  exports: [NodesService],
+  providers: [NodesRepository, NodesService, { provide: OwningNodes, useClass: VmOwners }],
+  exports: [NodesService, OwningNodes],
 })
 export class NodesModule {}

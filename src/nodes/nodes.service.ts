@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock';
+import type { RemoteNode } from '../cluster/forwarding/node-forwarder';
 import { AppConfig } from '../config/app-config';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { NodeAllocation, VmsRepository } from '../vms/vms.repository';
@@ -86,6 +87,13 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
     if (this.isLocal(node)) return true;
     const row = this.known.get(node!);
     return row !== undefined && this.clock.nowMillis() - row.heartbeatAt < MISSED_HEARTBEATS * this.config.nodeHeartbeatSeconds * 1000;
+  }
+
+  /** Another node, as forwarding needs it (its address and liveness); null for this one or one never registered. */
+  remote(node: string | null): RemoteNode | null {
+    if (this.isLocal(node)) return null;
+    const row = this.known.get(node!);
+    return row ? { name: row.name, url: row.url, online: this.isOnline(row.name) } : null;
   }
 
   placementOf(node: string | null): VmPlacement {

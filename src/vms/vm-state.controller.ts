@@ -1,4 +1,4 @@
-import { OnVmNode } from '../cluster/forwarding/on-owning-node.decorator';
+import { NODE_FIELD, OnVmNode } from '../cluster/forwarding/on-owning-node.decorator';
 import { Body, Controller, Get, Post, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
@@ -32,12 +32,13 @@ export class VmStateController {
   @RequireCatalogPermission('state', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmStateDto, description: 'State changed' })
   @ApiResponse({ status: 208, type: VmStateDto, description: 'Already reported: the VM already is in the requested state' })
-  @ApiErrors(['STATE_CHANGE_NOT_ALLOWED', 'HYPERVISOR_FAILURE', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG'], {
+  @ApiErrors(['STATE_CHANGE_NOT_ALLOWED', 'HYPERVISOR_FAILURE', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG', 'VM_ON_OTHER_NODE'], {
     403: {
       vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' },
       req_state: { type: 'string', example: 'PAUSED', enum: REQUESTABLE_STATES },
       cur_state: { type: 'string', example: 'STOPPED', enum: VM_STATES },
     },
+    409: { vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' }, node: NODE_FIELD },
     500: { vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' }, state: { type: 'string', example: 'STOPPED', enum: VM_STATES } },
   })
   async requestVmState(@Body() body: RequestStateDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<VmStateDto> {

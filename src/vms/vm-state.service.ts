@@ -1,9 +1,11 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { filter, firstValueFrom, Subscription, timeout } from 'rxjs';
+import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
+import { NodesService } from '../nodes/nodes.service';
 import { VmChangeRecorder } from './events/vm-change-recorder';
 import { VmStateCauses } from './events/vm-state-causes';
 import { apiErrorOf, stateChangeNotAllowed } from './hypervisor-failures';
@@ -35,6 +37,7 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
     private readonly repository: VmsRepository,
     private readonly causes: VmStateCauses,
     private readonly recorder: VmChangeRecorder,
+    private readonly nodes: NodesService,
     config: AppConfig,
   ) {
     this.gracefulStopMs = config.gracefulStopSeconds * 1000;
@@ -61,6 +64,12 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
 
   request(vmid: string, requested: RequestableState, force: boolean): Promise<StateChangeResult> {
     return this.locks.run(vmid, async () => {
+      // Only the VM's own node drives it. Checked under the lock, after any move before it:
+      // a request forwarded here just as the VM moved away is refused, not carried out twice.
+      const node = (await this.repository.view(vmid))?.vm.node ?? null;
+      if (!this.nodes.isLocal(node)) {
+        throw new ApiError('VM_ON_OTHER_NODE', `VM ${vmid} runs on node ${node}, not on this one; send the request again`, { vmid, node });
+      }
       // A VM the driver could not define at start (a missing file, a host-side socket not
       // yet there) is defined now, so fixing the cause is enough to make it usable.
       if (!this.hypervisor.knows(vmid)) await this.vms.defineInDriver(await this.vms.get(vmid));

@@ -1,4 +1,4 @@
-import { OnVmNode } from '../cluster/forwarding/on-owning-node.decorator';
+import { NODE_FIELD, OnVmNode } from '../cluster/forwarding/on-owning-node.decorator';
 import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/swagger/api-errors.decorator';
@@ -29,6 +29,7 @@ const CREATE_ERRORS = [
   'QUOTA_EXCEEDED',
   'NODE_NOT_FOUND',
   'NODE_OFFLINE',
+  'SERVICE_UNAVAILABLE',
   'STORAGE_NOT_ON_NODE',
 ] as const;
 const CREATE_EXTRAS = {
@@ -41,10 +42,11 @@ const CREATE_EXTRAS = {
     vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' },
     protocol: { type: 'string', example: 'tcp', description: 'PORT_FORWARD_TAKEN only' },
     host_port: { type: 'integer', example: 8022, description: 'PORT_FORWARD_TAKEN only' },
-    node: { type: 'string', example: 'mac-mini-02', description: 'NODE_OFFLINE: the node; STORAGE_NOT_ON_NODE: where the image lives' },
+    node: { type: 'string', example: 'mac-mini-02', description: 'STORAGE_NOT_ON_NODE only: where the image lives' },
     stid: { type: 'string', example: '7c9e6679-7425-40de-944b-e07fc1f90ae7', description: 'STORAGE_NOT_ON_NODE only' },
   },
   422: QUOTA_EXCEEDED_FIELDS,
+  503: { node: NODE_FIELD },
 };
 
 @ApiTags('virtual machines')
@@ -86,7 +88,8 @@ export class VmsController {
 
   @ApiOperation({ summary: 'One VM\'s definition and state (`view`).' })
   @Get()
-  @OnVmNode()
+  // The definition stands alone; the guest's addresses need its node, and are left out while it is offline.
+  @OnVmNode({ whenOffline: 'answer-here' })
   @RequireCatalogPermission('view', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmDetailsDto })
   async getVm(@Query() query: VmIdDto): Promise<VmDetailsDto> {

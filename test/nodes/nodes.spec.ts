@@ -108,7 +108,7 @@ describe('nodes', () => {
     assert.equal(unknown.status, 404);
     assert.deepEqual([unknown.body.code, unknown.body.node], ['NODE_NOT_FOUND', 'node-zz']);
     const offline = await t.call({ method: 'PUT', url: '/v/efi', token: w.owner.token, body: { ...body, name: 'x2', node: 'node-dead' } });
-    assert.equal(offline.status, 409);
+    assert.equal(offline.status, 503);
     assert.deepEqual([offline.body.code, offline.body.node], ['NODE_OFFLINE', 'node-dead']);
     const invalid = await t.call({ method: 'PUT', url: '/v/efi', token: w.owner.token, body: { ...body, name: 'x3', node: '-bad name' } });
     assert.equal(invalid.status, 400);
@@ -151,7 +151,7 @@ describe('nodes', () => {
     assert.equal((await vm(mover)).node, 'node-a');
     await t.call({ method: 'POST', url: '/v/state', token: w.owner.token, body: { vmid: mover, state: 'STOPPED', force: true } });
     const offline = await patch({ vmid: mover, node: 'node-dead' });
-    assert.deepEqual([offline.status, offline.body.code], [409, 'NODE_OFFLINE']);
+    assert.deepEqual([offline.status, offline.body.code], [503, 'NODE_OFFLINE']);
   });
 
   it('a VM on a node that stopped heart-beating shows node_online false, in GET /v and /v/list', async () => {

@@ -9,6 +9,7 @@ import { VmChangeRecorder } from '../../src/vms/events/vm-change-recorder';
 import { VmStateCauses } from '../../src/vms/events/vm-state-causes';
 import { VmLocks } from '../../src/vms/vm-locks';
 import { VmStateService } from '../../src/vms/vm-state.service';
+import { NodesService } from '../../src/nodes/nodes.service';
 import { VmsRepository } from '../../src/vms/vms.repository';
 import { VmsService } from '../../src/vms/vms.service';
 import { rejectionOf } from '../support/api-error';
@@ -54,11 +55,13 @@ function world(options: { state?: VmState; known?: boolean; fail?: Partial<Recor
       known = true;
     }),
   });
-  const repository = strictFake<VmsRepository>('repository', {});
+  // A VM of this node (the single-host case); the check against another node's VM is tested in the cluster.
+  const repository = strictFake<VmsRepository>('repository', { view: async () => ({ vm: { node: null } }) as never });
+  const nodes = strictFake<NodesService>('nodes', { isLocal: (node: string | null) => node === null });
   const config = strictFake<AppConfig>('config', { gracefulStopSeconds: options.gracefulStopSeconds ?? 30 });
   // What the recorder writes and publishes is tested through the app (test/vms/events/).
   const recorder = strictFake<VmChangeRecorder>('recorder', { record: log.track('record', async () => undefined) });
-  const service = new VmStateService(hypervisor, new VmLocks(), vms, repository, new VmStateCauses(hypervisor), recorder, config);
+  const service = new VmStateService(hypervisor, new VmLocks(), vms, repository, new VmStateCauses(hypervisor), recorder, nodes, config);
   return { service, log, setState };
 }
 

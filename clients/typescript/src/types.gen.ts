@@ -690,7 +690,7 @@ export type ErrorResponseDto = {
     /**
      * Stable error identifier
      */
-    code: 'VALIDATION_FAILED' | 'MALFORMED_BODY' | 'UNSUPPORTED_MEDIA_TYPE' | 'BODY_TOO_LARGE' | 'REQUEST_REJECTED' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'AUTH_REQUIRED' | 'INVALID_CREDENTIALS' | 'AUTHKEY_INVALID' | 'PERMISSION_DENIED' | 'RATE_LIMITED' | 'PROTECTED_GROUP' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'USER_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'CATALOG_NOT_FOUND' | 'SHARE_NOT_FOUND' | 'VM_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'NIC_NOT_FOUND' | 'RESOURCE_NOT_FOUND' | 'NODE_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'USERNAME_TAKEN' | 'GROUPNAME_TAKEN' | 'TOKEN_NAME_TAKEN' | 'VM_NAME_TAKEN' | 'VM_NOT_STOPPED' | 'STORAGE_IN_USE' | 'GROUP_IN_USE' | 'VM_NOT_RUNNING' | 'PORT_FORWARD_TAKEN' | 'NODE_OFFLINE' | 'STORAGE_NOT_ON_NODE' | 'VM_NOT_MOVABLE' | 'NIC_IN_USE' | 'NIC_NOT_REMOVABLE' | 'UPGRADE_REQUIRED' | 'STATE_CHANGE_NOT_ALLOWED' | 'STORAGE_CANNOT_GROW' | 'HOST_LIMIT_EXCEEDED' | 'UNSUPPORTED_ON_HOST' | 'PORT_FORWARD_NEEDS_NAT' | 'INVALID_VM_CONFIG' | 'QUOTA_EXCEEDED' | 'HYPERVISOR_FAILURE' | 'HOST_STORAGE_FULL' | 'INTERNAL_ERROR' | 'EVENT_STREAM_BEHIND' | 'SERVICE_UNAVAILABLE';
+    code: 'VALIDATION_FAILED' | 'MALFORMED_BODY' | 'UNSUPPORTED_MEDIA_TYPE' | 'BODY_TOO_LARGE' | 'REQUEST_REJECTED' | 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'AUTH_REQUIRED' | 'INVALID_CREDENTIALS' | 'AUTHKEY_INVALID' | 'PERMISSION_DENIED' | 'RATE_LIMITED' | 'PROTECTED_GROUP' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'USER_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'CATALOG_NOT_FOUND' | 'SHARE_NOT_FOUND' | 'VM_NOT_FOUND' | 'STORAGE_NOT_FOUND' | 'NIC_NOT_FOUND' | 'RESOURCE_NOT_FOUND' | 'NODE_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'USERNAME_TAKEN' | 'GROUPNAME_TAKEN' | 'TOKEN_NAME_TAKEN' | 'VM_NAME_TAKEN' | 'VM_NOT_STOPPED' | 'STORAGE_IN_USE' | 'GROUP_IN_USE' | 'VM_NOT_RUNNING' | 'PORT_FORWARD_TAKEN' | 'STORAGE_NOT_ON_NODE' | 'VM_NOT_MOVABLE' | 'NIC_IN_USE' | 'NIC_NOT_REMOVABLE' | 'UPGRADE_REQUIRED' | 'STATE_CHANGE_NOT_ALLOWED' | 'STORAGE_CANNOT_GROW' | 'HOST_LIMIT_EXCEEDED' | 'UNSUPPORTED_ON_HOST' | 'PORT_FORWARD_NEEDS_NAT' | 'INVALID_VM_CONFIG' | 'QUOTA_EXCEEDED' | 'HYPERVISOR_FAILURE' | 'HOST_STORAGE_FULL' | 'INTERNAL_ERROR' | 'EVENT_STREAM_BEHIND' | 'NODE_OFFLINE' | 'VM_ON_OTHER_NODE' | 'NODE_UNREACHABLE' | 'SERVICE_UNAVAILABLE';
     /**
      * Human-readable explanation
      */
@@ -3504,9 +3504,17 @@ export type DeleteVmErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type DeleteVmError = DeleteVmErrors[keyof DeleteVmErrors];
@@ -3555,9 +3563,17 @@ export type GetVmErrors = {
      */
     500: ErrorResponseDto;
     /**
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
+     */
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
      * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
      */
-    503: ErrorResponseDto;
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type GetVmError = GetVmErrors[keyof GetVmErrors];
@@ -3591,7 +3607,7 @@ export type UpdateVmErrors = {
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_NOT_MOVABLE` — macOS VMs cannot move between nodes: their platform identity lives beside them on their node. `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
+     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_NOT_MOVABLE` — macOS VMs cannot move between nodes: their platform identity lives beside them on their node. `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
@@ -3623,9 +3639,19 @@ export type UpdateVmErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     *
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type UpdateVmError = UpdateVmErrors[keyof UpdateVmErrors];
@@ -3689,9 +3715,17 @@ export type CloneVmErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
     /**
      * Insufficient storage: `HOST_STORAGE_FULL` — The host's filesystem has no space left (or the quota is reached) for the image; nothing was kept. Free space or ask the operator.
      */
@@ -3748,9 +3782,17 @@ export type GetConsoleOutputErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type GetConsoleOutputError = GetConsoleOutputErrors[keyof GetConsoleOutputErrors];
@@ -3798,9 +3840,17 @@ export type SendConsoleInputErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type SendConsoleInputError = SendConsoleInputErrors[keyof SendConsoleInputErrors];
@@ -3834,7 +3884,7 @@ export type CreateEfiVmErrors = {
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
+     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
@@ -3866,9 +3916,11 @@ export type CreateEfiVmErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
      */
-    503: ErrorResponseDto;
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type CreateEfiVmError = CreateEfiVmErrors[keyof CreateEfiVmErrors];
@@ -3972,7 +4024,7 @@ export type CreateKbootVmErrors = {
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
+     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
@@ -4004,9 +4056,11 @@ export type CreateKbootVmErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
      */
-    503: ErrorResponseDto;
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type CreateKbootVmError = CreateKbootVmErrors[keyof CreateKbootVmErrors];
@@ -4099,7 +4153,7 @@ export type CreateMacVmErrors = {
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `NODE_OFFLINE` — The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
+     * Conflict: `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
@@ -4131,9 +4185,11 @@ export type CreateMacVmErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
      */
-    503: ErrorResponseDto;
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type CreateMacVmError = CreateMacVmErrors[keyof CreateMacVmErrors];
@@ -4251,9 +4307,17 @@ export type GetScreenshotErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type GetScreenshotError = GetScreenshotErrors[keyof GetScreenshotErrors];
@@ -4305,9 +4369,17 @@ export type GetVmStateErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type GetVmStateError = GetVmStateErrors[keyof GetVmStateErrors];
@@ -4347,6 +4419,13 @@ export type RequestVmStateErrors = {
      */
     404: ErrorResponseDto;
     /**
+     * Conflict: `VM_ON_OTHER_NODE` — The VM moved to another node while the request was on its way to this one; nothing was done. `node` names where it runs now: send the request again.
+     */
+    409: ErrorResponseDto & {
+        node?: string;
+        vmid?: string;
+    };
+    /**
      * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
      */
     413: ErrorResponseDto;
@@ -4366,9 +4445,17 @@ export type RequestVmStateErrors = {
         vmid?: string;
     };
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type RequestVmStateError = RequestVmStateErrors[keyof RequestVmStateErrors];

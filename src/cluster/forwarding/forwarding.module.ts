@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { NodesModule } from '../../nodes/nodes.module';
 import { ClusterCredentialEntity } from './cluster-credential.entity';
 import { ForwardedArrivals } from './forwarded-arrivals';
 import { NodeCredential } from './node-credential.service';
@@ -14,8 +15,8 @@ import { OwningNodeInterceptor } from './owning-node.interceptor';
  */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([ClusterCredentialEntity])],
+  imports: [TypeOrmModule.forFeature([ClusterCredentialEntity]), NodesModule],
   providers: [NodeCredential, NodeForwarder, ForwardedArrivals, { provide: APP_INTERCEPTOR, useClass: OwningNodeInterceptor }],
-  exports: [NodeForwarder],
+  exports: [NodeForwarder, NodesModule],
 })
 export class ForwardingModule {}

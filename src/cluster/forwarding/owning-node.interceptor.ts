@@ -5,12 +5,12 @@ import { from, Observable, switchMap } from 'rxjs';
 import { RequestAudit } from '../../audit/request-audit';
 import { isForwardedByNode } from '../../common/http/forwarded-by-node';
 import { NodeForwarder } from './node-forwarder';
-import { OWNING_NODE, OwningNodeTarget } from './on-owning-node.decorator';
+import { OWNING_NODE, OwningNodeRoute } from './on-owning-node.decorator';
 import { OwningNodes } from './owning-nodes';
 
 /**
- * In a cluster, runs a handler marked @OnVmNode / @OnNamedNode on the node its request
- * concerns: here when that is this node, else forwarded (after this node's guard has
+ * In a cluster, runs a handler marked @OnVmNode on the node that runs the request's VM: here
+ * when that is this node, else forwarded (after this node's guard has
  * authorized it, so a refusal costs no hop). A forwarded request is served where it arrives,
  * never forwarded again. The owner records the request in its audit log; this node does not.
  */
@@ -23,17 +23,17 @@ export class OwningNodeInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const target = this.reflector.get<OwningNodeTarget | undefined>(OWNING_NODE, context.getHandler());
+    const route = this.reflector.get<OwningNodeRoute | undefined>(OWNING_NODE, context.getHandler());
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    if (!target || isForwardedByNode(request)) return next.handle();
-    const id = fieldOf(request, target.field);
+    if (!route || isForwardedByNode(request)) return next.handle();
+    const vmid = fieldOf(request, route.field);
     // A missing or malformed id is the handler's to refuse (validation runs after interceptors).
-    if (typeof id !== 'string') return next.handle();
+    if (typeof vmid !== 'string') return next.handle();
     const audit = RequestAudit.active();
-    return from(target.kind === 'vm' ? this.owners.ofVm(id) : this.owners.byName(id)).pipe(
+    return from(this.owners.ofVm(vmid)).pipe(
       switchMap((node) => {
-        if (!node) return next.handle();
-        this.forwarder.assertOnline(node, target.kind === 'vm' ? `VM ${id}` : 'The requested placement');
+        if (!node || (!node.online && route.whenOffline === 'answer-here')) return next.handle();
+        this.forwarder.assertOnline(node, `VM ${vmid}`);
         audit?.handOver();
         return from(this.forwarder.forward(request, context.switchToHttp().getResponse<FastifyReply>(), node));
       }),

@@ -48,7 +48,6 @@ export const ERROR_CODES = {
   GROUP_IN_USE: { status: 409, description: 'The user or group owns storage or NICs that VMs outside it still use; detach them first.' },
   VM_NOT_RUNNING: { status: 409, description: 'The console, display or remote screen needs a running (or paused) VM.' },
   PORT_FORWARD_TAKEN: { status: 409, description: 'Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it.' },
-  NODE_OFFLINE: { status: 409, description: 'The node the VM is to run on (given, or the one holding its images) has not sent a heartbeat recently; `node` names it.' },
   STORAGE_NOT_ON_NODE: {
     status: 409,
     description:
@@ -79,7 +78,12 @@ export const ERROR_CODES = {
   },
   NODE_OFFLINE: {
     status: 503,
-    description: 'The VM (or the placement asked for) is on a node of the cluster that stopped heart-beating; nothing was done and nothing is guessed. `node` names it; retry once it is back.',
+    description:
+      'The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back.',
+  },
+  VM_ON_OTHER_NODE: {
+    status: 409,
+    description: 'The VM moved to another node while the request was on its way to this one; nothing was done. `node` names where it runs now: send the request again.',
   },
   NODE_UNREACHABLE: { status: 502, description: 'The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.' },
   SERVICE_UNAVAILABLE: { status: 503, description: 'A dependency (the database) is not reachable.' },
