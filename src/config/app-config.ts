@@ -50,6 +50,8 @@ export class AppConfig {
   readonly nodeUrl: string;
   /** Seconds between this node's heartbeats; a node is online while its last one is under three intervals old. */
   readonly nodeHeartbeatSeconds: number;
+  /** A directory every node of the cluster mounts (NFS, CephFS …): images live there, reachable from every node. */
+  readonly sharedStorageDir: string | undefined;
 
   constructor(values: Omit<AppConfig, 'databasePath'>) {
     Object.assign(this, values);
@@ -129,6 +131,13 @@ function httpUrl(env: Env, name: string, fallback: string): string {
   return raw.replace(/\/+$/, '');
 }
 
+function absolutePath(env: Env, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  if (!isAbsolute(raw)) throw new ConfigError(`${name} must be an absolute path, got "${raw}"`);
+  return resolve(raw);
+}
+
 /** Reads and validates the configuration; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env): AppConfig {
   const dataDirRaw = env.VELOCITY_DATA_DIR?.trim() || './data';
@@ -169,6 +178,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     databaseUrl: databaseUrl(env),
     nodeName,
     nodeHeartbeatSeconds: integer(env, 'VELOCITY_NODE_HEARTBEAT', 2, 1, 3600),
+    sharedStorageDir: absolutePath(env, 'VELOCITY_SHARED_STORAGE_DIR'),
     nodeUrl: httpUrl(env, 'VELOCITY_NODE_URL', `http://${reachableHost.includes(':') ? `[${reachableHost}]` : reachableHost}:${port}`),
   });
 }

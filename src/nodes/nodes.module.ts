@@ -6,8 +6,6 @@ import { NodeEntity } from './node.entity';
 import { NodesController } from './nodes.controller';
 import { NodesRepository } from './nodes.repository';
 import { NodesService } from './nodes.service';
-import { VmOwners } from './vm-owners';
-import { OwningNodes } from '../cluster/forwarding/owning-nodes';
 
 /**
  * The node registry (`/nodes`): this server's registration and heartbeat, which nodes are
@@ -17,7 +15,7 @@ import { OwningNodes } from '../cluster/forwarding/owning-nodes';
 @Module({
   imports: [TypeOrmModule.forFeature([NodeEntity]), HypervisorModule, VmsRepositoryModule],
   controllers: [NodesController],
-  providers: [NodesRepository, NodesService, { provide: OwningNodes, useClass: VmOwners }],
-  exports: [NodesService, OwningNodes],
+  providers: [NodesRepository, NodesService],
+  exports: [NodesService],
 })
 export class NodesModule {}

@@ -35,11 +35,12 @@ export class NodesRepository {
    * renamed (a laptop's host name changes with its network), its VMs did not move.
    * The one write on vms and storage outside their owners, made before either reads them.
    */
-  async claim(name: string, { sole }: { sole: boolean }): Promise<{ vms: number; images: number }> {
+  async claim(name: string, { sole, images: claimImages }: { sole: boolean; images: boolean }): Promise<{ vms: number; images: number }> {
     return this.unitOfWork.run(async (manager) => {
       const unplaced = sole ? [{ node: IsNull() }, { node: Not(name) }] : { node: IsNull() };
       const vms = await manager.update(VmEntity, unplaced, { node: name });
-      const images = await manager.update(StorageEntity, unplaced, { node: name });
+      // Images on shared storage have no node and keep none.
+      const images = claimImages ? await manager.update(StorageEntity, unplaced, { node: name }) : { affected: 0 };
       if (sole) await manager.delete(NodeEntity, { name: Not(name) });
       return { vms: vms.affected ?? 0, images: images.affected ?? 0 };
     });

@@ -62,7 +62,7 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     this.startedAt = this.clock.nowMillis();
     await this.register(this.startedAt);
-    const claimed = await this.repository.claim(this.localName, { sole: this.dataSource.options.type === 'sqlite' });
+    const claimed = await this.repository.claim(this.localName, { sole: this.dataSource.options.type === 'sqlite', images: !this.config.sharedStorageDir });
     this.logger.log(`node ${this.localName} (${this.config.nodeUrl}) registered; heartbeat every ${this.config.nodeHeartbeatSeconds} s`);
     if (claimed.vms || claimed.images) this.logger.log(`node ${this.localName} took over ${claimed.vms} VM(s) and ${claimed.images} image(s) that had no node or another name`);
     await this.refresh();
@@ -94,6 +94,11 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
     if (this.isLocal(node)) return null;
     const row = this.known.get(node!);
     return row ? { name: row.name, url: row.url, online: this.isOnline(row.name) } : null;
+  }
+
+  /** The node an image's file is on; null for one on the cluster's shared storage, which every node reaches. */
+  holderOf(imageNode: string | null): string | null {
+    return imageNode === null && this.config.sharedStorageDir ? null : this.placementOf(imageNode).node;
   }
 
   placementOf(node: string | null): VmPlacement {

@@ -39,14 +39,23 @@ export class FileTooLargeError extends Error {
  * `.<stid>.part` while being written. A file gets its final name only after its row is
  * committed, so a crash leaves at most a partial file, which the start-time sweep either
  * completes (its row was committed) or removes (it was not).
+ *
+ * With VELOCITY_SHARED_STORAGE_DIR the files are in that directory, which every node of the
+ * cluster mounts. Other nodes write there at the same time, so a partial file carries its
+ * node's name (`.<stid>.<node>.part`) and the sweep touches this node's partial files only:
+ * a file another node is writing, or has just completed, is never taken for debris.
  */
 @Injectable()
 export class StorageFiles {
   private readonly logger = new Logger('Storage');
   readonly directory: string;
 
+  /** Set when the directory is shared by the nodes of a cluster: the partial files' suffix. */
+  private readonly sharedBy: string | undefined;
+
   constructor(config: AppConfig) {
-    this.directory = join(config.dataDir, 'storage');
+    this.directory = config.sharedStorageDir ?? join(config.dataDir, 'storage');
+    this.sharedBy = config.sharedStorageDir ? config.nodeName : undefined;
   }
 
   /** Where an image lives: always under the data directory, named by its id. */
@@ -55,7 +64,7 @@ export class StorageFiles {
   }
 
   partialPathOf(stid: string): string {
-    return join(this.directory, `.${stid}.part`);
+    return join(this.directory, this.sharedBy ? `.${stid}.${this.sharedBy}.part` : `.${stid}.part`);
   }
 
   /** A sparse partial file of `bytes`; FileTooLargeError naming the real limit where the filesystem refuses. */
@@ -154,16 +163,20 @@ export class StorageFiles {
   /**
    * At start, makes the directory match the rows: a partial file of a committed image gets
    * its final name (a crash came between commit and rename); every other file no row names
-   * is removed. Logs what it did.
+   * is removed. In a shared directory only this node's partial files are looked at. Logs what it did.
    */
   async reconcile(images: ImageName[]): Promise<void> {
     await mkdir(this.directory, { recursive: true });
     const byStid = new Map(images.map((image) => [image.stid, image]));
     const expected = new Set(images.map((image) => this.pathOf(image)));
+    const ownPartial = this.sharedBy ? new RegExp(`^\\.([^.]+)\\.${this.sharedBy.replace(/[.]/g, '\\.')}\\.part$`) : /^\.(.+)\.part$/;
     for (const name of await readdir(this.directory)) {
       const path = join(this.directory, name);
       if (expected.has(path)) continue;
-      const committed = byStid.get(/^\.(.+)\.part$/.exec(name)?.[1] ?? '');
+      const stid = ownPartial.exec(name)?.[1];
+      // In a shared directory, what is not this node's partial file is another node's business.
+      if (this.sharedBy && stid === undefined) continue;
+      const committed = byStid.get(stid ?? '');
       if (committed) {
         await this.complete(committed);
         this.logger.warn(`storage ${committed.stid}: completed an image whose rename a crash cut off`);

@@ -1,3 +1,4 @@
+import { OnImageNode } from '../cluster/forwarding/on-owning-node.decorator';
 import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -43,6 +44,8 @@ export class StorageController {
   @Post('clone')
   @HttpCode(200)
   @Authenticated()
+  // Beside its source: copied on the node that holds the file.
+  @OnImageNode()
   @ApiOkResponse({ type: ClonedStorageDto })
   @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'GROUP_NOT_FOUND', 'STORAGE_IN_USE', 'QUOTA_EXCEEDED', 'HOST_STORAGE_FULL'], { 422: QUOTA_EXCEEDED_FIELDS })
   async cloneStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: CloneStorageDto): Promise<ClonedStorageDto> {
@@ -56,6 +59,7 @@ export class StorageController {
   })
   @Patch()
   @Authenticated()
+  @OnImageNode()
   @ApiOkResponse({ type: StorageDto })
   @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'STORAGE_IN_USE', 'STORAGE_CANNOT_GROW', 'HOST_LIMIT_EXCEEDED', 'QUOTA_EXCEEDED', 'HOST_STORAGE_FULL'], { 422: QUOTA_EXCEEDED_FIELDS })
   async updateStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: UpdateStorageDto): Promise<StorageDto> {
@@ -117,6 +121,7 @@ export class StorageController {
   @ApiOperation({ summary: 'Delete an image and its file; 409 while a VM uses it.' })
   @Delete()
   @Authenticated()
+  @OnImageNode()
   @ApiOkResponse({ type: DeletedStorageDto })
   @ApiErrors(['VALIDATION_FAILED', 'STORAGE_NOT_FOUND', 'STORAGE_IN_USE'])
   async deleteStorage(@CurrentUser() caller: AuthenticatedUser, @Body() body: StorageIdDto): Promise<DeletedStorageDto> {

@@ -62,6 +62,11 @@ export class StorageService implements OnModuleInit {
     private readonly locks: VmLocks,
   ) {}
 
+  /** Where a new image's file is: this node, or no node for the cluster's shared storage (every node reaches it). */
+  private get nodeOfNewImages(): string | null {
+    return this.config.sharedStorageDir ? null : this.config.nodeName;
+  }
+
   /** Brings the image files in line with the rows after whatever stopped the last run. */
   async onModuleInit(): Promise<void> {
     await this.files.reconcile(await this.storage.find({ select: { stid: true, format: true } }));
@@ -75,7 +80,7 @@ export class StorageService implements OnModuleInit {
   /** A blank raw image of `sizeBytes`, sparse: it takes no space until the guest writes. */
   async createBlank(caller: AuthenticatedUser, request: StorageRequest, sizeBytes: number): Promise<StorageEntity> {
     await this.assertGroup(caller, request.group);
-    const image = this.storage.create({ stid: randomUUID(), name: request.name, gid: request.group, format: 'raw', readOnly: false, sizeBytes, node: this.config.nodeName });
+    const image = this.storage.create({ stid: randomUUID(), name: request.name, gid: request.group, format: 'raw', readOnly: false, sizeBytes, node: this.nodeOfNewImages });
     try {
       await this.files.createSparsePartial(image.stid, sizeBytes);
       await this.unitOfWork.run(async (manager) => {
@@ -216,7 +221,7 @@ export class StorageService implements OnModuleInit {
       readOnly: request.readOnly,
       sizeBytes: 0,
       // Written to this server's data directory.
-      node: this.config.nodeName,
+      node: this.nodeOfNewImages,
     });
     const partial = this.files.partialPathOf(image.stid);
     let received = 0;
@@ -252,6 +257,12 @@ export class StorageService implements OnModuleInit {
     }
     await this.files.complete(image);
     return image;
+  }
+
+  /** The node holding an image's file (null: shared storage, or written before nodes); undefined for no such image. */
+  async nodeOf(stid: string): Promise<string | null | undefined> {
+    const row = await this.storage.findOne({ where: { stid }, select: { stid: true, node: true } });
+    return row ? row.node : undefined;
   }
 
   async get(caller: AuthenticatedUser, stid: string, manager: EntityManager = this.storage.manager): Promise<StorageEntity> {

@@ -66,7 +66,7 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
     return this.locks.run(vmid, async () => {
       // Only the VM's own node drives it. Checked under the lock, after any move before it:
       // a request forwarded here just as the VM moved away is refused, not carried out twice.
-      const node = (await this.repository.view(vmid))?.vm.node ?? null;
+      const node = await this.repository.nodeOf(vmid);
       if (!this.nodes.isLocal(node)) {
         throw new ApiError('VM_ON_OTHER_NODE', `VM ${vmid} runs on node ${node}, not on this one; send the request again`, { vmid, node });
       }

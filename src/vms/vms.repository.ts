@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, EntityTarget, In } from 'typeorm';
 import { CatalogIdResolver } from '../catalogs/permissions/catalog-references';
 import { AccessChanges, ReadThroughCache } from '../common/access-changes';
-import { withPlaceholders } from '../database/dialect';
+import { isPostgres, withPlaceholders } from '../database/dialect';
 import { UnitOfWork, withSavepoint } from '../database/unit-of-work';
 import type { VmState } from '../hypervisor/hypervisor-driver';
 import { NicEntity } from '../resources/entities/nic.entity';
@@ -149,6 +149,17 @@ export class VmsRepository implements CatalogIdResolver {
   /** The VM's rows, from memory after the first read. */
   async view(vmid: string): Promise<VmRows | null> {
     return (await this.viewAll([vmid])).get(vmid) ?? null;
+  }
+
+  /**
+   * The node a VM is on (null: not yet claimed, or no such VM). With several servers on one
+   * database (PostgreSQL) it is read from the database, so a move another server committed a
+   * moment ago counts; one server's memory is exact for its own moves.
+   */
+  async nodeOf(vmid: string): Promise<string | null> {
+    if (!isPostgres(this.dataSource)) return (await this.view(vmid))?.vm.node ?? null;
+    const row = await this.dataSource.manager.findOne(VmEntity, { where: { vmid }, select: { vmid: true, node: true } });
+    return row?.node ?? null;
   }
 
   /** A page of the catalog's VMs by name, from memory after the first read. */

@@ -328,7 +328,10 @@ export class VmsService {
     let resources: ResolvedResources | undefined;
     const node = await this.nodes.place({ node: definition.node, fits: (capabilities) => checkAgainstHost(definition, capabilities) }, async () => {
       resources = await this.resolveResources(caller, definition, kept);
-      return resources.storage.map(({ image }) => ({ stid: image.stid, node: this.nodes.placementOf(image.node).node }));
+      return resources.storage.flatMap(({ image }) => {
+        const node = this.nodes.holderOf(image.node);
+        return node === null ? [] : [{ stid: image.stid, node }];
+      });
     });
     return { node, resources: resources! };
   }

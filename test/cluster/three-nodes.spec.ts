@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -197,6 +197,23 @@ describe('a cluster of three nodes on PostgreSQL', { timeout: 180_000 }, () => {
     assert.equal(restarted.status, 200, JSON.stringify(restarted.body));
   });
 
+  it('an image lives on the node that wrote it: grown through A and deleted through C, on B\'s disk', async () => {
+    const gid = (await ok(nodes.a, root, 'PUT', '/u/group', { groupname: 'images' })).gid;
+    const image = await ok(nodes.b, root, 'PUT', '/r/storage', { group: gid, name: 'scratch', size_mb: 4 });
+    assert.equal(image.node, 'b');
+    const file = join(nodes.b.dataDir, 'storage', `${image.stid}.img`);
+    assert.equal(statSync(file).size, 4 * 1024 * 1024);
+    const grown = await ok(nodes.a, root, 'PATCH', '/r/storage', { stid: image.stid, size_mb: 8 });
+    assert.equal(grown.size_bytes, 8 * 1024 * 1024);
+    assert.equal(statSync(file).size, 8 * 1024 * 1024);
+    // A VM on A cannot attach it: its file is on B.
+    const elsewhere = await call(nodes.a, root, 'PUT', '/v/efi', { catalog: cid, name: 'needs-b', cpu_count: 1, memory_size_mb: 256, node: 'a', storage_devices: [image.stid] });
+    assert.equal(elsewhere.status, 409);
+    assert.equal(elsewhere.body.code, 'STORAGE_NOT_ON_NODE');
+    await ok(nodes.c, root, 'DELETE', '/r/storage', { stid: image.stid });
+    assert.equal(existsSync(file), false);
+  });
+
   it('creations through all three nodes at once stop exactly at a group quota', async () => {
     const gid = (await ok(nodes.a, root, 'PUT', '/u/group', { groupname: 'quota-race' })).gid;
     const raceCid = (await ok(nodes.b, root, 'PUT', '/c', { group: gid, label: 'quota race' })).cid;
@@ -209,5 +226,53 @@ describe('a cluster of three nodes on PostgreSQL', { timeout: 180_000 }, () => {
     assert.equal(statuses.filter((s) => s === 200).length, 10, JSON.stringify(statuses));
     assert.equal(statuses.filter((s) => s === 422).length, 20, JSON.stringify(statuses));
     assert.equal((await ok(nodes.a, root, 'GET', `/v/list?cid=${raceCid}&limit=100`)).total, 10);
+  });
+});
+
+describe('two nodes with shared storage (VELOCITY_SHARED_STORAGE_DIR)', { timeout: 120_000 }, () => {
+  let database: TestDatabase;
+  const nodes: ServerProcess[] = [];
+  const dirs: string[] = [];
+  let shared: string;
+  let root: string;
+
+  before(async () => {
+    database = await freshPostgresDatabase();
+    shared = mkdtempSync(join(tmpdir(), 'velocity-shared-'));
+    for (const name of ['s1', 's2']) {
+      const dir = mkdtempSync(join(tmpdir(), `velocity-node-${name}-`));
+      dirs.push(dir);
+      nodes.push(
+        await ServerProcess.start(dir, {
+          VELOCITY_DATABASE_URL: database.url,
+          VELOCITY_NODE_NAME: name,
+          VELOCITY_NODE_HEARTBEAT: String(HEARTBEAT_SECONDS),
+          VELOCITY_ADMIN_PASSWORD: ROOT_PASSWORD,
+          VELOCITY_SHARED_STORAGE_DIR: shared,
+        }),
+      );
+    }
+    root = (await ok(nodes[0], undefined, 'POST', '/u/auth', { username: 'root', password: ROOT_PASSWORD })).authkey;
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((node) => node.stop('SIGTERM')));
+    await database?.drop();
+    for (const dir of [...dirs, shared]) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an image written through one node is attached by a VM on the other, from the shared directory', async () => {
+    const gid = (await ok(nodes[0], root, 'PUT', '/u/group', { groupname: 'shared' })).gid;
+    const cid = (await ok(nodes[0], root, 'PUT', '/c', { group: gid, label: 'shared' })).cid;
+    const image = await ok(nodes[0], root, 'PUT', '/r/storage', { group: gid, name: 'disk', size_mb: 4 });
+    assert.equal(image.node, null);
+    assert.ok(existsSync(join(shared, `${image.stid}.img`)));
+    const vm = await ok(nodes[0], root, 'PUT', '/v/efi', { catalog: cid, name: 'on-s2', cpu_count: 1, memory_size_mb: 256, node: 's2', storage_devices: [image.stid] });
+    const started = await call(nodes[0], root, 'POST', '/v/state', { vmid: vm.vmid, state: 'RUNNING' });
+    assert.equal(started.status, 200, JSON.stringify(started.body));
+    // A node starting later sweeps only its own partial files: the other's complete image stays.
+    await nodes[0].stop('SIGTERM');
+    await nodes[0].start();
+    assert.ok(existsSync(join(shared, `${image.stid}.img`)));
   });
 });

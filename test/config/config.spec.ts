@@ -60,6 +60,7 @@ describe('configuration from the environment', () => {
     ['VELOCITY_FORWARD_ADDRESS', '127.0.0.1,hostfwd=tcp::22-:22'],
     ['VELOCITY_DATABASE_URL', 'sqlite:///var/lib/velocity.db'],
     ['VELOCITY_NODE_HEARTBEAT', '0'],
+    ['VELOCITY_SHARED_STORAGE_DIR', 'relative/images'],
   ];
   for (const [name, value] of bad) {
     it(`the server refuses ${name}=${value} with one line naming it and a non-zero exit`, () => {

@@ -311,9 +311,9 @@ export type ClonedStorageDto = {
     gid: string;
     name: string;
     /**
-     * The node whose data directory holds the image (GET /nodes); only VMs on that node attach it
+     * The node whose data directory holds the image (GET /nodes); only VMs on that node attach it. Null: on the cluster's shared storage (VELOCITY_SHARED_STORAGE_DIR), which every node attaches
      */
-    node: string;
+    node: string | null;
     read_only: boolean;
     /**
      * Size in bytes (the virtual size for sparse images)
@@ -1231,9 +1231,9 @@ export type StorageDto = {
     gid: string;
     name: string;
     /**
-     * The node whose data directory holds the image (GET /nodes); only VMs on that node attach it
+     * The node whose data directory holds the image (GET /nodes); only VMs on that node attach it. Null: on the cluster's shared storage (VELOCITY_SHARED_STORAGE_DIR), which every node attaches
      */
-    node: string;
+    node: string | null;
     read_only: boolean;
     /**
      * Size in bytes (the virtual size for sparse images)
@@ -2237,9 +2237,17 @@ export type DeleteStorageErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
 };
 
 export type DeleteStorageError = DeleteStorageErrors[keyof DeleteStorageErrors];
@@ -2348,9 +2356,17 @@ export type UpdateStorageErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
     /**
      * Insufficient storage: `HOST_STORAGE_FULL` — The host's filesystem has no space left (or the quota is reached) for the image; nothing was kept. Free space or ask the operator.
      */
@@ -2472,9 +2488,17 @@ export type CloneStorageErrors = {
      */
     500: ErrorResponseDto;
     /**
-     * Service unavailable: `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     * Error: `NODE_UNREACHABLE` — The node of the cluster that owns the VM could not be reached to carry out the request; `node` names it.
      */
-    503: ErrorResponseDto;
+    502: ErrorResponseDto & {
+        node?: string;
+    };
+    /**
+     * Service unavailable: `NODE_OFFLINE` — The node the request needs has not sent a heartbeat recently: the node of the VM (state, console, screenshot, changes), or the node a new VM is to run on (given, or the one holding its images). Nothing was done and nothing is guessed; `node` names it. Retry once it is back. `SERVICE_UNAVAILABLE` — A dependency (the database) is not reachable.
+     */
+    503: ErrorResponseDto & {
+        node?: string;
+    };
     /**
      * Insufficient storage: `HOST_STORAGE_FULL` — The host's filesystem has no space left (or the quota is reached) for the image; nothing was kept. Free space or ask the operator.
      */

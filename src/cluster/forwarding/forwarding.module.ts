@@ -2,6 +2,10 @@ import { Global, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NodesModule } from '../../nodes/nodes.module';
+import { ResourcesModule } from '../../resources/resources.module';
+import { VmsRepositoryModule } from '../../vms/vms-repository.module';
+import { ClusterOwners } from './cluster-owners';
+import { OwningNodes } from './owning-nodes';
 import { ClusterCredentialEntity } from './cluster-credential.entity';
 import { ForwardedArrivals } from './forwarded-arrivals';
 import { NodeCredential } from './node-credential.service';
@@ -15,8 +19,8 @@ import { OwningNodeInterceptor } from './owning-node.interceptor';
  */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([ClusterCredentialEntity]), NodesModule],
-  providers: [NodeCredential, NodeForwarder, ForwardedArrivals, { provide: APP_INTERCEPTOR, useClass: OwningNodeInterceptor }],
-  exports: [NodeForwarder, NodesModule],
+  imports: [TypeOrmModule.forFeature([ClusterCredentialEntity]), NodesModule, ResourcesModule, VmsRepositoryModule],
+  providers: [NodeCredential, NodeForwarder, ForwardedArrivals, { provide: OwningNodes, useClass: ClusterOwners }, { provide: APP_INTERCEPTOR, useClass: OwningNodeInterceptor }],
+  exports: [NodeForwarder, OwningNodes],
 })
 export class ForwardingModule {}

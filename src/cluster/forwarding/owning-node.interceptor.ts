@@ -9,8 +9,8 @@ import { OWNING_NODE, OwningNodeRoute } from './on-owning-node.decorator';
 import { OwningNodes } from './owning-nodes';
 
 /**
- * In a cluster, runs a handler marked @OnVmNode on the node that runs the request's VM: here
- * when that is this node, else forwarded (after this node's guard has
+ * In a cluster, runs a handler marked @OnVmNode or @OnImageNode on the node that runs the
+ * request's VM or holds its image's file: here when that is this node, else forwarded (after this node's guard has
  * authorized it, so a refusal costs no hop). A forwarded request is served where it arrives,
  * never forwarded again. The owner records the request in its audit log; this node does not.
  */
@@ -26,14 +26,14 @@ export class OwningNodeInterceptor implements NestInterceptor {
     const route = this.reflector.get<OwningNodeRoute | undefined>(OWNING_NODE, context.getHandler());
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     if (!route || isForwardedByNode(request)) return next.handle();
-    const vmid = fieldOf(request, route.field);
+    const id = fieldOf(request, route.field);
     // A missing or malformed id is the handler's to refuse (validation runs after interceptors).
-    if (typeof vmid !== 'string') return next.handle();
+    if (typeof id !== 'string') return next.handle();
     const audit = RequestAudit.active();
-    return from(this.owners.ofVm(vmid)).pipe(
+    return from(route.owner === 'vm' ? this.owners.ofVm(id) : this.owners.ofImage(id)).pipe(
       switchMap((node) => {
         if (!node || (!node.online && route.whenOffline === 'answer-here')) return next.handle();
-        this.forwarder.assertOnline(node, `VM ${vmid}`);
+        this.forwarder.assertOnline(node, `${route.owner === 'vm' ? 'VM' : 'Image'} ${id}`);
         audit?.handOver();
         return from(this.forwarder.forward(request, context.switchToHttp().getResponse<FastifyReply>(), node));
       }),

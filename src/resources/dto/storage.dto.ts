@@ -84,7 +84,13 @@ export class StorageDto {
   @ApiProperty({ example: true }) read_only: boolean;
   @ApiProperty({ description: 'A template: attached to VMs read-only only, the natural source of POST /r/storage/clone', example: false }) template: boolean;
   @ApiProperty({ description: 'Size in bytes (the virtual size for sparse images)', example: 657457152 }) size_bytes: number;
-  @ApiProperty({ description: 'The node whose data directory holds the image (GET /nodes); only VMs on that node attach it', example: 'mac-mini-01' }) node: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: "The node whose data directory holds the image (GET /nodes); only VMs on that node attach it. Null: on the cluster's shared storage (VELOCITY_SHARED_STORAGE_DIR), which every node attaches",
+    example: 'mac-mini-01',
+  })
+  node: string | null;
 }
 
 export class ClonedStorageDto extends StorageDto {
@@ -104,7 +110,7 @@ export function mapStorage(image: StorageEntity): StorageDto {
     read_only: image.readOnly,
     template: image.template,
     size_bytes: image.sizeBytes,
-    // Every row has a node once a node has started: NodesService claims those from before nodes existed.
-    node: image.node!,
+    // Rows from before nodes existed are claimed by the first node to start; only shared images keep none.
+    node: image.node,
   };
 }
