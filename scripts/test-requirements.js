@@ -177,6 +177,8 @@ const groups = [
     needs: ['qemu', 'firmware', 'kernel', 'busybox', 'guestAgent'],
   },
   { name: 'deployment (nginx: Swagger UI in Chromium, the CLI through the proxy)', files: ['deployment/'], needs: ['nginx', 'chromium'] },
+  // Also in the PostgreSQL group (cluster/): it needs both.
+  { name: 'cluster behind nginx', files: ['cluster/cluster-behind-proxy'], needs: ['nginx'] },
   {
     name: 'remote screen of a QEMU EFI VM in noVNC (Chromium)',
     files: ['vms/qemu-remote-screen'],

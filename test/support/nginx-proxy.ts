@@ -8,7 +8,7 @@ import { sleep } from './wait';
 
 // scripts/run-tests.js finds it (scripts/test-requirements.js); the default is Debian's.
 const NGINX = process.env.VELOCITY_TEST_NGINX ?? '/usr/sbin/nginx';
-const EXAMPLE_CONFIG = join(__dirname, '..', '..', '..', 'deploy', 'nginx.conf.example');
+const DEPLOY = join(__dirname, '..', '..', '..', 'deploy');
 
 async function waitForHttp(url: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -24,9 +24,10 @@ async function waitForHttp(url: string, ms = 10_000): Promise<void> {
 }
 
 /**
- * A real nginx process running the README's deployment, deploy/nginx.conf.example, in front of
- * a server listening on `appPort` with VELOCITY_BASE_PATH=/velocity: only the listening
- * address, the upstream port and the files nginx writes are changed.
+ * A real nginx process running the README's deployment, deploy/nginx.conf.example (or
+ * `example`, e.g. the cluster's), in front of servers listening on `appPorts` with
+ * VELOCITY_BASE_PATH=/velocity: only the listening address, the upstream ports (in the order
+ * the file names them) and the files nginx writes are changed.
  */
 export class NginxProxy {
   private constructor(
@@ -37,15 +38,16 @@ export class NginxProxy {
     private readonly process: ChildProcess,
   ) {}
 
-  static async start(appPort: number): Promise<NginxProxy> {
+  static async start(appPorts: number | number[], example = 'nginx.conf.example'): Promise<NginxProxy> {
+    const ports = [appPorts].flat();
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'velocity-nginx-'));
     mkdirSync(join(dir, 'tmp'));
     writeFileSync(
       join(dir, 'nginx.conf'),
-      readFileSync(EXAMPLE_CONFIG, 'utf8')
+      readFileSync(join(DEPLOY, example), 'utf8')
         .replace(/^\s*listen .*$/m, `    listen 127.0.0.1:${port};`)
-        .replace(/server 127\.0\.0\.1:8080;/, `server 127.0.0.1:${appPort};`)
+        .replace(/server 127\.0\.0\.1:\d+/g, () => `server 127.0.0.1:${ports.shift()}`)
         .replace(/^http \{/m, `http {\n  access_log off;\n  client_body_temp_path ${dir}/tmp/body;\n  proxy_temp_path ${dir}/tmp/proxy;\n  fastcgi_temp_path ${dir}/tmp/fastcgi;\n  uwsgi_temp_path ${dir}/tmp/uwsgi;\n  scgi_temp_path ${dir}/tmp/scgi;`)
         .replace(/^# main$/m, `user root;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;`),
     );

@@ -55,7 +55,7 @@ export class ServerProcess {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}: ${this.log.slice(-2000)}`);
-      if (await fetch(`${this.url}/ready`).then((r) => r.ok, () => false)) return;
+      if (await fetch(`${this.url}${this.env.VELOCITY_BASE_PATH ?? ''}/ready`).then((r) => r.ok, () => false)) return;
       await sleep(100);
     }
     throw new Error('the server did not become ready in 30 s');
