@@ -1,4 +1,4 @@
-import type { DataSource, QueryRunner } from 'typeorm';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 
 /**
  * True when `connection` is the cluster's PostgreSQL database, false for the embedded SQLite
@@ -25,4 +25,16 @@ export type MigrationStatements = string[] | { sqlite: string[]; postgres: strin
 export async function runStatements(queryRunner: QueryRunner, statements: MigrationStatements): Promise<void> {
   const list = Array.isArray(statements) ? statements : isPostgres(queryRunner.connection) ? statements.postgres : statements.sqlite;
   for (const statement of list) await queryRunner.query(statement);
+}
+
+/**
+ * Runs independent reads through `manager` together, as the driver queues them (SQLite's one
+ * connection, PostgreSQL's pool), except inside a PostgreSQL transaction: its one client takes
+ * a query only once the last has answered (pg 9 refuses queued ones), so they go in turn.
+ */
+export async function readTogether<T extends readonly unknown[]>(manager: EntityManager, reads: { [K in keyof T]: () => Promise<T[K]> }): Promise<T> {
+  if (!isPostgres(manager.connection) || !manager.queryRunner?.isTransactionActive) return Promise.all(reads.map((read) => read())) as Promise<unknown> as Promise<T>;
+  const results: unknown[] = [];
+  for (const read of reads) results.push(await read());
+  return results as unknown as T;
 }

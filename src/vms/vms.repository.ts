@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, EntityTarget, In } from 'typeorm';
 import { CatalogIdResolver } from '../catalogs/permissions/catalog-references';
 import { AccessChanges, ReadThroughCache } from '../common/access-changes';
-import { isPostgres, withPlaceholders } from '../database/dialect';
+import { isPostgres, readTogether, withPlaceholders } from '../database/dialect';
 import { UnitOfWork, withSavepoint } from '../database/unit-of-work';
 import type { VmState } from '../hypervisor/hypervisor-driver';
 import { NicEntity } from '../resources/entities/nic.entity';
@@ -371,10 +371,10 @@ export class VmsRepository implements CatalogIdResolver {
     if (vms.length === 0) return [];
     const ids = vms.map((v) => v.vmid);
     const inOrder = { where: { vmid: In(ids) }, order: { position: 'ASC' as const } };
-    const [storage, nics, forwards] = await Promise.all([
-      manager.find(VmStorageEntity, inOrder),
-      manager.find(VmNicEntity, inOrder),
-      manager.find(VmPortForwardEntity, inOrder),
+    const [storage, nics, forwards] = await readTogether(manager, [
+      () => manager.find(VmStorageEntity, inOrder),
+      () => manager.find(VmNicEntity, inOrder),
+      () => manager.find(VmPortForwardEntity, inOrder),
     ]);
     return vms.map((vm) => ({
       vm,
@@ -388,9 +388,9 @@ export class VmsRepository implements CatalogIdResolver {
     const rows = await this.attachmentRowsOf(vms, manager);
     const stids = [...new Set(rows.flatMap((r) => r.storage.map((a) => a.stid)))];
     const nicids = [...new Set(rows.flatMap((r) => r.nics.map((n) => n.nicid)))];
-    const [images, nics] = await Promise.all([
-      stids.length ? manager.findBy(StorageEntity, { stid: In(stids) }) : [],
-      nicids.length ? manager.findBy(NicEntity, { nicid: In(nicids) }) : [],
+    const [images, nics] = await readTogether(manager, [
+      async () => (stids.length ? manager.findBy(StorageEntity, { stid: In(stids) }) : []),
+      async () => (nicids.length ? manager.findBy(NicEntity, { nicid: In(nicids) }) : []),
     ]);
     const imageById = new Map(images.map((image) => [image.stid, image]));
     const nicById = new Map(nics.map((nic) => [nic.nicid, nic]));

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import { NginxProxy } from '../support/nginx-proxy';
 import { freshPostgresDatabase, TestDatabase } from '../support/postgres';
 import { ServerProcess } from '../support/server-process';
+import { openWebSocket } from '../support/websocket-client';
 
 /**
  * The README's cluster deployment: deploy/nginx-cluster.conf.example in front of three nodes
@@ -84,12 +84,7 @@ describe('a cluster behind nginx (deploy/nginx-cluster.conf.example)', { timeout
       const state = await call('GET', `/v/state?vmid=${vmid}`);
       assert.deepEqual([state.status, state.body.state], [200, 'RUNNING']);
     }
-    const socket = new WebSocket(`${nginx.url.replace('http', 'ws')}/velocity/v/console/stream?vmid=${vmids[1]}`, { headers: { authorization: `Bearer ${root}` } });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
-      socket.once('error', reject);
-    });
+    const socket = await openWebSocket(`${nginx.url.replace('http', 'ws')}/velocity/v/console/stream?vmid=${vmids[1]}`, { authorization: `Bearer ${root}` });
     socket.close();
   });
 

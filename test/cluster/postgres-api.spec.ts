@@ -30,7 +30,7 @@ describe('the API on PostgreSQL', () => {
   it('runs on PostgreSQL, its schema built by the migrations', async () => {
     assert.equal(t.dataSource.options.type, 'postgres');
     const [{ count }] = await t.dataSource.query('SELECT COUNT(*) AS count FROM migrations');
-    assert.equal(count, 9);
+    assert.equal(Number(count), t.dataSource.migrations.length);
   });
 
   it('users and groups: create, assign, list, delete', async () => {

@@ -3,11 +3,11 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import { freshPostgresDatabase, TestDatabase } from '../support/postgres';
 import { ServerProcess } from '../support/server-process';
 import { json, SseClient } from '../support/sse-client';
 import { sleep } from '../support/wait';
+import { openWebSocket, refusedUpgradeStatus } from '../support/websocket-client';
 
 /**
  * Three Velocity nodes (separate processes, sim driver) on one PostgreSQL database, as the
@@ -124,12 +124,7 @@ describe('a cluster of three nodes on PostgreSQL', { timeout: 180_000 }, () => {
   });
 
   it('the serial console of a VM on B opens through A (a forwarded WebSocket)', async () => {
-    const socket = new WebSocket(`${nodes.a.url.replace('http', 'ws')}/v/console/stream?vmid=${vmid}`, { headers: { authorization: `Bearer ${root}` } });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
-      socket.once('error', reject);
-    });
+    const socket = await openWebSocket(`${nodes.a.url.replace('http', 'ws')}/v/console/stream?vmid=${vmid}`, { authorization: `Bearer ${root}` });
     socket.close();
   });
 
@@ -172,13 +167,7 @@ describe('a cluster of three nodes on PostgreSQL', { timeout: 180_000 }, () => {
       assert.equal(change.body.code, 'NODE_OFFLINE');
     }
     // The console is B's too: refused while B is away, not served by A.
-    const refused = await new Promise<number>((resolve, reject) => {
-      const socket = new WebSocket(`${nodes.a.url.replace('http', 'ws')}/v/console/stream?vmid=${vmid}`, { headers: { authorization: `Bearer ${root}` } });
-      socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      socket.once('open', () => reject(new Error('the console opened while its node is offline')));
-      socket.once('error', () => undefined);
-    });
-    assert.equal(refused, 503);
+    assert.equal(await refusedUpgradeStatus(`${nodes.a.url.replace('http', 'ws')}/v/console/stream?vmid=${vmid}`, { authorization: `Bearer ${root}` }), 503);
 
     await nodes.b.start();
     // Each node sees B's new heartbeat at its own next one.

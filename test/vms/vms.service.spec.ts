@@ -119,6 +119,7 @@ function world(setup: Setup = {}) {
       return { name: 'local', local: true };
     },
     placementOf: (node: string | null) => ({ node: node ?? 'local', online: true }),
+    holderOf: (node: string | null) => node ?? 'local',
     isLocal: () => true,
   });
   const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), events, new VmStateCauses(hypervisor), quotas, nodes);
