@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock';
+import { ApiError } from '../common/errors/api-error';
 import type { RemoteNode } from '../cluster/forwarding/node-forwarder';
 import { AppConfig } from '../config/app-config';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
@@ -80,6 +81,17 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
   /** Whether the VM (or image) on `node` is this process's to drive; null: not yet claimed, so the local one's. */
   isLocal(node: string | null): boolean {
     return node === null || node === this.localName;
+  }
+
+  /**
+   * Refuses (409 VM_ON_OTHER_NODE) to drive or change a VM another node runs: in a cluster
+   * only the VM's own node does, and a request that reached this one as the VM moved away is
+   * sent again. A server on a SQLite file is the only node there can be: VMs recorded under
+   * another name are its own (a renamed host).
+   */
+  assertRunsHere(vmid: string, node: string | null): void {
+    if (this.dataSource.options.type === 'sqlite' || this.isLocal(node)) return;
+    throw new ApiError('VM_ON_OTHER_NODE', `VM ${vmid} runs on node ${node}, not on this one; send the request again`, { vmid, node });
   }
 
   /** This node is online to itself; another while its last heartbeat is recent. */

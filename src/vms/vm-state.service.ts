@@ -1,7 +1,6 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { filter, firstValueFrom, Subscription, timeout } from 'rxjs';
-import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
 import { VmState } from '../hypervisor/hypervisor-driver';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
@@ -66,10 +65,7 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
     return this.locks.run(vmid, async () => {
       // Only the VM's own node drives it. Checked under the lock, after any move before it:
       // a request forwarded here just as the VM moved away is refused, not carried out twice.
-      const node = await this.repository.nodeOf(vmid);
-      if (!this.nodes.isLocal(node)) {
-        throw new ApiError('VM_ON_OTHER_NODE', `VM ${vmid} runs on node ${node}, not on this one; send the request again`, { vmid, node });
-      }
+      this.nodes.assertRunsHere(vmid, await this.repository.nodeOf(vmid));
       // A VM the driver could not define at start (a missing file, a host-side socket not
       // yet there) is defined now, so fixing the cause is enough to make it usable.
       if (!this.hypervisor.knows(vmid)) await this.vms.defineInDriver(await this.vms.get(vmid));

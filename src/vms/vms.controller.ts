@@ -111,7 +111,7 @@ export class VmsController {
   @OnVmNode()
   @RequireCatalogPermission('alter', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmDto })
-  @ApiErrors(['VM_NOT_STOPPED', 'VM_NOT_MOVABLE', ...CREATE_ERRORS], CREATE_EXTRAS)
+  @ApiErrors(['VM_NOT_STOPPED', 'VM_NOT_MOVABLE', 'VM_ON_OTHER_NODE', ...CREATE_ERRORS], CREATE_EXTRAS)
   async updateVm(@CurrentUser() caller: AuthenticatedUser, @Body() body: UpdateVmDto, @ResolvedCatalog() catalog: CatalogAccess): Promise<VmDto> {
     const { vmid, ...changes } = body;
     return this.toDto(await this.vms.update(caller, vmid, catalog.gid, changes));
@@ -130,7 +130,7 @@ export class VmsController {
   @HttpCode(200)
   @RequireCatalogPermission('view', { reference: VM_BY_VMID, also: { permission: 'create', reference: CATALOG_BY_CATALOG_FIELD } })
   @ApiOkResponse({ type: VmCloneDto })
-  @ApiErrors(['VM_NOT_STOPPED', 'VM_NAME_TAKEN', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG', 'QUOTA_EXCEEDED', 'HOST_STORAGE_FULL'], { 409: CREATE_EXTRAS[409], 422: QUOTA_EXCEEDED_FIELDS })
+  @ApiErrors(['VM_NOT_STOPPED', 'VM_ON_OTHER_NODE', 'VM_NAME_TAKEN', 'UNSUPPORTED_ON_HOST', 'INVALID_VM_CONFIG', 'QUOTA_EXCEEDED', 'HOST_STORAGE_FULL'], { 409: CREATE_EXTRAS[409], 422: QUOTA_EXCEEDED_FIELDS })
   async cloneVm(@Body() body: CloneVmDto, @ResolvedCatalog('catalog') target: CatalogAccess): Promise<VmCloneDto> {
     const { record, cow } = await this.vms.clone(body.vmid, { cid: target.cid, gid: target.gid }, body.name);
     return { ...this.toDto(record), cow };
@@ -141,7 +141,7 @@ export class VmsController {
   @OnVmNode()
   @RequireCatalogPermission('remove', { reference: VM_BY_VMID })
   @ApiOkResponse({ type: VmIdDto })
-  @ApiErrors(['VM_NOT_STOPPED', 'HYPERVISOR_FAILURE'])
+  @ApiErrors(['VM_NOT_STOPPED', 'VM_ON_OTHER_NODE', 'HYPERVISOR_FAILURE'], { 409: { vmid: { type: 'string', example: '1e7d2c9a-5b3f-4a8e-9c6d-2f1a0b9e8d7c' }, node: NODE_FIELD } })
   async deleteVm(@Body() body: DeleteVmDto): Promise<VmIdDto> {
     await this.vms.delete(body.vmid, body.force);
     return { vmid: body.vmid };

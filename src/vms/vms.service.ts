@@ -124,6 +124,7 @@ export class VmsService {
   update(caller: AuthenticatedUser, vmid: string, owner: string, changes: Partial<VmDefinition>): Promise<VmRecord> {
     return this.locks.run(vmid, async () => {
       const current = await this.get(vmid);
+      this.nodes.assertRunsHere(vmid, current.vm.node);
       this.assertStopped(current);
       const definition = { ...definitionOf(current), ...stripUndefined(changes) };
       const from = this.nodes.placementOf(current.vm.node).node;
@@ -172,6 +173,7 @@ export class VmsService {
   clone(vmid: string, target: CatalogRef, name: string): Promise<{ record: VmRecord; cow: boolean }> {
     return this.locks.run(vmid, async () => {
       const source = await this.get(vmid);
+      this.nodes.assertRunsHere(vmid, source.vm.node);
       const state = this.stateOf(source);
       if (state !== 'STOPPED') throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; stop it before cloning it`);
       const cloneVmid = randomUUID();
@@ -219,6 +221,7 @@ export class VmsService {
   delete(vmid: string, force: boolean): Promise<void> {
     return this.locks.run(vmid, async () => {
       const record = await this.get(vmid);
+      this.nodes.assertRunsHere(vmid, record.vm.node);
       const { vm } = record;
       const state = this.stateOf(record);
       if (state !== 'STOPPED') {

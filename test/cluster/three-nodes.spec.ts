@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client } from 'pg';
 import { freshPostgresDatabase, TestDatabase } from '../support/postgres';
 import { ServerProcess } from '../support/server-process';
 import { json, SseClient } from '../support/sse-client';
@@ -201,6 +202,28 @@ describe('a cluster of three nodes on PostgreSQL', { timeout: 180_000 }, () => {
     assert.equal(elsewhere.body.code, 'STORAGE_NOT_ON_NODE');
     await ok(nodes.c, root, 'DELETE', '/r/storage', { stid: image.stid });
     assert.equal(existsSync(file), false);
+  });
+
+  it('a stopped VM moved from B to C through A runs on C; a request forwarded to B after the move is refused there', async () => {
+    const mover = (await ok(nodes.a, root, 'PUT', '/v/efi', { catalog: cid, name: 'mover', cpu_count: 1, memory_size_mb: 256, node: 'b' })).vmid;
+    const moved = await ok(nodes.a, root, 'PATCH', '/v', { vmid: mover, node: 'c' });
+    assert.equal(moved.node, 'c');
+    const started = await call(nodes.a, root, 'POST', '/v/state', { vmid: mover, state: 'RUNNING' });
+    assert.equal(started.status, 200, JSON.stringify(started.body));
+    // What a node whose view was a moment old would send B: the cluster's credential, the VM now on C.
+    const client = new Client({ connectionString: database.url });
+    await client.connect();
+    const { rows } = await client.query("SELECT secret FROM cluster_credentials WHERE name = 'node-to-node'");
+    await client.end();
+    const stale = await fetch(`${nodes.b.url}/v/state`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${root}`, 'content-type': 'application/json', 'x-velocity-node-credential': rows[0].secret },
+      body: JSON.stringify({ vmid: mover, state: 'STOPPED', force: true }),
+    });
+    const refused = (await stale.json()) as { code: string; node: string };
+    assert.equal(stale.status, 409);
+    assert.deepEqual([refused.code, refused.node], ['VM_ON_OTHER_NODE', 'c']);
+    assert.equal((await ok(nodes.b, root, 'GET', `/v/state?vmid=${mover}`)).state, 'RUNNING');
   });
 
   it('creations through all three nodes at once stop exactly at a group quota', async () => {

@@ -121,6 +121,7 @@ function world(setup: Setup = {}) {
     placementOf: (node: string | null) => ({ node: node ?? 'local', online: true }),
     holderOf: (node: string | null) => node ?? 'local',
     isLocal: () => true,
+    assertRunsHere: () => undefined,
   });
   const service = new VmsService(repository, unitOfWork, hypervisor, storage, nics, builder, files, new VmLocks(), events, new VmStateCauses(hypervisor), quotas, nodes);
   return { service, log, written };

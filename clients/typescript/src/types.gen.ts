@@ -3512,9 +3512,12 @@ export type DeleteVmErrors = {
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first).
+     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_ON_OTHER_NODE` — The VM moved to another node while the request was on its way to this one; nothing was done. `node` names where it runs now: send the request again.
      */
-    409: ErrorResponseDto;
+    409: ErrorResponseDto & {
+        node?: string;
+        vmid?: string;
+    };
     /**
      * Payload too large: `BODY_TOO_LARGE` — The request body is larger than the endpoint accepts.
      */
@@ -3631,7 +3634,7 @@ export type UpdateVmErrors = {
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_NOT_MOVABLE` — macOS VMs cannot move between nodes: their platform identity lives beside them on their node. `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
+     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_NOT_MOVABLE` — macOS VMs cannot move between nodes: their platform identity lives beside them on their node. `VM_ON_OTHER_NODE` — The VM moved to another node while the request was on its way to this one; nothing was done. `node` names where it runs now: send the request again. `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it. `STORAGE_IN_USE` — The storage is attached to a VM in a way the action cannot allow: a writable image to a second VM, an image to a VM that is not stopped (growing it, cloning a disk the VM writes), a template flag change under an attached VM; `vmid` names it. `PORT_FORWARD_TAKEN` — Another VM forwards that host port with that protocol; `vmid`, `protocol` and `host_port` name it. `STORAGE_NOT_ON_NODE` — A VM attaches images of its own node only: an image lives on another node than the one the VM is to run on (or its images live on several nodes); `stid` and `node` name the image and where it lives.
      */
     409: ErrorResponseDto & {
         host_port?: number;
@@ -3707,7 +3710,7 @@ export type CloneVmErrors = {
      */
     404: ErrorResponseDto;
     /**
-     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it.
+     * Conflict: `VM_NOT_STOPPED` — The action needs a stopped VM (DELETE /v takes `force` to stop it first). `VM_ON_OTHER_NODE` — The VM moved to another node while the request was on its way to this one; nothing was done. `node` names where it runs now: send the request again. `VM_NAME_TAKEN` — A VM with that name exists in the catalog; `vmid` names it.
      */
     409: ErrorResponseDto & {
         host_port?: number;
