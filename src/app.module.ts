@@ -34,7 +34,7 @@ export class AppModule {
         HealthModule,
         AuditModule,
         ClusterModule,
-        // Forwarding to the VMs' own nodes: a single server has no other node, and no interceptor.
+        // Forwarding to the VMs' own nodes: a single server has no other node, and no hook.
         ...(config.databaseUrl ? [ForwardingModule] : []),
       ],
     };

@@ -128,7 +128,9 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
    * `images` has looked up what it attaches, the best of them holding those (pickNode).
    */
   async place(demand: PlacementDemand, images: () => Promise<ImageLocations>): Promise<PlacedNode> {
-    const nodes = await this.refresh();
+    // The registry as of the last heartbeat, so that a creation reads no node row; a node
+    // named that this one has not seen yet (it registered since) is looked up.
+    const nodes = demand.node === undefined || this.known.has(demand.node) ? [...this.known.values()] : await this.refresh();
     // Free capacity only ranks several online nodes: a single host does not sum its VMs at every creation.
     const ranked = demand.node === undefined && nodes.filter((n) => this.isOnline(n.name)).length > 1;
     const candidates: PlacementCandidate[] = this.views(nodes, ranked ? await this.vms.allocationByNode() : new Map()).map(({ node, online, allocated }) => ({

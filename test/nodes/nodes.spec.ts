@@ -14,7 +14,7 @@ describe('nodes', () => {
   let t: TestApp;
   let w: VmWorld;
 
-  /** Writes (or refreshes) another node's row; `ageSeconds` makes its heartbeat that old. */
+  /** Writes (or refreshes) another node's row, as its heartbeat would; `ageSeconds` makes the heartbeat that old. */
   async function otherNode(name: string, memoryMb: number, ageSeconds = 0): Promise<void> {
     const [local] = await t.dataSource.query(`SELECT capabilities FROM nodes WHERE name = 'node-a'`);
     const at = t.clock.nowMillis() - ageSeconds * 1000;
@@ -23,6 +23,8 @@ describe('nodes', () => {
        ON CONFLICT (name) DO UPDATE SET memory_mb = excluded.memory_mb, heartbeat_at = excluded.heartbeat_at`,
       [name, `http://${name}:8080`, local.capabilities, memoryMb, at, at],
     );
+    // This server sees the row as at its next heartbeat: a listing reads the registry afresh.
+    await nodes();
   }
 
   async function nodes(): Promise<Array<Record<string, any>>> {

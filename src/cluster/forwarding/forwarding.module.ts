@@ -1,5 +1,5 @@
 import { Global, Module } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
+import { DiscoveryModule } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NodesModule } from '../../nodes/nodes.module';
 import { ResourcesModule } from '../../resources/resources.module';
@@ -10,17 +10,17 @@ import { ClusterCredentialEntity } from './cluster-credential.entity';
 import { ForwardedArrivals } from './forwarded-arrivals';
 import { NodeCredential } from './node-credential.service';
 import { NodeForwarder } from './node-forwarder';
-import { OwningNodeInterceptor } from './owning-node.interceptor';
+import { ForwardingHook } from './forwarding-hook';
 
 /**
  * Forwarding between the nodes of a cluster; imported only when Velocity runs on PostgreSQL,
- * so a single host neither registers the interceptor nor pays for it. Global: the WebSocket
+ * so a single host neither registers the hook nor pays for it. Global: the WebSocket
  * router finds the forwarder when it is there.
  */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([ClusterCredentialEntity]), NodesModule, ResourcesModule, VmsRepositoryModule],
-  providers: [NodeCredential, NodeForwarder, ForwardedArrivals, { provide: OwningNodes, useClass: ClusterOwners }, { provide: APP_INTERCEPTOR, useClass: OwningNodeInterceptor }],
+  imports: [DiscoveryModule, TypeOrmModule.forFeature([ClusterCredentialEntity]), NodesModule, ResourcesModule, VmsRepositoryModule],
+  providers: [NodeCredential, NodeForwarder, ForwardedArrivals, { provide: OwningNodes, useClass: ClusterOwners }, ForwardingHook],
   exports: [NodeForwarder, OwningNodes],
 })
 export class ForwardingModule {}

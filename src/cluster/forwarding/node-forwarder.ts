@@ -1,4 +1,4 @@
-import { Injectable, OnModuleDestroy, StreamableFile } from '@nestjs/common';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Agent, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -58,11 +58,11 @@ export class NodeForwarder implements OnModuleDestroy {
   }
 
   /**
-   * Sends `request` (already authorized here) to `node`; sets the node's status and headers on
-   * `reply` and returns its body, for Nest to send. A JSON body was parsed here and is sent as JSON again; an unread body (an image
+   * Sends `request` to `node` and answers `reply` with the node's status, headers and body,
+   * streamed. A JSON body was parsed here and is sent as JSON again; an unread body (an image
    * upload) is streamed.
    */
-  async forward(request: FastifyRequest, reply: FastifyReply, node: RemoteNode): Promise<StreamableFile> {
+  async forward(request: FastifyRequest, reply: FastifyReply, node: RemoteNode): Promise<void> {
     const parsed = request.body !== undefined && request.body !== null && !Buffer.isBuffer(request.body);
     const body = parsed ? Buffer.from(JSON.stringify(request.body)) : undefined;
     const headers = this.headersFor(request.headers, request.ip, request.id);
@@ -84,7 +84,7 @@ export class NodeForwarder implements OnModuleDestroy {
     }
     // Leaving first, the client takes the node's answer with it.
     reply.raw.once('close', () => answer.destroy());
-    return new StreamableFile(answer);
+    await reply.send(answer);
   }
 
   /**

@@ -21,7 +21,7 @@ export interface OwningNodeRoute {
 export const NODE_FIELD = { type: 'string', example: 'mac-mini-02', description: 'The node of the cluster concerned' } as const;
 
 /**
- * In a cluster, any node but the owner forwards the request there (OwningNodeInterceptor); on
+ * In a cluster, any node but the owner forwards the request there (ForwardingHook); on
  * a single host this changes nothing. Documents what a cluster adds to the answers (the node
  * offline, or not reachable).
  */
