@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NginxProxy } from '../support/nginx-proxy';
-import { freshPostgresDatabase, TestDatabase } from '../support/postgres';
+import { CLUSTER_ROOT_PASSWORD, ClusterNodes } from '../support/cluster-nodes';
 import { ServerProcess } from '../support/server-process';
 import { openWebSocket } from '../support/websocket-client';
 
@@ -14,12 +11,9 @@ import { openWebSocket } from '../support/websocket-client';
  * and are answered the same; a node killed with SIGKILL is skipped.
  */
 
-const ROOT_PASSWORD = 'cluster-proxy-root-password';
-
 describe('a cluster behind nginx (deploy/nginx-cluster.conf.example)', { timeout: 120_000 }, () => {
-  let database: TestDatabase;
-  const nodes: ServerProcess[] = [];
-  const dirs: string[] = [];
+  let cluster: ClusterNodes;
+  let nodes: ServerProcess[];
   let nginx: NginxProxy;
   let root: string;
 
@@ -31,21 +25,8 @@ describe('a cluster behind nginx (deploy/nginx-cluster.conf.example)', { timeout
   }
 
   before(async () => {
-    database = await freshPostgresDatabase();
-    for (const name of ['a', 'b', 'c']) {
-      const dir = mkdtempSync(join(tmpdir(), `velocity-proxied-${name}-`));
-      dirs.push(dir);
-      nodes.push(
-        await ServerProcess.start(dir, {
-          VELOCITY_DATABASE_URL: database.url,
-          VELOCITY_NODE_NAME: name,
-          VELOCITY_NODE_HEARTBEAT: '1',
-          VELOCITY_ADMIN_PASSWORD: ROOT_PASSWORD,
-          VELOCITY_BASE_PATH: '/velocity',
-          VELOCITY_TRUST_PROXY: '127.0.0.1',
-        }),
-      );
-    }
+    cluster = await ClusterNodes.start(['a', 'b', 'c'], { VELOCITY_BASE_PATH: '/velocity', VELOCITY_TRUST_PROXY: '127.0.0.1' });
+    nodes = cluster.nodes;
     nginx = await NginxProxy.start(
       nodes.map((node) => node.port),
       'nginx-cluster.conf.example',
@@ -53,16 +34,14 @@ describe('a cluster behind nginx (deploy/nginx-cluster.conf.example)', { timeout
     const login = await fetch(`${nginx.url}/velocity/u/auth`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'root', password: ROOT_PASSWORD }),
+      body: JSON.stringify({ username: 'root', password: CLUSTER_ROOT_PASSWORD }),
     });
     root = ((await login.json()) as { authkey: string }).authkey;
   });
 
   after(async () => {
     nginx?.stop();
-    await Promise.all(nodes.map((node) => node.stop('SIGTERM')));
-    await database?.drop();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
   it('VMs on every node are created, started and read through the one address, whichever node answers', async () => {

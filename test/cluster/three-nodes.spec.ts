@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
-import { freshPostgresDatabase, TestDatabase } from '../support/postgres';
+import { CLUSTER_HEARTBEAT_SECONDS, CLUSTER_ROOT_PASSWORD, ClusterNodes } from '../support/cluster-nodes';
+import type { TestDatabase } from '../support/postgres';
 import { ServerProcess } from '../support/server-process';
 import { json, SseClient } from '../support/sse-client';
 import { sleep } from '../support/wait';
@@ -17,8 +18,8 @@ import { openWebSocket, refusedUpgradeStatus } from '../support/websocket-client
  * back.
  */
 
-const ROOT_PASSWORD = 'cluster-root-password';
-const HEARTBEAT_SECONDS = 1;
+const ROOT_PASSWORD = CLUSTER_ROOT_PASSWORD;
+const HEARTBEAT_SECONDS = CLUSTER_HEARTBEAT_SECONDS;
 
 interface Reply {
   status: number;
@@ -50,9 +51,9 @@ async function within(ms: number, what: string, probe: () => Promise<boolean>): 
 }
 
 describe('a cluster of three nodes on PostgreSQL', { timeout: 180_000 }, () => {
-  let database: TestDatabase;
+  let cluster: ClusterNodes;
   const nodes: Record<'a' | 'b' | 'c', ServerProcess> = {} as never;
-  const dirs: string[] = [];
+  let database: TestDatabase;
   let root: string;
   let cid: string;
   let vmid: string;
@@ -60,27 +61,13 @@ describe('a cluster of three nodes on PostgreSQL', { timeout: 180_000 }, () => {
   let viewerGid: string;
 
   before(async () => {
-    database = await freshPostgresDatabase();
-    const env = (name: string) => ({
-      VELOCITY_DATABASE_URL: database.url,
-      VELOCITY_NODE_NAME: name,
-      VELOCITY_NODE_HEARTBEAT: String(HEARTBEAT_SECONDS),
-      VELOCITY_ADMIN_PASSWORD: ROOT_PASSWORD,
-    });
-    // One at a time: the first creates the schema, the others find it.
-    for (const name of ['a', 'b', 'c'] as const) {
-      const dir = mkdtempSync(join(tmpdir(), `velocity-node-${name}-`));
-      dirs.push(dir);
-      nodes[name] = await ServerProcess.start(dir, env(name));
-    }
+    cluster = await ClusterNodes.start(['a', 'b', 'c']);
+    [nodes.a, nodes.b, nodes.c] = cluster.nodes;
+    database = cluster.database;
     root = (await ok(nodes.a, undefined, 'POST', '/u/auth', { username: 'root', password: ROOT_PASSWORD })).authkey;
   });
 
-  after(async () => {
-    await Promise.all(Object.values(nodes).map((node) => node?.stop('SIGTERM')));
-    await database?.drop();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => cluster?.stop());
 
   it('every node lists the three, online, with their driver and capacity', async () => {
     for (const node of Object.values(nodes)) {
@@ -242,35 +229,21 @@ describe('a cluster of three nodes on PostgreSQL', { timeout: 180_000 }, () => {
 });
 
 describe('two nodes with shared storage (VELOCITY_SHARED_STORAGE_DIR)', { timeout: 120_000 }, () => {
-  let database: TestDatabase;
-  const nodes: ServerProcess[] = [];
-  const dirs: string[] = [];
+  let cluster: ClusterNodes;
+  let nodes: ServerProcess[];
   let shared: string;
   let root: string;
 
   before(async () => {
-    database = await freshPostgresDatabase();
     shared = mkdtempSync(join(tmpdir(), 'velocity-shared-'));
-    for (const name of ['s1', 's2']) {
-      const dir = mkdtempSync(join(tmpdir(), `velocity-node-${name}-`));
-      dirs.push(dir);
-      nodes.push(
-        await ServerProcess.start(dir, {
-          VELOCITY_DATABASE_URL: database.url,
-          VELOCITY_NODE_NAME: name,
-          VELOCITY_NODE_HEARTBEAT: String(HEARTBEAT_SECONDS),
-          VELOCITY_ADMIN_PASSWORD: ROOT_PASSWORD,
-          VELOCITY_SHARED_STORAGE_DIR: shared,
-        }),
-      );
-    }
+    cluster = await ClusterNodes.start(['s1', 's2'], { VELOCITY_SHARED_STORAGE_DIR: shared });
+    nodes = cluster.nodes;
     root = (await ok(nodes[0], undefined, 'POST', '/u/auth', { username: 'root', password: ROOT_PASSWORD })).authkey;
   });
 
   after(async () => {
-    await Promise.all(nodes.map((node) => node.stop('SIGTERM')));
-    await database?.drop();
-    for (const dir of [...dirs, shared]) rmSync(dir, { recursive: true, force: true });
+    await cluster?.stop();
+    rmSync(shared, { recursive: true, force: true });
   });
 
   it('an image written through one node is attached by a VM on the other, from the shared directory', async () => {
