@@ -4,6 +4,7 @@ import { Clock } from '../common/clock';
 import { ApiError } from '../common/errors/api-error';
 import type { RemoteNode } from '../cluster/forwarding/node-forwarder';
 import { AppConfig } from '../config/app-config';
+import { isPostgres } from '../database/dialect';
 import { HypervisorService } from '../hypervisor/hypervisor.service';
 import { NodeAllocation, VmsRepository } from '../vms/vms.repository';
 import { NodeEntity } from './node.entity';
@@ -41,7 +42,7 @@ export interface VmPlacement {
 @Injectable()
 export class NodesService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Nodes');
-  /** The nodes as last read (every heartbeat, and by every placement and listing), for the VM views' `node_online`. */
+  /** The nodes as last read (every heartbeat and listing), for placement and the VM views' `node_online`. */
   private known = new Map<string, NodeEntity>();
   private timer?: NodeJS.Timeout;
   private beating?: Promise<void>;
@@ -63,7 +64,7 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     this.startedAt = this.clock.nowMillis();
     await this.register(this.startedAt);
-    const claimed = await this.repository.claim(this.localName, { sole: this.dataSource.options.type === 'sqlite', images: !this.config.sharedStorageDir });
+    const claimed = await this.repository.claim(this.localName, { sole: !isPostgres(this.dataSource), images: !this.config.sharedStorageDir });
     this.logger.log(`node ${this.localName} (${this.config.nodeUrl}) registered; heartbeat every ${this.config.nodeHeartbeatSeconds} s`);
     if (claimed.vms || claimed.images) this.logger.log(`node ${this.localName} took over ${claimed.vms} VM(s) and ${claimed.images} image(s) that had no node or another name`);
     await this.refresh();
@@ -90,8 +91,13 @@ export class NodesService implements OnModuleInit, OnModuleDestroy {
    * another name are its own (a renamed host).
    */
   assertRunsHere(vmid: string, node: string | null): void {
-    if (this.dataSource.options.type === 'sqlite' || this.isLocal(node)) return;
+    if (!isPostgres(this.dataSource) || this.isLocal(node)) return;
     throw new ApiError('VM_ON_OTHER_NODE', `VM ${vmid} runs on node ${node}, not on this one; send the request again`, { vmid, node });
+  }
+
+  /** assertRunsHere with the VM's node as the database has it now (a cluster's only: see there). */
+  async assertRunsHereNow(vmid: string): Promise<void> {
+    if (isPostgres(this.dataSource)) this.assertRunsHere(vmid, await this.vms.nodeOf(vmid));
   }
 
   /** This node is online to itself; another while its last heartbeat is recent. */

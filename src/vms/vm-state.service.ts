@@ -65,7 +65,7 @@ export class VmStateService implements OnModuleInit, OnModuleDestroy {
     return this.locks.run(vmid, async () => {
       // Only the VM's own node drives it. Checked under the lock, after any move before it:
       // a request forwarded here just as the VM moved away is refused, not carried out twice.
-      this.nodes.assertRunsHere(vmid, await this.repository.nodeOf(vmid));
+      await this.nodes.assertRunsHereNow(vmid);
       // A VM the driver could not define at start (a missing file, a host-side socket not
       // yet there) is defined now, so fixing the cause is enough to make it usable.
       if (!this.hypervisor.knows(vmid)) await this.vms.defineInDriver(await this.vms.get(vmid));

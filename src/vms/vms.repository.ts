@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, EntityTarget, In } from 'typeorm';
 import { CatalogIdResolver } from '../catalogs/permissions/catalog-references';
 import { AccessChanges, ReadThroughCache } from '../common/access-changes';
-import { isPostgres, readTogether, withPlaceholders } from '../database/dialect';
+import { readTogether, withPlaceholders } from '../database/dialect';
 import { UnitOfWork, withSavepoint } from '../database/unit-of-work';
 import type { VmState } from '../hypervisor/hypervisor-driver';
 import { NicEntity } from '../resources/entities/nic.entity';
@@ -152,12 +152,10 @@ export class VmsRepository implements CatalogIdResolver {
   }
 
   /**
-   * The node a VM is on (null: not yet claimed, or no such VM). With several servers on one
-   * database (PostgreSQL) it is read from the database, so a move another server committed a
-   * moment ago counts; one server's memory is exact for its own moves.
+   * The node a VM is on as the database has it now, counting a move another server committed
+   * a moment ago (null: not yet claimed, or no such VM).
    */
   async nodeOf(vmid: string): Promise<string | null> {
-    if (!isPostgres(this.dataSource)) return (await this.view(vmid))?.vm.node ?? null;
     const row = await this.dataSource.manager.findOne(VmEntity, { where: { vmid }, select: { vmid: true, node: true } });
     return row?.node ?? null;
   }

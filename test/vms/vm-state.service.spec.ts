@@ -55,9 +55,9 @@ function world(options: { state?: VmState; known?: boolean; fail?: Partial<Recor
       known = true;
     }),
   });
+  const repository = strictFake<VmsRepository>('repository', {});
   // A VM of this node (the single-host case); the check against another node's VM is tested in the cluster.
-  const repository = strictFake<VmsRepository>('repository', { nodeOf: async () => null });
-  const nodes = strictFake<NodesService>('nodes', { assertRunsHere: () => undefined });
+  const nodes = strictFake<NodesService>('nodes', { assertRunsHereNow: async () => undefined });
   const config = strictFake<AppConfig>('config', { gracefulStopSeconds: options.gracefulStopSeconds ?? 30 });
   // What the recorder writes and publishes is tested through the app (test/vms/events/).
   const recorder = strictFake<VmChangeRecorder>('recorder', { record: log.track('record', async () => undefined) });

@@ -15,7 +15,7 @@ export interface RemoteNode {
 }
 
 /** The request headers a forwarded request keeps; the rest are the hop's own (connection, host, …). */
-const PASSED_REQUEST_HEADERS = ['authorization', 'content-type', 'content-length', 'accept', 'last-event-id', 'user-agent'];
+const PASSED_REQUEST_HEADERS = ['authorization', 'accept', 'last-event-id', 'user-agent'];
 /** The response headers the client gets back; hop-by-hop ones are left out. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length']);
 
@@ -59,12 +59,10 @@ export class NodeForwarder implements OnModuleDestroy {
 
   /**
    * Sends `request` to `node` and answers `reply` with the node's status, headers and body,
-   * streamed. A JSON body was parsed here and is sent as JSON again; an unread body (an image
-   * upload) is streamed.
+   * streamed. The routes forwarded take JSON: a body was parsed here and is sent as JSON again.
    */
   async forward(request: FastifyRequest, reply: FastifyReply, node: RemoteNode): Promise<void> {
-    const parsed = request.body !== undefined && request.body !== null && !Buffer.isBuffer(request.body);
-    const body = parsed ? Buffer.from(JSON.stringify(request.body)) : undefined;
+    const body = request.body === undefined || request.body === null ? undefined : Buffer.from(JSON.stringify(request.body));
     const headers = this.headersFor(request.headers, request.ip, request.id);
     if (body) {
       headers['content-type'] = 'application/json';
@@ -74,9 +72,7 @@ export class NodeForwarder implements OnModuleDestroy {
       const outgoing = this.open(node, request.url, request.method, headers);
       outgoing.once('response', resolve);
       outgoing.once('error', (error) => reject(unreachable(node, error)));
-      if (body) outgoing.end(body);
-      else if (request.raw.readableEnded || request.headers['content-length'] === undefined) outgoing.end();
-      else request.raw.pipe(outgoing);
+      outgoing.end(body);
     });
     void reply.code(answer.statusCode ?? 502);
     for (const [name, value] of Object.entries(answer.headers)) {
