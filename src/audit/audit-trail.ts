@@ -95,7 +95,7 @@ export class AuditTrail implements AuditSink, OnModuleDestroy {
       const operation = operationOf(request);
       if (!operation) return done(); // no such route: nothing can change
       const facts: RequestFacts = { at: this.clock.nowMillis(), operation };
-      const audit = new RequestAudit((outcome) => this.entryOf(request, facts, outcome), this);
+      const audit = new RequestAudit((outcome, created) => this.entryOf(request, facts, outcome, created), this);
       this.audits.set(request, audit);
       // The client may leave before the answer, and then Fastify never runs onResponse.
       reply.raw.once('close', () => audit.finish(this.outcomeOf(request, reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED)));
@@ -179,11 +179,11 @@ export class AuditTrail implements AuditSink, OnModuleDestroy {
   }
 
   /** The record of `request`: with the predicted outcome (its route's success) until `outcome` is known. */
-  private entryOf(request: FastifyRequest, facts: RequestFacts, outcome?: AuditOutcome): AuditEntry {
+  private entryOf(request: FastifyRequest, facts: RequestFacts, outcome?: AuditOutcome, created: readonly string[] = []): AuditEntry {
     const { operation } = facts;
     const user = (request as FastifyRequest & { user?: AuthenticatedUser }).user ?? null;
     const targets = collectTargets(new Set(), request.body, request.query);
-    for (const target of outcome?.replyTargets ?? []) targets.add(target);
+    for (const target of [...created, ...(outcome?.replyTargets ?? [])]) targets.add(target);
     // A login names its user only by the name it tries (never by the password).
     const attempted = operation?.operationId === 'login' ? (request.body as { username?: unknown } | undefined)?.username : undefined;
     return {

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { AuditEntry, AuditOutcome, insertAuditEntries, RecordedOutcome } from './audit-entry';
 
@@ -27,15 +28,29 @@ export class RequestAudit {
   private phase: 'open' | 'in-transaction' | 'written' | 'settled' = 'open';
   private written: { id: number; entry: AuditEntry } | undefined;
   private outcome: AuditOutcome | undefined;
+  /** Ids of what the request creates, known before its answer names them (see newId). */
+  private readonly created: string[] = [];
 
   /**
    * @param describe the record as it stands: with the predicted outcome before the answer,
-   *   with `outcome` after; read late so that it sees who the guard authenticated.
+   *   with `outcome` after, and with the ids of what the request created so far; read late
+   *   so that it sees who the guard authenticated.
    */
   constructor(
-    private readonly describe: (outcome?: AuditOutcome) => AuditEntry,
+    private readonly describe: (outcome: AuditOutcome | undefined, created: readonly string[]) => AuditEntry,
     private readonly sink: AuditSink,
   ) {}
+
+  /**
+   * A new id for something the running request creates (a VM, a catalog …). The request's
+   * record names it from the first transaction on, so the answer that names it too needs no
+   * correction written after the commit (one more transaction per creation).
+   */
+  static newId(): string {
+    const id = randomUUID();
+    RequestAudit.current.getStore()?.created.push(id);
+    return id;
+  }
 
   /** The audit of the request whose work is running, if it changes something. */
   static active(): RequestAudit | undefined {
@@ -60,7 +75,7 @@ export class RequestAudit {
     const due = audits.filter((audit) => audit.phase === 'open' && !audit.outcome);
     const entries = due.map((audit) => {
       audit.phase = 'in-transaction';
-      return audit.describe();
+      return audit.describe(undefined, audit.created);
     });
     if (entries.length === 0) return;
     const ids = await insertAuditEntries(manager, entries);
@@ -97,7 +112,8 @@ export class RequestAudit {
 
   private settle(): void {
     if (!this.outcome || this.phase === 'in-transaction' || this.phase === 'settled') return;
-    const final = this.describe(this.outcome);
+    // Ids created by a transaction that did not commit name nothing that exists.
+    const final = this.describe(this.outcome, this.written ? this.created : []);
     if (this.written) {
       const { id, entry } = this.written;
       const added = final.targets.filter((target) => !entry.targets.includes(target));

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { randomUUID } from 'node:crypto';
 import { In, Repository } from 'typeorm';
+import { RequestAudit } from '../audit/request-audit';
 import { ApiError } from '../common/errors/api-error';
 import { AccessChanges } from '../common/access-changes';
 import { UnitOfWork } from '../database/unit-of-work';
@@ -26,7 +26,7 @@ export class CatalogsService {
 
   /** Creates a catalog owned by `gid`; the caller must be a member of it (root: any group). */
   async create(caller: AuthenticatedUser, gid: string, label: string): Promise<CatalogEntity> {
-    const cid = randomUUID();
+    const cid = RequestAudit.newId();
     try {
       return await this.unitOfWork.run(async (manager) => {
         const group = await manager.findOneBy(GroupEntity, { gid });

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { randomUUID } from 'node:crypto';
 import { EntityManager, In, Repository } from 'typeorm';
+import { RequestAudit } from '../audit/request-audit';
 import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
 import { refuseWhileInUse } from './refuse-while-in-use';
@@ -26,7 +26,7 @@ export class GroupsService {
   create(groupname: string): Promise<GroupEntity> {
     return this.unitOfWork.run(async (manager) => {
       await this.assertNameFree(manager, groupname);
-      const group = manager.create(GroupEntity, { gid: randomUUID(), groupname, special: null, personalUid: null });
+      const group = manager.create(GroupEntity, { gid: RequestAudit.newId(), groupname, special: null, personalUid: null });
       return manager.save(group);
     });
   }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { Repository } from 'typeorm';
+import { RequestAudit } from '../audit/request-audit';
 import { ApiError } from '../common/errors/api-error';
 import { UnitOfWork } from '../database/unit-of-work';
 import { refuseWhileInUse } from './refuse-while-in-use';
@@ -41,7 +42,7 @@ export class UsersService {
       await this.groups.assertNameFree(manager, input.username);
       const extra = await this.groups.findGroups(manager, input.groups);
       this.groups.assertMayChange(caller, extra, 'assign');
-      const uid = randomUUID();
+      const uid = RequestAudit.newId();
       await manager.insert(UserEntity, { uid, username: input.username, passwordHash });
       const personal = manager.create(GroupEntity, {
         gid: randomUUID(),

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { In, IsNull, Repository } from 'typeorm';
+import { RequestAudit } from '../audit/request-audit';
 import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork } from '../database/unit-of-work';
@@ -87,7 +88,7 @@ export class NicsService implements OnApplicationBootstrap {
       if (!(await manager.existsBy(GroupEntity, { gid })) || !mayManageGroupResources(caller, gid)) {
         throw new ApiError('GROUP_NOT_FOUND', `Group ${gid} does not exist or you cannot manage its resources`);
       }
-      const nic = manager.create(NicEntity, { nicid: randomUUID(), type: 'FILEHANDLE', hostInterface: null, description, available: true, gid });
+      const nic = manager.create(NicEntity, { nicid: RequestAudit.newId(), type: 'FILEHANDLE', hostInterface: null, description, available: true, gid });
       return manager.save(nic);
     });
   }

@@ -5,6 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EntityManager, In, Repository } from 'typeorm';
+import { RequestAudit } from '../audit/request-audit';
 import { ApiError } from '../common/errors/api-error';
 import { AppConfig } from '../config/app-config';
 import { UnitOfWork } from '../database/unit-of-work';
@@ -80,7 +81,7 @@ export class StorageService implements OnModuleInit {
   /** A blank raw image of `sizeBytes`, sparse: it takes no space until the guest writes. */
   async createBlank(caller: AuthenticatedUser, request: StorageRequest, sizeBytes: number): Promise<StorageEntity> {
     await this.assertGroup(caller, request.group);
-    const image = this.storage.create({ stid: randomUUID(), name: request.name, gid: request.group, format: 'raw', readOnly: false, sizeBytes, node: this.nodeOfNewImages });
+    const image = this.storage.create({ stid: RequestAudit.newId(), name: request.name, gid: request.group, format: 'raw', readOnly: false, sizeBytes, node: this.nodeOfNewImages });
     try {
       await this.files.createSparsePartial(image.stid, sizeBytes);
       await this.unitOfWork.run(async (manager) => {
@@ -214,7 +215,7 @@ export class StorageService implements OnModuleInit {
     // The declared length refused before any byte is written; the commit counts what arrived.
     if (declaredLength !== undefined) await this.quotas.precheck(request.group, { storage: declaredLength });
     const image = this.storage.create({
-      stid: randomUUID(),
+      stid: RequestAudit.newId(),
       name: request.name,
       gid: request.group,
       format: request.format,

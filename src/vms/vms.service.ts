@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EntityManager } from 'typeorm';
+import { RequestAudit } from '../audit/request-audit';
 import { ApiError } from '../common/errors/api-error';
 import { isUniqueViolation, UnitOfWork } from '../database/unit-of-work';
 import { VmState } from '../hypervisor/hypervisor-driver';
@@ -72,7 +73,7 @@ export class VmsService {
     const { node, resources } = await this.placeAndResolve(caller, requested);
     const definition = { ...requested, node: node.name };
     checkPortForwards(definition.port_forwards, resources.nics);
-    const vmid = randomUUID();
+    const vmid = RequestAudit.newId();
     const attachments = this.attachmentRows(resources, []);
     let created: VmRecord;
     try {
@@ -176,7 +177,7 @@ export class VmsService {
       this.nodes.assertRunsHere(vmid, source.vm.node);
       const state = this.stateOf(source);
       if (state !== 'STOPPED') throw new ApiError('VM_NOT_STOPPED', `VM ${vmid} is ${state}; stop it before cloning it`);
-      const cloneVmid = randomUUID();
+      const cloneVmid = RequestAudit.newId();
       /** The copies of the source's writable disks, by the source image's id. */
       const copies = new Map<string, ImageClone>();
       const demand = {
