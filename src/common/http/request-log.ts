@@ -13,11 +13,17 @@ const urlsForLog = new WeakMap<FastifyRequest, string>();
 export function urlForLog(request: FastifyRequest): string {
   let url = urlsForLog.get(request);
   if (url === undefined) {
-    url = pathOf(request.url) + queryForLog(request.query);
+    url = CANNOT_CARRY_AUTHKEY.test(request.url) ? request.url : pathOf(request.url) + queryForLog(request.query);
     urlsForLog.set(request, url);
   }
   return url;
 }
+
+/**
+ * A URL without "authkey" and without any escape or fragment names no parameter holding a
+ * key however it is parsed, so it is logged as sent: most requests skip rebuilding the query.
+ */
+const CANNOT_CARRY_AUTHKEY = /^(?!.*authkey)[^%#]*$/i;
 
 /** The path without what the router reads as the query (it splits at `?` and at `#`). */
 function pathOf(rawUrl: string): string {
