@@ -280,6 +280,41 @@ describe('audit log', () => {
     }
   });
 
+  it('a creation commits its record already naming the id it creates: no correction is written after the answer', async () => {
+    const w = await makeVmWorld(t, 'audit-create');
+    const trail = t.app.get(AuditTrail);
+    const corrected: number[] = [];
+    const enqueueCorrection = trail.enqueueCorrection.bind(trail);
+    trail.enqueueCorrection = (id, outcome, addedTargets) => {
+      corrected.push(id);
+      enqueueCorrection(id, outcome, addedTargets);
+    };
+    try {
+      const vm = await t.call({ method: 'PUT', url: '/v/efi', token: w.owner.token, body: { name: 'audit-created', catalog: w.cid, cpu_count: 1, memory_size_mb: 512 } });
+      const catalog = await t.call({ method: 'PUT', url: '/c', token: w.owner.token, body: { group: w.gid, label: 'audit-created' } });
+      assert.deepEqual([vm.status, catalog.status], [200, 200]);
+      assert.deepEqual(corrected, [], 'nothing was corrected after the answers');
+      // Read at once, before anything written after the answers could land.
+      const targetsOf = async (reply: Reply) =>
+        (await t.dataSource.query('SELECT t.target FROM audit_log l JOIN audit_targets t ON t.record_id = l.id WHERE l.request_id = ?', [reply.headers['x-request-id']])).map((r: { target: string }) => r.target).sort();
+      assert.deepEqual(await targetsOf(vm), [vm.body.vmid, w.cid].sort());
+      assert.deepEqual(await targetsOf(catalog), [catalog.body.cid, w.gid].sort());
+    } finally {
+      trail.enqueueCorrection = enqueueCorrection;
+    }
+  });
+
+  it('a creation that fails names no id it did not create', async () => {
+    const w = await makeVmWorld(t, 'audit-create-failed');
+    const holder = await t.call({ method: 'PUT', url: '/v/efi', token: w.owner.token, body: { name: 'taken', catalog: w.cid, cpu_count: 1, memory_size_mb: 512 } });
+    const refused = await t.call({ method: 'PUT', url: '/v/efi', token: w.owner.token, body: { name: 'taken', catalog: w.cid, cpu_count: 1, memory_size_mb: 512 } });
+    assert.equal(refused.status, 409);
+    await t.app.get(AuditTrail).drain();
+    const record = (await allRecords(t, root)).find((r) => r.request_id === refused.headers['x-request-id']);
+    // The catalog it named and the VM holding the name (which the error names), not the id it would have had.
+    assert.deepEqual([record?.status, record?.error_code, record?.targets.sort()], [409, 'VM_NAME_TAKEN', [w.cid, holder.body.vmid].sort()]);
+  });
+
   it('GET /audit filters by user, target and time, and pages', async () => {
     const user = await t.createUser(root, 'audit-filtered');
     const gid = await t.createGroup(root, 'audit-target');
