@@ -97,6 +97,31 @@ function conformance(target: ConformanceTarget): void {
       );
     });
 
+    it('state() is the state of the last event handled, which the library itself answers once the events are in, a guest power-off included', async () => {
+      dir = new ScratchDir();
+      const id = vmId();
+      // A second binding on the same library: what the library answers when asked.
+      const library = NativeHypervisorBinding.load(target.library);
+      await driver.create(id, config(dir, { sim: { time_scale: 0.05, poweroff_after_ms: 30 } }));
+      assert.deepEqual([driver.state(id), library.state(id)], ['STOPPED', 'STOPPED']);
+      const seen: string[] = [];
+      const subscription = driver.events$.subscribe((e) => {
+        if (e.vmId === id && e.type === 'state') seen.push(`${e.state}=${driver.state(id)}`);
+      });
+      try {
+        await driver.start(id);
+        assert.deepEqual([driver.state(id), library.state(id)], ['RUNNING', 'RUNNING']);
+        await eventually(() => driver.state(id) === 'STOPPED', 'the guest powers itself off');
+        assert.equal(library.state(id), 'STOPPED');
+        // Whoever hears an event and reads the state reads what the event says.
+        assert.ok(seen.length >= 3 && seen.every((pair) => pair.split('=')[0] === pair.split('=')[1]), seen.join(' '));
+      } finally {
+        subscription.unsubscribe();
+      }
+      await driver.destroy(id);
+      await rejectsWith(Promise.resolve().then(() => driver.state(id)), 'NOT_FOUND');
+    });
+
     it('an injected failure rejects with a typed HypervisorError carrying the native message; the state is the true one', async () => {
       dir = new ScratchDir();
       const id = vmId();

@@ -34,6 +34,13 @@ const SIM_FRAME_INTERVAL_MS = 200;
 /** What the driver keeps of a VM it defined. */
 interface DefinedVm {
   name: string;
+  /**
+   * Its state as the library's events tell it: the library reports every change, and each
+   * before the completion of the operation that caused it (velocity_hv.h), so this is the
+   * state as of the last event handled, without a call into the library for every read (a
+   * page of 50 VMs made 50 calls, each with a JSON envelope to parse).
+   */
+  state: VmState;
   /** Where screen dumps go. */
   directory: string;
   /** The sim's remote-screen sessions open on it, ended when it stops. */
@@ -84,8 +91,8 @@ export class NativeHypervisorDriver implements HypervisorDriver {
   }
 
   async create(vmId: string, config: VmConfig): Promise<void> {
-    this.binding.create(vmId, config);
-    this.vms.set(vmId, { name: config.name, directory: config.directory, screens: new Set() });
+    const state = this.binding.create(vmId, config);
+    this.vms.set(vmId, { name: config.name, state, directory: config.directory, screens: new Set() });
   }
 
   start(vmId: string): Promise<void> {
@@ -109,7 +116,7 @@ export class NativeHypervisorDriver implements HypervisorDriver {
   }
 
   state(vmId: string): VmState {
-    return this.binding.state(vmId);
+    return this.vms.get(vmId)?.state ?? this.binding.state(vmId);
   }
 
   async captureDisplay(vmId: string, index: number): Promise<CapturedFrame> {
@@ -149,7 +156,7 @@ export class NativeHypervisorDriver implements HypervisorDriver {
    * host's DHCP leases of the NICs' MACs — vmnet's NAT hands the guest its address.
    */
   async guestAddresses(vmId: string): Promise<string[]> {
-    if (this.binding.state(vmId) !== 'RUNNING') return [];
+    if (this.state(vmId) !== 'RUNNING') return [];
     const nics = this.binding.guestAddresses(vmId);
     const leased = this.name === 'vz' ? await leaseAddresses(nics.flatMap((n) => (n.mac ? [n.mac] : []))) : [];
     return unique([...nics.flatMap((n) => n.ip_addresses), ...leased]).filter(isReachableAddress);
@@ -222,6 +229,7 @@ export class NativeHypervisorDriver implements HypervisorDriver {
       case 'state': {
         const vm = this.vms.get(event.vm_id);
         if (!vm) return;
+        vm.state = event.state;
         // A stopped guest has no display: the remote screens showing it end.
         if (event.state === 'STOPPED') for (const screen of vm.screens) screen.destroy();
         this.events.next({ type: 'state', vmId: event.vm_id, state: event.state, seq: event.seq });
