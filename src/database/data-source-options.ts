@@ -5,7 +5,7 @@ import type { DataSourceOptions, LoggerOptions, Logger } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
 import { widenIntegerColumns } from './big-integer-column';
 import { isPostgres } from './dialect';
-import { PreparedStatementDatabase } from './prepared-statements';
+import { bindNumberParameters, PreparedStatementDatabase } from './prepared-statements';
 
 /**
  * The sqlite3 module as TypeORM gets it: its databases keep their statements prepared
@@ -43,6 +43,11 @@ export function dataSourceOptions(location: DatabaseLocation, logger?: Logger, l
 
 /** A DataSource whose entity metadata matches the schema the migrations build on its dialect. */
 export class VelocityDataSource extends DataSource {
+  constructor(options: DataSourceOptions) {
+    super(options);
+    if (!isPostgres(this)) bindNumberParameters(this.driver);
+  }
+
   protected override async buildMetadatas(): Promise<void> {
     if (isPostgres(this)) {
       // Creation and update times as instants (`timestamptz`), not wall-clock times read in

@@ -1,4 +1,5 @@
 import * as sqlite3 from 'sqlite3';
+import type { Driver } from 'typeorm';
 
 /** Statements kept prepared; beyond this many, the least recently used is finalized. */
 const KEPT_STATEMENTS = 256;
@@ -27,6 +28,8 @@ type Callback = (this: sqlite3.Statement, error: Error | null, rows?: unknown[])
 export class PreparedStatementDatabase extends sqlite3.Database {
   /** By SQL text, least recently used first. */
   private readonly kept = new Map<string, sqlite3.Statement>();
+  /** SQL texts run once and not kept (yet): a statement is kept when it comes again. */
+  private readonly seen = new Set<string>();
 
   override all(sql: string, ...args: unknown[]): this {
     return this.through('all', sql, args);
@@ -68,6 +71,14 @@ export class PreparedStatementDatabase extends sqlite3.Database {
 
   private keep(sql: string): void {
     if (this.kept.has(sql)) return;
+    if (!this.seen.has(sql)) {
+      // Once only, most likely: an IN list of one length, a migration. Keeping it would cost a
+      // preparation, and its eviction a finalization, which waits for the connection.
+      if (this.seen.size >= KEPT_STATEMENTS) this.seen.clear();
+      this.seen.add(sql);
+      return;
+    }
+    this.seen.delete(sql);
     const statement: sqlite3.Statement = this.prepare(sql, (error: Error | null) => {
       if (error) this.drop(sql, statement);
     });
@@ -82,4 +93,25 @@ export class PreparedStatementDatabase extends sqlite3.Database {
     if (this.kept.get(sql) === statement) this.kept.delete(sql);
     statement.finalize();
   }
+}
+
+/** A number parameter on its way through TypeORM's SQLite driver, which would write it into the SQL text. */
+class BoundNumber {
+  constructor(readonly value: number) {}
+}
+
+/**
+ * TypeORM's SQLite driver writes number parameters into the SQL text (`at < 1796231805011`)
+ * instead of binding them: every audit record, every VM with its own vCPU count made a text
+ * of its own, which no kept statement matched. Here they are bound like the other values
+ * (as TypeORM already binds the numbers of an `IN` list); SQLite stores and compares a bound
+ * integer as it does a written one.
+ */
+export function bindNumberParameters(driver: Driver): void {
+  const escape = driver.escapeQueryWithParameters.bind(driver);
+  driver.escapeQueryWithParameters = (sql, parameters, nativeParameters) => {
+    const boxed = Object.fromEntries(Object.entries(parameters).map(([key, value]) => [key, typeof value === 'number' ? new BoundNumber(value) : value]));
+    const [query, values] = escape(sql, boxed, nativeParameters);
+    return [query, values.map((value) => (value instanceof BoundNumber ? value.value : value))];
+  };
 }

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Logger } from 'typeorm';
+import { AuditRecordEntity } from '../../src/audit/audit-record.entity';
+import { dataSourceOptions, VelocityDataSource } from '../../src/database/data-source-options';
 import { PreparedStatementDatabase } from '../../src/database/prepared-statements';
 import { ScratchDir } from '../support/scratch-dir';
 
@@ -71,8 +74,17 @@ describe('PreparedStatementDatabase (a real SQLite file)', () => {
     assert.deepEqual(rows.map((r) => r.name.split('-')[1]), ['COMMIT', 'COMMIT']);
   });
 
+  it('keeps a statement that comes again, not one run once', async () => {
+    await call(db, 'all', 'SELECT 1 AS once FROM items');
+    const kept = (db as unknown as { kept: Map<string, unknown> }).kept;
+    assert.ok(!kept.has('SELECT 1 AS once FROM items'));
+    await call(db, 'all', 'SELECT 1 AS once FROM items');
+    assert.ok(kept.has('SELECT 1 AS once FROM items'));
+  });
+
   it('keeps at most 256 statements, finalizing the least recently used', async () => {
-    for (let i = 0; i < 300; i++) await call(db, 'all', `SELECT ${i} AS n FROM items WHERE id = ?`, [1]);
+    // A statement is kept when it comes a second time.
+    for (let i = 0; i < 300; i++) for (const _ of [1, 2]) await call(db, 'all', `SELECT ${i} AS n FROM items WHERE id = ?`, [1]);
     const kept = (db as unknown as { kept: Map<string, unknown> }).kept;
     assert.equal(kept.size, 256);
     assert.ok(!kept.has('SELECT 0 AS n FROM items WHERE id = ?') && kept.has('SELECT 299 AS n FROM items WHERE id = ?'));
@@ -83,5 +95,41 @@ describe('PreparedStatementDatabase (a real SQLite file)', () => {
     const again = await open(path);
     assert.ok(((await call(again, 'all', 'SELECT COUNT(*) AS n FROM items')).rows as Array<{ n: number }>)[0].n >= 4);
     await close(again);
+  });
+});
+
+describe('numbers through TypeORM on SQLite', () => {
+  it('are bound, not written into the SQL text: one text for every value, which a kept statement then serves, with the values exact', async () => {
+    const dir = new ScratchDir();
+    const sent: Array<{ query: string; parameters: unknown[] }> = [];
+    const quiet = () => undefined;
+    const logger: Logger = {
+      logQuery: (query, parameters) => void sent.push({ query, parameters: parameters ?? [] }),
+      logQueryError: quiet,
+      logQuerySlow: quiet,
+      logSchemaBuild: quiet,
+      logMigration: quiet,
+      log: quiet,
+    };
+    const dataSource = new VelocityDataSource(dataSourceOptions({ databasePath: dir.file('numbers.sqlite'), databaseUrl: undefined }, logger, ['query']));
+    try {
+      await dataSource.initialize();
+      await dataSource.runMigrations();
+      const record = (at: number, status: number) => ({ at, uid: null, username: null, tokenId: null, address: null, operation: null, method: 'GET', path: '/', status, errorCode: null, requestId: `r-${at}` });
+      sent.length = 0;
+      const times = [1796231805011, 1796231805246, 2 ** 53 - 1];
+      for (const [i, at] of times.entries()) await dataSource.manager.insert(AuditRecordEntity, record(at, 200 + i));
+      const inserts = sent.filter((s) => s.query.startsWith('INSERT INTO "audit_log"'));
+      assert.equal(new Set(inserts.map((s) => s.query)).size, 1, inserts.map((s) => s.query).join('\n'));
+      assert.ok(inserts.every((s, i) => s.parameters.includes(times[i]) && !s.query.includes(String(times[i]))));
+      const rows = await dataSource.manager.find(AuditRecordEntity, { order: { at: 'ASC' } });
+      assert.deepEqual(rows.map((r) => [r.at, r.status]), [[times[0], 200], [times[1], 201], [times[2], 202]]);
+      // Compared as numbers, as written ones would be: a bound integer is an integer to SQLite.
+      const before = await dataSource.manager.createQueryBuilder(AuditRecordEntity, 'a').where('a.at < :cutoff', { cutoff: 1796231805246 }).getCount();
+      assert.equal(before, 1);
+    } finally {
+      if (dataSource.isInitialized) await dataSource.destroy();
+      dir.cleanup();
+    }
   });
 });
